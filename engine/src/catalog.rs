@@ -1,0 +1,223 @@
+//! The catalog: the durable list of sealed segments and what replay needs to skip, in redb.
+//!
+//! Tables (FORMAT.md, "Catalog"):
+//! * `segments`: `(project u64, segment u64)` → encoded [`SegmentMeta`];
+//! * `sealed`: `project u64` → highest sequence number sealed into that project's segments;
+//! * `deleted`: `project u64` → deletion time (µs); replay drops their WAL batches;
+//! * `meta`: `name str` → `u64` (`next_segment_id`, `max_seq`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use crate::codec::Reader;
+use crate::error::{EngineError, Result};
+use crate::model::ProjectId;
+use crate::segment::SegmentMeta;
+
+const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
+const SEALED: TableDefinition<u64, u64> = TableDefinition::new("sealed");
+const DELETED: TableDefinition<u64, u64> = TableDefinition::new("deleted");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+const SEGMENT_META_VERSION: u8 = 1;
+
+pub struct Catalog {
+    db: Database,
+}
+
+/// Everything the catalog holds, read once at open.
+pub struct CatalogState {
+    pub segments: Vec<SegmentMeta>,
+    pub sealed: HashMap<ProjectId, u64>,
+    pub deleted: HashSet<ProjectId>,
+    pub next_segment_id: u64,
+    pub max_seq: u64,
+}
+
+fn encode_meta(m: &SegmentMeta) -> Vec<u8> {
+    let mut v = vec![SEGMENT_META_VERSION];
+    for x in [
+        m.min_ts as u64,
+        m.max_ts as u64,
+        m.min_seq,
+        m.max_seq,
+        m.rows,
+        m.bytes,
+        m.raw_bytes,
+    ] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v
+}
+
+fn decode_meta(project: u64, id: u64, b: &[u8]) -> Result<SegmentMeta> {
+    let bad = |what: &str| EngineError::Catalog(format!("segment {id:016x}: {what}"));
+    let mut r = Reader::new(b);
+    if r.u8().map_err(|e| bad(e.what))? != SEGMENT_META_VERSION {
+        return Err(bad("unknown segment record version"));
+    }
+    let mut f = [0u64; 7];
+    for x in f.iter_mut() {
+        *x = r.u64().map_err(|e| bad(e.what))?;
+    }
+    Ok(SegmentMeta {
+        project,
+        id,
+        min_ts: f[0] as i64,
+        max_ts: f[1] as i64,
+        min_seq: f[2],
+        max_seq: f[3],
+        rows: f[4],
+        bytes: f[5],
+        raw_bytes: f[6],
+    })
+}
+
+impl Catalog {
+    pub fn open(path: &Path) -> Result<Catalog> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(SEGMENTS)?;
+            tx.open_table(SEALED)?;
+            tx.open_table(DELETED)?;
+            tx.open_table(META)?;
+        }
+        tx.commit()?;
+        Ok(Catalog { db })
+    }
+
+    /// Opens an existing catalog without creating one (for offline tools).
+    pub fn open_existing(path: &Path) -> Result<Catalog> {
+        Ok(Catalog {
+            db: Database::open(path)?,
+        })
+    }
+
+    pub fn load(&self) -> Result<CatalogState> {
+        let tx = self.db.begin_read()?;
+        let mut segments = Vec::new();
+        for row in tx.open_table(SEGMENTS)?.iter()? {
+            let (k, v) = row?;
+            let (project, id) = k.value();
+            segments.push(decode_meta(project, id, v.value())?);
+        }
+        let mut sealed = HashMap::new();
+        for row in tx.open_table(SEALED)?.iter()? {
+            let (k, v) = row?;
+            sealed.insert(k.value(), v.value());
+        }
+        let mut deleted = HashSet::new();
+        for row in tx.open_table(DELETED)?.iter()? {
+            deleted.insert(row?.0.value());
+        }
+        let meta = tx.open_table(META)?;
+        let get = |k: &str| -> Result<u64> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
+        Ok(CatalogState {
+            segments,
+            sealed,
+            deleted,
+            next_segment_id: get("next_segment_id")?.max(1),
+            max_seq: get("max_seq")?,
+        })
+    }
+
+    /// Records a sealed segment and how far its project is sealed, in one transaction.
+    pub fn add_segment(&self, m: &SegmentMeta, sealed_through: u64) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            tx.open_table(SEGMENTS)?
+                .insert((m.project, m.id), encode_meta(m).as_slice())?;
+            let mut sealed = tx.open_table(SEALED)?;
+            let prev = sealed.get(m.project)?.map_or(0, |v| v.value());
+            sealed.insert(m.project, prev.max(sealed_through))?;
+            let mut meta = tx.open_table(META)?;
+            let next = meta.get("next_segment_id")?.map_or(0, |v| v.value());
+            meta.insert("next_segment_id", next.max(m.id + 1))?;
+            let max = meta.get("max_seq")?.map_or(0, |v| v.value());
+            meta.insert("max_seq", max.max(sealed_through))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets segments (retention). The files are deleted after this commits.
+    pub fn remove_segments(&self, project: ProjectId, ids: &[u64]) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(SEGMENTS)?;
+            for id in ids {
+                t.remove((project, *id))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a project deleted and forgets its segments.
+    pub fn delete_project(&self, project: ProjectId, at: i64, max_seq: u64) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(SEGMENTS)?;
+            let ids: Vec<u64> = t
+                .range((project, 0)..=(project, u64::MAX))?
+                .map(|r| r.map(|(k, _)| k.value().1))
+                .collect::<std::result::Result<_, _>>()?;
+            for id in ids {
+                t.remove((project, id))?;
+            }
+            tx.open_table(SEALED)?.remove(project)?;
+            tx.open_table(DELETED)?.insert(project, at as u64)?;
+            let mut meta = tx.open_table(META)?;
+            let max = meta.get("max_seq")?.map_or(0, |v| v.value());
+            meta.insert("max_seq", max.max(max_seq))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("catalog.redb");
+        let m = SegmentMeta {
+            project: 4,
+            id: 9,
+            min_ts: -3,
+            max_ts: 77,
+            min_seq: 10,
+            max_seq: 20,
+            rows: 11,
+            bytes: 999,
+            raw_bytes: 5000,
+        };
+        {
+            let c = Catalog::open(&p).unwrap();
+            c.add_segment(&m, 20).unwrap();
+            c.add_segment(
+                &SegmentMeta {
+                    project: 5,
+                    id: 10,
+                    ..m.clone()
+                },
+                30,
+            )
+            .unwrap();
+            c.delete_project(5, 1, 31).unwrap();
+        }
+        let c = Catalog::open(&p).unwrap();
+        let s = c.load().unwrap();
+        assert_eq!(s.segments, vec![m]);
+        assert_eq!(s.sealed.get(&4), Some(&20));
+        assert!(s.deleted.contains(&5));
+        assert_eq!(s.next_segment_id, 11);
+        assert_eq!(s.max_seq, 31);
+    }
+}

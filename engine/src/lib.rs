@@ -1,0 +1,28 @@
+//! `ledger-engine`: everything that stores, indexes and reads logs. It knows nothing of HTTP.
+//!
+//! Start at [`Engine`]: `open` a data directory, `append` batches, `scan` and `get` them.
+//! `engine/FORMAT.md` describes every byte this crate writes.
+
+pub mod catalog;
+pub mod codec;
+pub mod config;
+mod engine;
+pub mod error;
+pub mod fingerprint;
+pub mod fsutil;
+pub mod inspect;
+pub mod memtable;
+pub mod model;
+pub mod query;
+pub mod render;
+pub mod segment;
+pub mod timefmt;
+pub mod wal;
+
+pub use config::{EngineConfig, FsyncPolicy, RecoveryMode};
+pub use engine::{
+    now_micros, project_dir, AppendOptions, Appended, Engine, EngineStats, Health, OpenReport,
+};
+pub use error::{EngineError, Result};
+pub use model::{Field, Importance, Level, LogId, LogRecord, LogType, NewLog, ProjectId};
+pub use query::{AttrMatch, Cursor, Filter, Order, Page, ScanRequest};

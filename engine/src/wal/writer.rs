@@ -1,0 +1,437 @@
+//! The WAL writer thread and its group commit.
+//!
+//! Appending threads encode their rows, then send them down one channel. The writer takes
+//! whatever has queued up (a group), gives each batch its sequence numbers, writes the whole
+//! group with one `write`, makes it durable with one fsync, applies each batch to the
+//! memtables, and only then wakes each appender. So an acknowledged batch is both durable and
+//! readable, and batches of one project reach the memtable in sequence order.
+//!
+//! An fsync that fails is final: the writer turns read-only (the kernel may already have
+//! dropped the dirty pages, so retrying could report success for lost data). A write that
+//! fails for lack of space is undone (the file is cut back) and refused; later writes try again.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+
+use super::format::{self, EncodedBody};
+use crate::config::FsyncPolicy;
+use crate::error::{EngineError, Result};
+use crate::fsutil;
+use crate::model::{LogRecord, ProjectId};
+
+/// Receives batches once they are durable, and says how far the log may be truncated.
+pub trait Applier: Send + Sync + 'static {
+    /// Makes a durable batch readable. Called on the writer thread, in sequence order.
+    fn apply(&self, project: ProjectId, records: Vec<LogRecord>);
+    /// The lowest sequence number still held only in memory (not yet in a sealed segment),
+    /// or `None` when everything applied is sealed.
+    fn min_unsealed_seq(&self) -> Option<u64>;
+}
+
+/// Counters the writer keeps for `/metrics` and `/health/deep`.
+#[derive(Default)]
+pub struct WalStats {
+    pub appends: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub fsync_nanos: AtomicU64,
+    /// Fsync latency histogram; bucket `i` counts fsyncs of at most `FSYNC_BUCKETS_US[i]` µs.
+    pub fsync_buckets: [AtomicU64; FSYNC_BUCKETS_US.len()],
+    pub files_deleted: AtomicU64,
+}
+
+/// Upper bounds (µs) of the fsync latency buckets.
+pub const FSYNC_BUCKETS_US: [u64; 10] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000,
+];
+
+impl WalStats {
+    fn record_fsync(&self, took: Duration) {
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.fsync_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        let us = took.as_micros() as u64;
+        for (i, b) in FSYNC_BUCKETS_US.iter().enumerate() {
+            if us <= *b {
+                self.fsync_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct AppendReq {
+    project: ProjectId,
+    records: Vec<LogRecord>,
+    body: EncodedBody,
+    reply: Sender<Result<u64>>,
+}
+
+enum Msg {
+    Append(AppendReq),
+    Checkpoint,
+    Sync(Sender<Result<()>>),
+}
+
+/// Handle to the WAL writer thread. Dropping the last handle stops the thread.
+pub struct Wal {
+    tx: Mutex<Option<Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    failed: Arc<Mutex<Option<String>>>,
+    next_seq: Arc<AtomicU64>,
+    pub stats: Arc<WalStats>,
+}
+
+struct Writer {
+    dir: PathBuf,
+    policy: FsyncPolicy,
+    file_limit: u64,
+    file: File,
+    file_no: u64,
+    file_len: u64,
+    file_max_seq: u64,
+    closed: Vec<(u64, u64)>,
+    next_seq: Arc<AtomicU64>,
+    failed: Arc<Mutex<Option<String>>>,
+    dirty_since: Option<Instant>,
+    applier: Arc<dyn Applier>,
+    stats: Arc<WalStats>,
+    buf: Vec<u8>,
+}
+
+/// Where the writer starts: the state replay left.
+pub struct Start {
+    pub dir: PathBuf,
+    pub policy: FsyncPolicy,
+    pub file_limit: u64,
+    pub next_seq: u64,
+    pub next_file_no: u64,
+    pub closed: Vec<(u64, u64)>,
+}
+
+impl Wal {
+    /// Starts the writer on a fresh WAL file after the ones replay read.
+    pub fn start(start: Start, applier: Arc<dyn Applier>) -> Result<Wal> {
+        let (file, file_no) = new_file(&start.dir, start.next_file_no)?;
+        let next_seq = Arc::new(AtomicU64::new(start.next_seq));
+        let failed = Arc::new(Mutex::new(None));
+        let stats = Arc::new(WalStats::default());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut w = Writer {
+            dir: start.dir,
+            policy: start.policy,
+            file_limit: start.file_limit,
+            file,
+            file_no,
+            file_len: format::HEADER_LEN as u64,
+            file_max_seq: 0,
+            closed: start.closed,
+            next_seq: next_seq.clone(),
+            failed: failed.clone(),
+            dirty_since: None,
+            applier,
+            stats: stats.clone(),
+            buf: Vec::with_capacity(1 << 20),
+        };
+        let thread = std::thread::Builder::new()
+            .name("ledger-wal".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| EngineError::io("wal writer thread", e))?;
+        Ok(Wal {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            failed,
+            next_seq,
+            stats,
+        })
+    }
+
+    fn send(&self, m: Msg) -> Result<()> {
+        let tx = self.tx.lock().clone().ok_or(EngineError::Closed)?;
+        tx.send(m).map_err(|_| EngineError::Closed)
+    }
+
+    /// Appends a batch; returns its first sequence number once it is durable (under the
+    /// fsync policy) and applied. `records` carry `seq = 0`; the writer numbers them.
+    pub fn append(
+        &self,
+        project: ProjectId,
+        records: Vec<LogRecord>,
+        body: EncodedBody,
+    ) -> Result<u64> {
+        if let Some(why) = self.failed.lock().clone() {
+            return Err(EngineError::ReadOnly(why));
+        }
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(Msg::Append(AppendReq {
+            project,
+            records,
+            body,
+            reply,
+        }))?;
+        rx.recv().map_err(|_| EngineError::Closed)?
+    }
+
+    /// Asks the writer to delete WAL files that hold only sealed rows.
+    pub fn checkpoint(&self) {
+        let _ = self.send(Msg::Checkpoint);
+    }
+
+    /// Waits until everything written so far is fsynced.
+    pub fn sync(&self) -> Result<()> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(Msg::Sync(reply))?;
+        rx.recv().map_err(|_| EngineError::Closed)?
+    }
+
+    /// Why the WAL turned read-only, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().clone()
+    }
+
+    /// The sequence number the next batch will start at.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Acquire)
+    }
+
+    /// Stops the writer after it has written and synced everything queued.
+    pub fn close(&self) {
+        let tx = self.tx.lock().take();
+        drop(tx);
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn new_file(dir: &std::path::Path, file_no: u64) -> Result<(File, u64)> {
+    let path = dir.join(super::file_name(file_no));
+    let mut f = fsutil::create_new(&path)?;
+    f.write_all(&format::file_header(file_no))
+        .and_then(|_| f.sync_all())
+        .map_err(|e| EngineError::io(&path, e))?;
+    fsutil::sync_dir(dir)?;
+    Ok((f, file_no))
+}
+
+/// Most bytes one group writes at once; later requests wait for the next group.
+const GROUP_BYTES: usize = 32 << 20;
+
+impl Writer {
+    fn path(&self) -> PathBuf {
+        self.dir.join(super::file_name(self.file_no))
+    }
+
+    fn run(&mut self, rx: Receiver<Msg>) {
+        loop {
+            let first = match (self.policy, self.dirty_since) {
+                (FsyncPolicy::Interval(d), Some(since)) => {
+                    match rx.recv_timeout(d.saturating_sub(since.elapsed())) {
+                        Ok(m) => m,
+                        Err(RecvTimeoutError::Timeout) => {
+                            let _ = self.fsync();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                _ => match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+            };
+            let mut group = Vec::new();
+            let mut control = Vec::new();
+            let mut bytes = 0;
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    Msg::Append(r) => {
+                        bytes += r.body.bytes.len();
+                        group.push(r);
+                    }
+                    other => control.push(other),
+                }
+                if bytes < GROUP_BYTES {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.commit(group);
+            }
+            for c in control {
+                match c {
+                    Msg::Checkpoint => self.checkpoint(),
+                    Msg::Sync(reply) => {
+                        let _ = reply.send(self.fsync());
+                    }
+                    Msg::Append(_) => unreachable!("appends go to the group"),
+                }
+            }
+            if let (FsyncPolicy::Interval(d), Some(since)) = (self.policy, self.dirty_since) {
+                if since.elapsed() >= d {
+                    let _ = self.fsync();
+                }
+            }
+        }
+        // Orderly stop: make everything written durable whatever the policy.
+        let _ = self.fsync();
+    }
+
+    fn fail_all(group: Vec<AppendReq>, err: impl Fn() -> EngineError) {
+        for r in group {
+            let _ = r.reply.send(Err(err()));
+        }
+    }
+
+    fn commit(&mut self, group: Vec<AppendReq>) {
+        if let Some(why) = self.failed.lock().clone() {
+            return Self::fail_all(group, || EngineError::ReadOnly(why.clone()));
+        }
+        let seq_before = self.next_seq.load(Ordering::Acquire);
+        let mut seq = seq_before;
+        self.buf.clear();
+        let mut payload = Vec::new();
+        for r in &group {
+            let count = r.records.len() as u32;
+            payload.clear();
+            format::batch_payload(&mut payload, r.project, seq, count, &r.body);
+            format::put_frame(&mut self.buf, self.file_no, &payload);
+            seq += u64::from(count);
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // Undo the partial write so the file ends at a whole record.
+            let path = self.path();
+            if let Err(cut) = self.file.set_len(self.file_len) {
+                self.turn_read_only(format!("{}: undoing a failed write: {cut}", path.display()));
+            }
+            let err = EngineError::io(&path, e);
+            let msg = err.to_string();
+            let full = matches!(err, EngineError::StorageFull(_));
+            return Self::fail_all(group, || {
+                if full {
+                    EngineError::StorageFull(msg.clone())
+                } else {
+                    EngineError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(msg.clone()),
+                    }
+                }
+            });
+        }
+        self.file_len += self.buf.len() as u64;
+        self.stats
+            .bytes_written
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        self.dirty_since.get_or_insert_with(Instant::now);
+        if self.policy == FsyncPolicy::Always {
+            if let Err(e) = self.fsync() {
+                let msg = e.to_string();
+                return Self::fail_all(group, || EngineError::ReadOnly(msg.clone()));
+            }
+        }
+        self.file_max_seq = seq - 1;
+        self.next_seq.store(seq, Ordering::Release);
+        let mut first = seq_before;
+        for r in group {
+            let count = r.records.len() as u64;
+            let mut records = r.records;
+            for (i, rec) in records.iter_mut().enumerate() {
+                rec.seq = first + i as u64;
+            }
+            self.applier.apply(r.project, records);
+            self.stats.appends.fetch_add(1, Ordering::Relaxed);
+            let _ = r.reply.send(Ok(first));
+            first += count;
+        }
+        if self.file_len >= self.file_limit {
+            self.rotate();
+        }
+    }
+
+    fn turn_read_only(&self, why: String) {
+        tracing::error!(reason = %why, "WAL turned read-only");
+        self.failed.lock().get_or_insert(why);
+    }
+
+    fn fsync(&mut self) -> Result<()> {
+        if let Some(why) = self.failed.lock().clone() {
+            return Err(EngineError::ReadOnly(why));
+        }
+        if self.dirty_since.is_none() {
+            return Ok(());
+        }
+        let t = Instant::now();
+        match self.file.sync_data() {
+            Ok(()) => {
+                self.stats.record_fsync(t.elapsed());
+                self.dirty_since = None;
+                Ok(())
+            }
+            Err(e) => {
+                let why = format!("{}: fsync failed: {e}", self.path().display());
+                self.turn_read_only(why.clone());
+                Err(EngineError::ReadOnly(why))
+            }
+        }
+    }
+
+    /// Closes the current file (fsynced, so closed files are always whole) and starts the next.
+    fn rotate(&mut self) {
+        if self.fsync().is_err() {
+            return;
+        }
+        match new_file(&self.dir, self.file_no + 1) {
+            Ok((f, no)) => {
+                self.closed.push((self.file_no, self.file_max_seq));
+                self.file = f;
+                self.file_no = no;
+                self.file_len = format::HEADER_LEN as u64;
+                self.file_max_seq = 0;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start a new WAL file; keeping the current one")
+            }
+        }
+    }
+
+    /// Deletes closed files whose every row is sealed in a segment.
+    fn checkpoint(&mut self) {
+        let next = self.next_seq.load(Ordering::Acquire);
+        let min = self.applier.min_unsealed_seq().unwrap_or(next).min(next);
+        if self.file_max_seq != 0 && self.file_max_seq < min {
+            self.rotate();
+        }
+        let mut deleted = false;
+        self.closed.retain(|&(no, max_seq)| {
+            if max_seq < min {
+                let path = self.dir.join(super::file_name(no));
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        deleted = true;
+                        self.stats.files_deleted.fetch_add(1, Ordering::Relaxed);
+                        return false;
+                    }
+                    Err(e) => tracing::warn!(file = %path.display(), error = %e, "could not delete a checkpointed WAL file"),
+                }
+            }
+            true
+        });
+        if deleted {
+            let _ = fsutil::sync_dir(&self.dir);
+        }
+    }
+}
