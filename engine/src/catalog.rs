@@ -24,7 +24,8 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SEGMENT_META_VERSION: u8 = 1;
 
 pub struct Catalog {
-    db: Database,
+    /// `None` once closed, so the directory can be opened again while handles linger.
+    db: parking_lot::RwLock<Option<Database>>,
 }
 
 /// Everything the catalog holds, read once at open.
@@ -86,96 +87,116 @@ impl Catalog {
             tx.open_table(META)?;
         }
         tx.commit()?;
-        Ok(Catalog { db })
+        Ok(Catalog {
+            db: parking_lot::RwLock::new(Some(db)),
+        })
+    }
+
+    /// Releases the database file; later calls fail with [`EngineError::Closed`].
+    pub fn close(&self) {
+        self.db.write().take();
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        let g = self.db.read();
+        f(g.as_ref().ok_or(EngineError::Closed)?)
     }
 
     /// Opens an existing catalog without creating one (for offline tools).
     pub fn open_existing(path: &Path) -> Result<Catalog> {
         Ok(Catalog {
-            db: Database::open(path)?,
+            db: parking_lot::RwLock::new(Some(Database::open(path)?)),
         })
     }
 
     pub fn load(&self) -> Result<CatalogState> {
-        let tx = self.db.begin_read()?;
-        let mut segments = Vec::new();
-        for row in tx.open_table(SEGMENTS)?.iter()? {
-            let (k, v) = row?;
-            let (project, id) = k.value();
-            segments.push(decode_meta(project, id, v.value())?);
-        }
-        let mut sealed = HashMap::new();
-        for row in tx.open_table(SEALED)?.iter()? {
-            let (k, v) = row?;
-            sealed.insert(k.value(), v.value());
-        }
-        let mut deleted = HashSet::new();
-        for row in tx.open_table(DELETED)?.iter()? {
-            deleted.insert(row?.0.value());
-        }
-        let meta = tx.open_table(META)?;
-        let get = |k: &str| -> Result<u64> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
-        Ok(CatalogState {
-            segments,
-            sealed,
-            deleted,
-            next_segment_id: get("next_segment_id")?.max(1),
-            max_seq: get("max_seq")?,
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let mut segments = Vec::new();
+            for row in tx.open_table(SEGMENTS)?.iter()? {
+                let (k, v) = row?;
+                let (project, id) = k.value();
+                segments.push(decode_meta(project, id, v.value())?);
+            }
+            let mut sealed = HashMap::new();
+            for row in tx.open_table(SEALED)?.iter()? {
+                let (k, v) = row?;
+                sealed.insert(k.value(), v.value());
+            }
+            let mut deleted = HashSet::new();
+            for row in tx.open_table(DELETED)?.iter()? {
+                deleted.insert(row?.0.value());
+            }
+            let meta = tx.open_table(META)?;
+            let get = |k: &str| -> Result<u64> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
+            Ok(CatalogState {
+                segments,
+                sealed,
+                deleted,
+                next_segment_id: get("next_segment_id")?.max(1),
+                max_seq: get("max_seq")?,
+            })
         })
     }
 
     /// Records a sealed segment and how far its project is sealed, in one transaction.
     pub fn add_segment(&self, m: &SegmentMeta, sealed_through: u64) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            tx.open_table(SEGMENTS)?
-                .insert((m.project, m.id), encode_meta(m).as_slice())?;
-            let mut sealed = tx.open_table(SEALED)?;
-            let prev = sealed.get(m.project)?.map_or(0, |v| v.value());
-            sealed.insert(m.project, prev.max(sealed_through))?;
-            let mut meta = tx.open_table(META)?;
-            let next = meta.get("next_segment_id")?.map_or(0, |v| v.value());
-            meta.insert("next_segment_id", next.max(m.id + 1))?;
-            let max = meta.get("max_seq")?.map_or(0, |v| v.value());
-            meta.insert("max_seq", max.max(sealed_through))?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.with_db(|db| {
+            let tx = db.begin_write()?;
+            {
+                tx.open_table(SEGMENTS)?
+                    .insert((m.project, m.id), encode_meta(m).as_slice())?;
+                let mut sealed = tx.open_table(SEALED)?;
+                let prev = sealed.get(m.project)?.map_or(0, |v| v.value());
+                sealed.insert(m.project, prev.max(sealed_through))?;
+                let mut meta = tx.open_table(META)?;
+                let next = meta.get("next_segment_id")?.map_or(0, |v| v.value());
+                meta.insert("next_segment_id", next.max(m.id + 1))?;
+                let max = meta.get("max_seq")?.map_or(0, |v| v.value());
+                meta.insert("max_seq", max.max(sealed_through))?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Forgets segments (retention). The files are deleted after this commits.
     pub fn remove_segments(&self, project: ProjectId, ids: &[u64]) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(SEGMENTS)?;
-            for id in ids {
-                t.remove((project, *id))?;
+        self.with_db(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(SEGMENTS)?;
+                for id in ids {
+                    t.remove((project, *id))?;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Marks a project deleted and forgets its segments.
     pub fn delete_project(&self, project: ProjectId, at: i64, max_seq: u64) -> Result<()> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(SEGMENTS)?;
-            let ids: Vec<u64> = t
-                .range((project, 0)..=(project, u64::MAX))?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .collect::<std::result::Result<_, _>>()?;
-            for id in ids {
-                t.remove((project, id))?;
+        self.with_db(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(SEGMENTS)?;
+                let ids: Vec<u64> = t
+                    .range((project, 0)..=(project, u64::MAX))?
+                    .map(|r| r.map(|(k, _)| k.value().1))
+                    .collect::<std::result::Result<_, _>>()?;
+                for id in ids {
+                    t.remove((project, id))?;
+                }
+                tx.open_table(SEALED)?.remove(project)?;
+                tx.open_table(DELETED)?.insert(project, at as u64)?;
+                let mut meta = tx.open_table(META)?;
+                let max = meta.get("max_seq")?.map_or(0, |v| v.value());
+                meta.insert("max_seq", max.max(max_seq))?;
             }
-            tx.open_table(SEALED)?.remove(project)?;
-            tx.open_table(DELETED)?.insert(project, at as u64)?;
-            let mut meta = tx.open_table(META)?;
-            let max = meta.get("max_seq")?.map_or(0, |v| v.value());
-            meta.insert("max_seq", max.max(max_seq))?;
-        }
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
     }
 }
 

@@ -125,11 +125,42 @@ pub fn now_micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// The storage engine. Cheap to clone; all clones share one engine.
+/// The storage engine. Cheap to clone; all clones share one engine. When the last clone is
+/// dropped without [`Engine::close`], the engine stops as by [`Engine::close_without_sealing`].
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
-    flusher: Arc<Mutex<Option<JoinHandle<()>>>>,
+    guard: Arc<Guard>,
+}
+
+/// Stops the threads when the last handle goes (the threads hold `Inner` themselves).
+struct Guard {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Guard {
+    fn stop(&self, seal: bool) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let sealed = if seal { self.inner.seal_all() } else { Ok(()) };
+        let _ = self.inner.flush_tx.send(FlushMsg::Stop);
+        if let Some(t) = self.flusher.lock().take() {
+            let _ = t.join();
+        }
+        if let Some(w) = self.inner.wal.get() {
+            w.close();
+        }
+        self.inner.catalog.close();
+        sealed
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.stop(false);
+    }
 }
 
 impl Engine {
@@ -212,8 +243,11 @@ impl Engine {
         inner.wal().checkpoint();
         Ok((
             Engine {
+                guard: Arc::new(Guard {
+                    inner: inner.clone(),
+                    flusher: Mutex::new(Some(flusher)),
+                }),
                 inner,
-                flusher: Arc::new(Mutex::new(Some(flusher))),
             },
             report,
         ))
@@ -409,16 +443,14 @@ impl Engine {
 
     /// Stops the engine cleanly: seals what it can, syncs and closes the WAL, stops threads.
     pub fn close(&self) -> Result<()> {
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let sealed = self.flush();
-        let _ = self.inner.flush_tx.send(FlushMsg::Stop);
-        if let Some(t) = self.flusher.lock().take() {
-            let _ = t.join();
-        }
-        self.inner.wal().close();
-        sealed
+        self.guard.stop(true)
+    }
+
+    /// Stops the threads the way a crash after the last fsync would leave things: nothing
+    /// is sealed, the WAL keeps every unsealed row for the next open to replay. For crash
+    /// tests and tools; a server calls [`Engine::close`].
+    pub fn close_without_sealing(&self) {
+        let _ = self.guard.stop(false);
     }
 
     /// Every project that has data (memtable or segments).
@@ -611,6 +643,12 @@ impl Inner {
                 }
             }
         }
+    }
+
+    fn seal_all(&self) -> Result<()> {
+        self.projects_now()
+            .into_iter()
+            .try_for_each(|p| self.seal_project(p))
     }
 
     fn projects_now(&self) -> Vec<ProjectId> {

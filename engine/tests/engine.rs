@@ -1,0 +1,491 @@
+//! The engine's behaviour through its public handle, on real files in a temp directory.
+
+mod common;
+
+use common::*;
+use ledger_engine::{
+    AppendOptions, AttrMatch, EngineError, Field, Filter, Level, LogId, Order, RecoveryMode,
+    ScanRequest,
+};
+
+fn scan_all(e: &ledger_engine::Engine, p: u64, filter: Filter, order: Order) -> Vec<LogId> {
+    let mut req = ScanRequest {
+        filter,
+        order,
+        limit: 7,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = e.scan(p, &req).unwrap();
+        out.extend(page.logs.iter().map(|r| r.id()));
+        match page.next_cursor {
+            Some(c) => req.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+#[test]
+fn appended_logs_are_readable_at_once_by_id_and_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    let acks = e
+        .append(
+            1,
+            vec![tagged(T0, 1, 0, 2), tagged(T0 + 5, 1, 1, 2)],
+            AppendOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(acks.len(), 2);
+    for a in &acks {
+        let r = e.get(1, a.id).unwrap().expect("readable by id");
+        assert_eq!(r.id(), a.id);
+        assert_eq!(r.ingested_at, a.ingested_at);
+    }
+    let page = e
+        .scan(
+            1,
+            &ScanRequest {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(page.logs.len(), 2);
+    assert_eq!(page.logs[0].id(), acks[1].id, "newest first");
+    // Another project sees nothing of it.
+    assert!(e.get(2, acks[0].id).unwrap().is_none());
+    assert!(e
+        .scan(
+            2,
+            &ScanRequest {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .logs
+        .is_empty());
+}
+
+#[test]
+fn scans_agree_with_a_brute_force_filter_across_memtables_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    let mut rng = rng(7);
+    for b in 0..30 {
+        let logs = (0..37)
+            .map(|i| {
+                // Timestamps interleave across batches, some late.
+                let ts = T0 + ((i * 7919 + b * 104_729) % 5000) as i64 * 1000;
+                random_log(&mut rng, ts)
+            })
+            .collect();
+        e.append(3, logs, AppendOptions::default()).unwrap();
+    }
+    e.flush().unwrap();
+    for b in 0..3 {
+        let logs = (0..50)
+            .map(|i| random_log(&mut rng, T0 + (i * 97 + b) as i64 * 1000))
+            .collect();
+        e.append(3, logs, AppendOptions::default()).unwrap();
+    }
+    let all = all_logs(&e, 3);
+    assert_eq!(all.len(), 30 * 37 + 150);
+    assert!(e.stats().segments >= 3, "segments were made");
+    let filters = vec![
+        Filter::default(),
+        Filter {
+            levels: Some(1 << Level::Error as u8 | 1 << Level::Critical as u8),
+            ..Default::default()
+        },
+        Filter {
+            start: Some(T0 + 1_000_000),
+            end: Some(T0 + 2_000_000),
+            ..Default::default()
+        },
+        Filter {
+            fields: vec![(Field::Service, "billing".into())],
+            ..Default::default()
+        },
+        Filter {
+            fields: vec![
+                (Field::Environment, "prod".into()),
+                (Field::Release, "v2".into()),
+            ],
+            ..Default::default()
+        },
+        Filter {
+            attrs: vec![AttrMatch {
+                path: vec!["http".into(), "status".into()],
+                value: "500".into(),
+            }],
+            ..Default::default()
+        },
+        Filter {
+            attrs: vec![AttrMatch {
+                path: vec!["user_id".into()],
+                value: "u3".into(),
+            }],
+            log_types: Some(0b0011),
+            ..Default::default()
+        },
+        Filter {
+            importances: Some(0b100),
+            start: Some(T0 + 3_000_000),
+            ..Default::default()
+        },
+    ];
+    for f in filters {
+        let mut want: Vec<_> = all
+            .iter()
+            .filter(|r| f.matches(r))
+            .map(|r| r.id())
+            .collect();
+        want.sort_by_key(|id| (id.timestamp, id.seq));
+        assert_eq!(scan_all(&e, 3, f.clone(), Order::Asc), want, "asc {f:?}");
+        want.reverse();
+        assert_eq!(scan_all(&e, 3, f.clone(), Order::Desc), want, "desc {f:?}");
+        // Offset skips exactly that many.
+        let page = e
+            .scan(
+                3,
+                &ScanRequest {
+                    filter: f.clone(),
+                    limit: 5,
+                    offset: 3,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let got: Vec<_> = page.logs.iter().map(|r| r.id()).collect();
+        assert_eq!(
+            got,
+            want.iter().skip(3).take(5).copied().collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn every_id_is_found_after_sealing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    {
+        let e = open(dir.path(), small_config());
+        let mut rng = rng(3);
+        for _ in 0..10 {
+            let logs = (0..90)
+                .map(|i| random_log(&mut rng, T0 + i * 1_000))
+                .collect();
+            ids.extend(
+                e.append(9, logs, AppendOptions::default())
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.id),
+            );
+        }
+        e.close().unwrap();
+    }
+    let e = open(dir.path(), small_config());
+    assert!(e.stats().segments > 0);
+    for id in &ids {
+        assert!(e.get(9, *id).unwrap().is_some(), "{id} lost");
+    }
+    assert_eq!(all_logs(&e, 9).len(), ids.len());
+}
+
+#[test]
+fn unsealed_rows_are_replayed_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    // Half the rows get sealed, half stay in the WAL only.
+    let cfg = ledger_engine::EngineConfig {
+        seal_rows: 1_000_000,
+        ..small_config()
+    };
+    {
+        let e = open(dir.path(), cfg.clone());
+        for b in 0..20 {
+            let logs = (0..30)
+                .map(|i| tagged(T0 + b * 100 + i, b as u64, i as usize, 30))
+                .collect();
+            ids.extend(
+                e.append(4, logs, AppendOptions::default())
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.id),
+            );
+            if b == 9 {
+                e.flush().unwrap();
+            }
+        }
+        e.close_without_sealing();
+    }
+    for round in 0..2 {
+        let (e, rep) = ledger_engine::Engine::open(dir.path(), cfg.clone()).unwrap();
+        if round == 0 {
+            assert_eq!(rep.recovery.rows_replayed, 300, "{rep:?}");
+            assert_eq!(rep.segments, 1);
+        }
+        let got: Vec<LogId> = all_logs(&e, 4).iter().map(|r| r.id()).collect();
+        let mut want = ids.clone();
+        want.sort_by_key(|id| (id.timestamp, id.seq));
+        assert_eq!(got, want, "round {round}");
+        e.close_without_sealing();
+    }
+}
+
+#[test]
+fn torn_tail_is_cut_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ledger_engine::EngineConfig {
+        seal_rows: 1_000_000,
+        ..small_config()
+    };
+    let mut batches = Vec::new();
+    {
+        let e = open(dir.path(), cfg.clone());
+        for b in 0..5 {
+            let logs = (0..3).map(|i| tagged(T0 + i, b, i as usize, 3)).collect();
+            batches.push(e.append(5, logs, AppendOptions::default()).unwrap());
+        }
+        e.close_without_sealing();
+    }
+    let wal = ledger_engine::wal::list_files(&dir.path().join("wal")).unwrap();
+    let (_, last) = wal.last().unwrap();
+    let len = std::fs::metadata(last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let (e, rep) = ledger_engine::Engine::open(dir.path(), cfg.clone()).unwrap();
+    assert_eq!(rep.recovery.cut.len(), 1, "{rep:?}");
+    let (path, _, dropped, _) = &rep.recovery.cut[0];
+    assert_eq!(path, last);
+    assert!(*dropped > 0);
+    for (b, acks) in batches.iter().enumerate() {
+        let present = acks
+            .iter()
+            .filter(|a| e.get(5, a.id).unwrap().is_some())
+            .count();
+        let want = if b == 4 { 0 } else { 3 };
+        assert_eq!(present, want, "batch {b} must be all in or all out");
+    }
+    e.close_without_sealing();
+    // The cut is durable: the next open finds nothing to cut.
+    let (_, rep) = ledger_engine::Engine::open(dir.path(), cfg).unwrap();
+    assert!(rep.recovery.cut.is_empty());
+}
+
+#[test]
+fn corruption_before_the_tail_stops_the_open_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ledger_engine::EngineConfig {
+        seal_rows: 1_000_000,
+        ..small_config()
+    };
+    {
+        let e = open(dir.path(), cfg.clone());
+        for b in 0..5 {
+            let logs = (0..3).map(|i| tagged(T0 + i, b, i as usize, 3)).collect();
+            e.append(6, logs, AppendOptions::default()).unwrap();
+        }
+        e.close_without_sealing();
+    }
+    let wal = ledger_engine::wal::list_files(&dir.path().join("wal")).unwrap();
+    let (_, last) = wal
+        .iter()
+        .rev()
+        .find(|(_, p)| std::fs::metadata(p).unwrap().len() > 100)
+        .unwrap()
+        .clone();
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes[40] ^= 0xff;
+    std::fs::write(&last, &bytes).unwrap();
+    let err = match ledger_engine::Engine::open(dir.path(), cfg.clone()) {
+        Err(e) => e,
+        Ok(_) => panic!("open must refuse a corrupt WAL"),
+    };
+    match &err {
+        EngineError::Corrupt { path, offset, .. } => {
+            assert_eq!(path, &last);
+            assert_eq!(
+                *offset, 24,
+                "the first frame starts after the 24-byte header"
+            );
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(err.to_string().contains(&last.display().to_string()));
+    // An explicit salvage mode opens it, keeping what is readable.
+    let cfg = ledger_engine::EngineConfig {
+        recovery: RecoveryMode::TolerateAnyCorruption,
+        ..cfg
+    };
+    let (_, rep) = ledger_engine::Engine::open(dir.path(), cfg).unwrap();
+    assert_eq!(rep.recovery.cut.len(), 1);
+}
+
+#[test]
+fn retention_drops_whole_old_segments_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    let old: Vec<_> = (0..50).map(|i| tagged(T0 + i, 1, i as usize, 50)).collect();
+    let new: Vec<_> = (0..50)
+        .map(|i| tagged(T0 + 10_000_000 + i, 2, i as usize, 50))
+        .collect();
+    e.append(7, old, AppendOptions::default()).unwrap();
+    e.flush().unwrap();
+    e.append(7, new, AppendOptions::default()).unwrap();
+    e.flush().unwrap();
+    let (segs, rows) = e.enforce_retention(7, T0 + 5_000_000).unwrap();
+    assert_eq!((segs, rows), (1, 50));
+    let left = all_logs(&e, 7);
+    assert_eq!(left.len(), 50);
+    assert!(left.iter().all(|r| r.log.timestamp >= T0 + 10_000_000));
+    e.close().unwrap();
+    let e = open(dir.path(), small_config());
+    assert_eq!(all_logs(&e, 7).len(), 50, "retention is durable");
+}
+
+#[test]
+fn deleted_project_is_gone_and_stays_gone_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path(), small_config());
+        for p in [10, 11] {
+            let logs = (0..300)
+                .map(|i| tagged(T0 + i, p, i as usize, 300))
+                .collect();
+            e.append(p, logs, AppendOptions::default()).unwrap();
+        }
+        e.append(10, vec![tagged(T0, 99, 0, 1)], AppendOptions::default())
+            .unwrap();
+        e.delete_project(10).unwrap();
+        assert!(all_logs(&e, 10).is_empty());
+        assert!(matches!(
+            e.append(10, vec![tagged(T0, 1, 0, 1)], AppendOptions::default()),
+            Err(EngineError::UnknownProject(10))
+        ));
+        e.close_without_sealing();
+    }
+    let e = open(dir.path(), small_config());
+    assert!(
+        all_logs(&e, 10).is_empty(),
+        "WAL replay must not resurrect a deleted project"
+    );
+    assert_eq!(all_logs(&e, 11).len(), 300);
+}
+
+#[test]
+fn queue_depth_limit_refuses_the_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ledger_engine::EngineConfig {
+        seal_rows: 1_000_000,
+        ..small_config()
+    };
+    let e = open(dir.path(), cfg);
+    let opts = AppendOptions {
+        max_queue_depth: Some(10),
+    };
+    e.append(1, (0..8).map(|i| tagged(T0 + i, 1, 0, 1)).collect(), opts)
+        .unwrap();
+    let err = e
+        .append(1, (0..3).map(|i| tagged(T0 + i, 2, 0, 1)).collect(), opts)
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Backpressure(_)));
+    assert_eq!(
+        e.queue_depth(1),
+        8,
+        "nothing of the refused batch was stored"
+    );
+    e.flush().unwrap();
+    assert_eq!(e.queue_depth(1), 0);
+    e.append(1, (0..3).map(|i| tagged(T0 + i, 3, 0, 1)).collect(), opts)
+        .unwrap();
+}
+
+#[test]
+fn cursor_pages_stay_correct_while_new_logs_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    let mut want = Vec::new();
+    for b in 0..10 {
+        let logs = (0..50)
+            .map(|i| tagged(T0 + b * 1000 + i, b as u64, i as usize, 50))
+            .collect();
+        want.extend(
+            e.append(2, logs, AppendOptions::default())
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id),
+        );
+    }
+    want.sort_by_key(|id| std::cmp::Reverse((id.timestamp, id.seq)));
+    let writer = {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            for b in 0..40u64 {
+                // Newer logs, arriving while the reader pages backwards in time.
+                let logs = (0..25)
+                    .map(|i| {
+                        tagged(
+                            T0 + 1_000_000 + (b * 25 + i) as i64,
+                            100 + b,
+                            i as usize,
+                            25,
+                        )
+                    })
+                    .collect();
+                e.append(2, logs, AppendOptions::default()).unwrap();
+            }
+        })
+    };
+    let mut req = ScanRequest {
+        limit: 13,
+        filter: Filter {
+            end: Some(T0 + 1_000_000),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut got = Vec::new();
+    loop {
+        let page = e.scan(2, &req).unwrap();
+        got.extend(page.logs.iter().map(|r| r.id()));
+        match page.next_cursor {
+            Some(c) => req.cursor = Some(c),
+            None => break,
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(got, want, "every log exactly once, in order");
+    // And paging everything, including the new logs, also sees each once.
+    let all = all_logs(&e, 2);
+    let mut seen = std::collections::HashSet::new();
+    assert!(all.iter().all(|r| seen.insert(r.id())));
+    assert_eq!(all.len(), 500 + 40 * 25);
+}
+
+#[test]
+fn fingerprints_are_assigned_at_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    let mut a = tagged(T0, 1, 0, 1);
+    a.set(Field::ErrorType, "NotFound")
+        .set(Field::ErrorMessage, "user 42 not found");
+    let mut b = tagged(T0, 1, 0, 1);
+    b.set(Field::ErrorType, "NotFound")
+        .set(Field::ErrorMessage, "user 97 not found");
+    let acks = e
+        .append(1, vec![a, b, tagged(T0, 1, 0, 1)], AppendOptions::default())
+        .unwrap();
+    let get = |i: usize| e.get(1, acks[i].id).unwrap().unwrap();
+    let fa = get(0).get(Field::ErrorFingerprint).map(str::to_owned);
+    assert!(fa.is_some());
+    assert_eq!(fa.as_deref(), get(1).get(Field::ErrorFingerprint));
+    assert_eq!(get(2).get(Field::ErrorFingerprint), None);
+}
