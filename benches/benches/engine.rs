@@ -1,1 +1,165 @@
-fn main() {}
+//! Engine proofs: durable append throughput (1, 4, 16 appenders × batches of 100 and 1,000),
+//! bytes on disk per byte of JSON, and newest-100 scan latency with filters.
+//!
+//! Knobs: `LEDGER_BENCH_APPEND_LOGS` (logs per append configuration, default 300,000),
+//! `LEDGER_BENCH_LOGS` (stored logs for the scan figures, default 1,000,000; the target is
+//! stated at 10,000,000), `LEDGER_BENCH_QUERIES` (default 2,000).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use ledger_benches::{knob, print_table, to_json, LogGen, Row};
+use ledger_engine::{
+    AppendOptions, Engine, EngineConfig, Field, Filter, FsyncPolicy, Level, ScanRequest,
+};
+
+const T0: i64 = 1_795_000_000_000_000;
+
+fn append_throughput(appenders: usize, batch: usize, total: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (e, _) = Engine::open(dir.path(), EngineConfig::default()).expect("open");
+    let per = total / appenders / batch;
+    // Generate outside the timed part.
+    let work: Vec<Vec<Vec<_>>> = (0..appenders)
+        .map(|a| {
+            let mut g = LogGen::new(a as u64, T0);
+            (0..per).map(|_| g.batch(batch)).collect()
+        })
+        .collect();
+    let e = Arc::new(e);
+    let start = Instant::now();
+    let threads: Vec<_> = work
+        .into_iter()
+        .enumerate()
+        .map(|(a, batches)| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                for b in batches {
+                    e.append(a as u64 + 1, b, AppendOptions::default())
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("appender");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    e.close().expect("close");
+    (per * batch * appenders) as f64 / secs
+}
+
+fn main() {
+    let total = knob("LEDGER_BENCH_APPEND_LOGS", 300_000) as usize;
+    let stored = knob("LEDGER_BENCH_LOGS", 1_000_000) as usize;
+    let queries = knob("LEDGER_BENCH_QUERIES", 2_000) as usize;
+    let mut rows = Vec::new();
+    println!("durable append (fsync always, group commit), {total} logs per configuration");
+    for appenders in [1, 4, 16] {
+        for batch in [100, 1000] {
+            let rate = append_throughput(appenders, batch, total);
+            println!("  {appenders:>2} appenders x batch {batch:>4}: {rate:>10.0} logs/s");
+            rows.push(Row {
+                figure: format!("append, {appenders} appenders, batch {batch}"),
+                target: ">= 500,000 logs/s".into(),
+                measured: format!("{rate:.0} logs/s"),
+                met: Some(rate >= 500_000.0),
+            });
+        }
+    }
+
+    // Stored data set for size and scan figures.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = EngineConfig {
+        fsync: FsyncPolicy::Never,
+        ..EngineConfig::default()
+    };
+    let (e, _) = Engine::open(dir.path(), cfg).expect("open");
+    let mut g = LogGen::new(42, T0);
+    let mut json_bytes = 0u64;
+    let t = Instant::now();
+    let mut done = 0;
+    while done < stored {
+        let n = 1000.min(stored - done);
+        let b = g.batch(n);
+        json_bytes += b.iter().map(|l| to_json(l).len() as u64).sum::<u64>();
+        loop {
+            match e.append(1, b.clone(), AppendOptions::default()) {
+                Ok(_) => break,
+                Err(ledger_engine::EngineError::Backpressure(_)) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+        done += n;
+    }
+    e.flush().expect("flush");
+    let st = e.stats();
+    println!(
+        "stored {stored} logs in {:.1}s; {} segments, {:.1} JSON bytes per log",
+        t.elapsed().as_secs_f64(),
+        st.segments,
+        json_bytes as f64 / stored as f64
+    );
+    let ratio = st.segment_bytes as f64 / json_bytes as f64;
+    rows.push(Row {
+        figure: "segment bytes per byte of JSON".into(),
+        target: "<= 0.20 (segments + index)".into(),
+        measured: format!(
+            "{ratio:.3} ({:.1} bytes/log; index not yet built)",
+            st.segment_bytes as f64 / stored as f64
+        ),
+        met: Some(ratio <= 0.20),
+    });
+
+    let scans: Vec<(&str, Filter)> = vec![
+        ("newest 100, no filter", Filter::default()),
+        (
+            "newest 100, level=error,critical",
+            Filter {
+                levels: Some(1 << Level::Error as u8 | 1 << Level::Critical as u8),
+                ..Default::default()
+            },
+        ),
+        (
+            "newest 100, service=billing & environment=production",
+            Filter {
+                fields: vec![
+                    (Field::Service, "billing".into()),
+                    (Field::Environment, "production".into()),
+                ],
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, filter) in scans {
+        let req = ScanRequest {
+            filter,
+            limit: 100,
+            ..Default::default()
+        };
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        for _ in 0..queries {
+            let t = Instant::now();
+            let page = e.scan(1, &req).expect("scan");
+            h.record(t.elapsed().as_micros() as u64).expect("record");
+            assert_eq!(page.logs.len(), 100);
+        }
+        let (p50, p99) = (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
+        println!("  scan {name}: p50 {p50} us, p99 {p99} us");
+        rows.push(Row {
+            figure: format!("scan {name}, {stored} logs"),
+            target: "p99 <= 5 ms (at 10 M)".into(),
+            measured: format!(
+                "p50 {:.2} ms, p99 {:.2} ms",
+                p50 as f64 / 1e3,
+                p99 as f64 / 1e3
+            ),
+            met: Some(p99 <= 5_000),
+        });
+    }
+    e.close().expect("close");
+    print_table(&rows);
+}
