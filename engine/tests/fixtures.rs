@@ -1,0 +1,109 @@
+//! The checked-in fixtures of every format version still read, and verify as expected.
+//! `LEDGER_WRITE_FIXTURES=1 cargo test -p ledger-engine --test fixtures` rewrites them
+//! (only ever for a new format version: old versions' fixtures must stay as they are).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use ledger_engine::{AppendOptions, Engine, EngineConfig, Field, FsyncPolicy};
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/v1")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+fn cfg() -> EngineConfig {
+    EngineConfig { seal_rows: 1_000_000, fsync: FsyncPolicy::Always, ..small_config() }
+}
+
+/// 40 sealed logs in one segment and 10 more in the WAL only, for project 1.
+fn write_fixtures(root: &Path) {
+    let _ = std::fs::remove_dir_all(root);
+    let data = root.join("datadir");
+    let e = open(&data, cfg());
+    let logs = (0..40).map(|i| tagged(T0 + i * 1000, 1, i as usize, 40)).collect();
+    e.append(1, logs, AppendOptions::default()).unwrap();
+    e.flush().unwrap();
+    for b in 2..4 {
+        let logs = (0..5).map(|i| tagged(T0 + 100_000 + b * 10 + i, b as u64, i as usize, 5)).collect();
+        e.append(1, logs, AppendOptions::default()).unwrap();
+    }
+    e.close_without_sealing();
+    drop(e);
+    // A torn tail: the last frame cut short.
+    copy_dir(&data, &root.join("torn-tail"));
+    let wal = newest_wal(&root.join("torn-tail"));
+    let len = std::fs::metadata(&wal).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&wal).unwrap().set_len(len - 9).unwrap();
+    // Corruption before the tail: one bit flipped inside the first frame.
+    copy_dir(&data, &root.join("corrupt-wal"));
+    let wal = newest_wal(&root.join("corrupt-wal"));
+    let mut b = std::fs::read(&wal).unwrap();
+    b[50] ^= 0x01;
+    std::fs::write(&wal, b).unwrap();
+}
+
+fn newest_wal(dir: &Path) -> PathBuf {
+    ledger_engine::wal::list_files(&dir.join("wal"))
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|(_, p)| std::fs::metadata(p).unwrap().len() > 24)
+        .unwrap()
+        .1
+}
+
+fn messages(e: &Engine) -> Vec<String> {
+    all_logs(e, 1).iter().map(|r| r.get(Field::Message).unwrap().to_owned()).collect()
+}
+
+#[test]
+fn version_1_fixtures_read_and_verify() {
+    if std::env::var_os("LEDGER_WRITE_FIXTURES").is_some() {
+        write_fixtures(&testdata());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+
+    let data = tmp.path().join("datadir");
+    copy_dir(&testdata().join("datadir"), &data);
+    let rep = ledger_engine::inspect::verify_dir(&data).unwrap();
+    assert!(rep.problems.is_empty() && rep.notes.is_empty(), "{rep:?}");
+    assert_eq!(rep.segment_rows, 40);
+    let (e, open) = Engine::open(&data, cfg()).unwrap();
+    assert_eq!(open.segments, 1);
+    assert_eq!(open.recovery.rows_replayed, 10);
+    assert_eq!(messages(&e).len(), 50);
+    assert_eq!(messages(&e)[0], "b1 r0 of 40");
+    drop(e);
+
+    let torn = tmp.path().join("torn-tail");
+    copy_dir(&testdata().join("torn-tail"), &torn);
+    let rep = ledger_engine::inspect::verify_dir(&torn).unwrap();
+    assert!(rep.problems.is_empty(), "a torn tail is not damage: {rep:?}");
+    assert_eq!(rep.notes.len(), 1, "{rep:?}");
+    let (e, open) = Engine::open(&torn, cfg()).unwrap();
+    assert_eq!(open.recovery.cut.len(), 1);
+    assert_eq!(messages(&e).len(), 45, "the torn batch is all out");
+    drop(e);
+
+    let bad = tmp.path().join("corrupt-wal");
+    copy_dir(&testdata().join("corrupt-wal"), &bad);
+    let rep = ledger_engine::inspect::verify_dir(&bad).unwrap();
+    assert_eq!(rep.problems.len(), 1, "{rep:?}");
+    assert_eq!(rep.problems[0].offset, 24);
+    assert!(Engine::open(&bad, cfg()).is_err());
+}
