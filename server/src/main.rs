@@ -1,1 +1,141 @@
-fn main() {}
+//! `ledger`: parses flags and environment, sets up logging and signals, and runs the server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ledger_engine::FsyncPolicy;
+use ledger_server::config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS};
+use ledger_server::Config;
+
+/// Ledger: a multi-tenant log platform in one binary.
+#[derive(Parser)]
+#[command(name = "ledger", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Directory for logs, metadata and the server secret (created 0700 if missing).
+    #[arg(long, env = "LEDGER_DATA_DIR", default_value = "./ledger-data")]
+    data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed as `listening on <addr>`).
+    #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// WAL durability: `always` (group commit: nothing acknowledged is lost, even on power
+    /// loss), `interval:<ms>` (a machine crash may lose the last interval), or `never`
+    /// (a machine crash may lose anything not yet written back; process crashes lose nothing).
+    #[arg(long, env = "LEDGER_FSYNC", default_value = "always", value_parser = parse_fsync)]
+    fsync: FsyncPolicy,
+    /// PBKDF2-HMAC-SHA256 iterations for new password hashes (minimum 10000).
+    #[arg(long, env = "LEDGER_PBKDF2_ITERATIONS", default_value_t = DEFAULT_PBKDF2_ITERATIONS)]
+    pbkdf2_iterations: u32,
+    /// Largest request body in bytes, before and after decompression.
+    #[arg(long, env = "LEDGER_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Failed logins allowed per email and per client address within the login window.
+    #[arg(long, env = "LEDGER_LOGIN_MAX_FAILURES", default_value_t = 10)]
+    login_max_failures: usize,
+    /// The login throttling window, in seconds.
+    #[arg(long, env = "LEDGER_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    login_window_secs: u64,
+    /// How often expired segments are dropped, in seconds.
+    #[arg(long, env = "LEDGER_RETENTION_INTERVAL_SECS", default_value_t = 60)]
+    retention_interval_secs: u64,
+    /// Memory for logs waiting to be sealed, all projects together, in MiB; past it, ingest
+    /// answers 503 backpressure.
+    #[arg(long, env = "LEDGER_MEMTABLE_LIMIT_MB", default_value_t = 256)]
+    memtable_limit_mb: usize,
+    /// A project's logs are sealed into a segment at this many rows...
+    #[arg(long, env = "LEDGER_SEAL_ROWS", default_value_t = 50_000)]
+    seal_rows: usize,
+    /// ...or when the oldest unsealed one is this many seconds old.
+    #[arg(long, env = "LEDGER_SEAL_AGE_SECS", default_value_t = 60)]
+    seal_age_secs: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, env = "LEDGER_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
+    /// Log line format on stderr: `json` or `text`. The level comes from LEDGER_LOG
+    /// (e.g. `info`, `debug`, `ledger_server=debug`).
+    #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "json")]
+    log_format: String,
+}
+
+fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
+    s.parse()
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let mut c = Config::new(&self.data_dir).with_fsync(self.fsync);
+        c.pbkdf2_iterations = self.pbkdf2_iterations;
+        c.max_body_bytes = self.max_body_bytes;
+        c.login_max_failures = self.login_max_failures;
+        c.login_window = Duration::from_secs(self.login_window_secs);
+        c.retention_interval = Duration::from_secs(self.retention_interval_secs.max(1));
+        c.shutdown_grace = Duration::from_secs(self.shutdown_grace_secs);
+        c.engine.memtable_limit_bytes = self.memtable_limit_mb << 20;
+        c.engine.seal_rows = self.seal_rows.max(1);
+        c.engine.seal_age = Duration::from_secs(self.seal_age_secs.max(1));
+        c
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEDGER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "text" {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("signal received: stopping");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(a)) => a,
+        None => cli.serve,
+    };
+    init_logging(&args.log_format);
+    if args.pbkdf2_iterations < MIN_PBKDF2_ITERATIONS {
+        anyhow::bail!("--pbkdf2-iterations must be at least {MIN_PBKDF2_ITERATIONS}");
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    ledger_server::run(listener, args.config(), shutdown_signal()).await
+}

@@ -1,0 +1,178 @@
+//! The application state shared by every request, and the per-request wrapper: request id,
+//! panic guard, error rendering, metrics and the structured request log.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::Request;
+use ledger_engine::Engine;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::{self, Resp};
+use crate::limits::{RateLimiter, UsageBook};
+use crate::meta::Meta;
+use crate::router;
+use crate::routes;
+use crate::telemetry::Telemetry;
+use crate::tenants::Tenants;
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Everything a request may need. One per server, behind an `Arc`.
+pub struct App {
+    pub config: Config,
+    pub pbkdf2_iterations: NonZeroU32,
+    pub engine: Engine,
+    pub meta: Arc<Meta>,
+    pub auth: Authenticator,
+    pub throttle: LoginThrottle,
+    pub tenants: Tenants,
+    pub rate: RateLimiter,
+    pub usage: UsageBook,
+    pub telemetry: Telemetry,
+    request_base: u64,
+    request_seq: AtomicU64,
+}
+
+/// What a handler knows about its request besides the request itself, and the headers it
+/// wants on the answer whatever the answer is (the rate-limit headers).
+pub struct Ctx {
+    pub peer: SocketAddr,
+    pub request_id: String,
+    pub headers: HeaderMap,
+}
+
+impl App {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        pbkdf2_iterations: NonZeroU32,
+        engine: Engine,
+        meta: Arc<Meta>,
+        auth: Authenticator,
+        tenants: Tenants,
+    ) -> App {
+        let throttle = LoginThrottle::new(config.login_max_failures, config.login_window);
+        let mut base = [0u8; 8];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut base);
+        App {
+            pbkdf2_iterations,
+            usage: UsageBook::new(meta.clone()),
+            config,
+            engine,
+            meta,
+            auth,
+            throttle,
+            tenants,
+            rate: RateLimiter::default(),
+            telemetry: Telemetry::default(),
+            request_base: u64::from_le_bytes(base),
+            request_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// A request id: the client's `X-Request-Id` if it is sane, else a fresh one.
+    fn request_id(&self, headers: &HeaderMap) -> String {
+        if let Some(v) = headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+            if !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()) {
+                return v.to_owned();
+            }
+        }
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{n:08x}", self.request_base)
+    }
+
+    /// Answers one request. Never fails: every error becomes its documented answer.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+        let start = Instant::now();
+        let request_id = self.request_id(req.headers());
+        let method = method_label(req.method());
+        let route = router::resolve(req.uri().path());
+        let template = route.as_ref().map_or("unmatched", |r| r.template());
+        let path = req.uri().path().to_owned();
+        let mut ctx = Ctx {
+            peer,
+            request_id: request_id.clone(),
+            headers: HeaderMap::new(),
+        };
+        let result = match route {
+            None => Err(ApiError::not_found("route")),
+            Some(route) => match route.check_method(req.method()) {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let fut = routes::dispatch(&self, route, req, &mut ctx);
+                    CatchPanic(Box::pin(fut)).await.unwrap_or_else(|| {
+                        tracing::error!(request_id = %request_id, "handler panicked");
+                        Err(ApiError::Internal)
+                    })
+                }
+            },
+        };
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => http::error(&e),
+        };
+        let headers = resp.headers_mut();
+        for (k, v) in ctx.headers.iter() {
+            headers.insert(k.clone(), v.clone());
+        }
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert(X_REQUEST_ID.clone(), v);
+        }
+        let status = resp.status().as_u16();
+        let secs = start.elapsed().as_secs_f64();
+        self.telemetry.observe(template, method, status, secs);
+        tracing::info!(
+            request_id = %request_id,
+            method,
+            path = %path,
+            route = template,
+            status,
+            duration_ms = secs * 1e3,
+            peer = %peer,
+            "request"
+        );
+        resp
+    }
+}
+
+fn method_label(m: &hyper::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PATCH" => "PATCH",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Polls a future and turns a panic inside it into `None`, so a bug answers 500 instead of
+/// dropping the connection. (A panic is a bug; this only keeps it from hurting the client.)
+struct CatchPanic<'a, T>(Pin<Box<dyn Future<Output = T> + Send + 'a>>);
+
+impl<T> Future for CatchPanic<'_, T> {
+    type Output = Option<T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Some(v)),
+            Err(_) => Poll::Ready(None),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The ingest pipeline's stages, each its own module so another front door (OTLP, `_bulk`)
+//! can reuse the rest: `body` (size limits, decompression) → `parse` (framing into logs) →
+//! `validate` (the Log schema into `NewLog`). Appending is the route's job.
+
+pub mod body;
+pub mod parse;
+pub mod validate;

@@ -1,0 +1,260 @@
+//! The Log schema of API.md, rule by rule: raw JSON text in, `ledger_engine::NewLog` out, or
+//! the code and message of the first rule it breaks.
+
+use ledger_engine::timefmt::parse_rfc3339;
+use ledger_engine::{Field, Importance, Level, LogType, NewLog};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+pub const MAX_MESSAGE_CHARS: usize = 10_000;
+pub const MAX_STACK_TRACE_CHARS: usize = 100_000;
+pub const MAX_SHORT_CHARS: usize = 256;
+pub const MAX_ID_CHARS: usize = 128;
+pub const MAX_ATTRIBUTES_BYTES: usize = 100 * 1024;
+pub const MAX_ATTRIBUTES_DEPTH: usize = 16;
+
+/// Why a log was refused: an API error code and a message naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Rejection {
+    fn invalid(message: String) -> Rejection {
+        Rejection {
+            code: "invalid_field",
+            message,
+        }
+    }
+    fn missing(field: &str) -> Rejection {
+        Rejection {
+            code: "missing_field",
+            message: format!("{field}: required"),
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> ApiError {
+        match r.code {
+            "invalid_json" => ApiError::InvalidJson(r.message),
+            "missing_field" => ApiError::MissingField(r.message),
+            _ => ApiError::invalid_field(r.message),
+        }
+    }
+}
+
+/// Parses and checks one log.
+pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
+    let value: Value = serde_json::from_str(raw).map_err(|e| Rejection {
+        code: "invalid_json",
+        message: format!("log is not valid JSON: {e}"),
+    })?;
+    let Value::Object(map) = value else {
+        return Err(Rejection::invalid("a log must be a JSON object".into()));
+    };
+    from_object(map)
+}
+
+/// What an optional field may hold.
+enum Rule {
+    Chars(usize),
+    Unbounded,
+    Hex,
+}
+
+fn optional_field(name: &str) -> Option<(Field, Rule)> {
+    Some(match name {
+        "message" => (Field::Message, Rule::Chars(MAX_MESSAGE_CHARS)),
+        "error_type" => (Field::ErrorType, Rule::Unbounded),
+        "error_message" => (Field::ErrorMessage, Rule::Unbounded),
+        "stack_trace" => (Field::StackTrace, Rule::Chars(MAX_STACK_TRACE_CHARS)),
+        "service" => (Field::Service, Rule::Chars(MAX_SHORT_CHARS)),
+        "source" => (Field::Source, Rule::Chars(MAX_SHORT_CHARS)),
+        "environment" => (Field::Environment, Rule::Chars(MAX_SHORT_CHARS)),
+        "release" => (Field::Release, Rule::Chars(MAX_SHORT_CHARS)),
+        "platform" => (Field::Platform, Rule::Chars(MAX_SHORT_CHARS)),
+        "language" => (Field::Language, Rule::Chars(MAX_SHORT_CHARS)),
+        "trace_id" => (Field::TraceId, Rule::Hex),
+        "span_id" => (Field::SpanId, Rule::Hex),
+        _ => return None,
+    })
+}
+
+fn too_long(s: &str, max: usize) -> bool {
+    // A string of at most `max` bytes has at most `max` characters: skip the count.
+    s.len() > max && s.chars().count() > max
+}
+
+fn string(name: &str, v: Value) -> Result<Option<String>, Rejection> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        _ => Err(Rejection::invalid(format!("{name}: expected a string"))),
+    }
+}
+
+fn from_object(map: Map<String, Value>) -> Result<NewLog, Rejection> {
+    let mut timestamp = None;
+    let mut level = None;
+    let mut log_type = None;
+    let mut importance = None;
+    let mut fields: [Option<String>; ledger_engine::model::FIELD_COUNT] = Default::default();
+    for (name, v) in map {
+        match name.as_str() {
+            "timestamp" => {
+                if let Some(s) = string(&name, v)? {
+                    timestamp = Some(parse_rfc3339(&s).ok_or_else(|| {
+                        Rejection::invalid(format!(
+                            "timestamp: expected an RFC 3339 time such as 2026-11-22T12:26:36.123Z, got {s:?}"
+                        ))
+                    })?);
+                }
+            }
+            "level" => {
+                if let Some(s) = string(&name, v)? {
+                    level = Some(Level::parse(&s).ok_or_else(|| {
+                        Rejection::invalid(
+                            "level: expected one of debug, info, warning, error, critical".into(),
+                        )
+                    })?);
+                }
+            }
+            "log_type" => {
+                if let Some(s) = string(&name, v)? {
+                    log_type = Some(LogType::parse(&s).ok_or_else(|| {
+                        Rejection::invalid(
+                            "log_type: expected one of console, logger, exception, custom".into(),
+                        )
+                    })?);
+                }
+            }
+            "importance" => {
+                if let Some(s) = string(&name, v)? {
+                    importance = Some(Importance::parse(&s).ok_or_else(|| {
+                        Rejection::invalid("importance: expected one of low, standard, high".into())
+                    })?);
+                }
+            }
+            "attributes" => fields[Field::Attributes as usize] = attributes(v)?,
+            _ => {
+                let Some((field, rule)) = optional_field(&name) else {
+                    return Err(Rejection::invalid(format!(
+                        "{name}: unknown field (see the Log schema)"
+                    )));
+                };
+                let Some(s) = string(&name, v)? else {
+                    continue;
+                };
+                match rule {
+                    Rule::Chars(max) if too_long(&s, max) => {
+                        return Err(Rejection::invalid(format!(
+                            "{name}: at most {max} characters"
+                        )));
+                    }
+                    Rule::Hex
+                        if s.is_empty()
+                            || s.len() > MAX_ID_CHARS
+                            || !s.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        return Err(Rejection::invalid(format!(
+                            "{name}: expected 1 to {MAX_ID_CHARS} hex digits"
+                        )));
+                    }
+                    _ => {}
+                }
+                fields[field as usize] = Some(s);
+            }
+        }
+    }
+    let mut log = NewLog::new(
+        timestamp.ok_or_else(|| Rejection::missing("timestamp"))?,
+        level.ok_or_else(|| Rejection::missing("level"))?,
+        log_type.ok_or_else(|| Rejection::missing("log_type"))?,
+        importance.ok_or_else(|| Rejection::missing("importance"))?,
+    );
+    log.fields = fields;
+    Ok(log)
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// An attributes object as compact JSON text, within the size and depth limits.
+fn attributes(v: Value) -> Result<Option<String>, Rejection> {
+    match &v {
+        Value::Null => return Ok(None),
+        Value::Object(_) => {}
+        _ => return Err(Rejection::invalid("attributes: expected a JSON object".into())),
+    }
+    let d = depth(&v);
+    if d > MAX_ATTRIBUTES_DEPTH {
+        return Err(Rejection::invalid(format!(
+            "attributes: nesting depth {d} is over the limit of {MAX_ATTRIBUTES_DEPTH}"
+        )));
+    }
+    let text = serde_json::to_string(&v).unwrap_or_default();
+    if text.len() > MAX_ATTRIBUTES_BYTES {
+        return Err(Rejection::invalid(format!(
+            "attributes: {} bytes serialized, over the limit of {MAX_ATTRIBUTES_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"{"timestamp":"2026-11-22T12:26:36.123Z","level":"WARN","log_type":"logger","importance":"high"}"#;
+
+    fn with(extra: &str) -> String {
+        format!("{},{extra}}}", &OK[..OK.len() - 1])
+    }
+
+    fn code(raw: &str) -> &'static str {
+        validate(raw).unwrap_err().code
+    }
+
+    #[test]
+    fn a_minimal_log_passes_and_aliases_normalise() {
+        let log = validate(OK).unwrap();
+        assert_eq!(log.level, Level::Warning);
+        assert_eq!(log.importance, Importance::High);
+        let log = validate(&with(r#""attributes":{"a": {"b": [1, 2]}},"trace_id":"AbC123""#)).unwrap();
+        assert_eq!(log.get(Field::Attributes), Some(r#"{"a":{"b":[1,2]}}"#));
+        assert!(validate(&with(r#""message":null"#)).unwrap().get(Field::Message).is_none());
+    }
+
+    #[test]
+    fn every_rule_has_its_code() {
+        assert_eq!(code("{"), "invalid_json");
+        assert_eq!(code("[1]"), "invalid_field");
+        assert_eq!(code(r#"{"level":"info","log_type":"custom","importance":"low"}"#), "missing_field");
+        assert_eq!(code(&with(r#""levle":"info""#)), "invalid_field");
+        assert_eq!(code(&OK.replace("WARN", "loud")), "invalid_field");
+        assert_eq!(code(&OK.replace("logger", "syslog")), "invalid_field");
+        assert_eq!(code(&OK.replace("high", "urgent")), "invalid_field");
+        assert_eq!(code(&OK.replace("2026-11-22T12:26:36.123Z", "yesterday")), "invalid_field");
+        assert_eq!(code(&with(r#""service":5"#)), "invalid_field");
+        assert_eq!(code(&with(&format!(r#""message":"{}""#, "é".repeat(10_001)))), "invalid_field");
+        assert!(validate(&with(&format!(r#""message":"{}""#, "é".repeat(10_000)))).is_ok());
+        assert_eq!(code(&with(&format!(r#""service":"{}""#, "s".repeat(257)))), "invalid_field");
+        assert_eq!(code(&with(r#""trace_id":"xyz""#)), "invalid_field");
+        assert_eq!(code(&with(r#""attributes":[1]"#)), "invalid_field");
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(17), "}".repeat(17));
+        assert_eq!(code(&with(&format!(r#""attributes":{deep}"#))), "invalid_field");
+        let ok_deep = format!("{}1{}", r#"{"a":"#.repeat(16), "}".repeat(16));
+        assert!(validate(&with(&format!(r#""attributes":{ok_deep}"#))).is_ok());
+        let big = format!(r#""attributes":{{"x":"{}"}}"#, "a".repeat(MAX_ATTRIBUTES_BYTES));
+        assert_eq!(code(&with(&big)), "invalid_field");
+    }
+}

@@ -1,0 +1,106 @@
+//! `ledger-server`: Ledger's HTTP front end over the storage engine — accounts, projects,
+//! API keys, limits, ingest and query, as `shared/API.md` specifies.
+//!
+//! Start at [`run`]. A request goes `serve` (connections) → `app` (request id, metrics, log
+//! line, panic guard) → `router` → `routes::*` handlers, which use `auth`, `limits`,
+//! `ingest` (body → parse → validate) and the engine. Errors are [`error::ApiError`], mapped
+//! to HTTP in that one module.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod json;
+pub mod limits;
+pub mod meta;
+pub mod router;
+pub mod routes;
+mod serve;
+pub mod tasks;
+pub mod telemetry;
+pub mod tenants;
+
+use std::future::Future;
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ledger_engine::Engine;
+
+pub use config::Config;
+
+/// Runs the server on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish (up to the configured grace), and closes the engine (seal,
+/// sync, checkpoint). Prints `listening on <addr>` to stdout once it serves.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    config.check().map_err(anyhow::Error::msg)?;
+    let iterations = NonZeroU32::new(config.pbkdf2_iterations).context("pbkdf2 iterations")?;
+    let dir = config.data_dir.clone();
+    ledger_engine::fsutil::create_private_dir(&dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let secrets = auth::secret::load_or_create(&dir)?;
+    let (engine, meta) = {
+        let (dir, engine_config) = (dir.clone(), config.engine.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let (engine, report) = Engine::open(&dir, engine_config)
+                .with_context(|| format!("opening the engine in {}", dir.display()))?;
+            tracing::info!(
+                segments = report.segments,
+                wal_files = report.recovery.wal_files,
+                batches_replayed = report.recovery.batches_replayed,
+                rows_replayed = report.recovery.rows_replayed,
+                damaged_segments = report.damaged_segments.len(),
+                wal_cuts = report.recovery.cut.len(),
+                "engine opened"
+            );
+            let meta = meta::Meta::open(&dir).context("opening meta.redb")?;
+            Ok((engine, meta))
+        })
+        .await??
+    };
+    let meta = Arc::new(meta);
+    let tenants = tenants::Tenants::load(&meta).context("loading projects")?;
+    let authn = auth::Authenticator {
+        jwt: auth::jwt::Jwt::new(&secrets.jwt),
+        hasher: auth::keys::KeyHasher::new(secrets.key_hash),
+        keys: auth::keys::KeyCache::default(),
+    };
+    for k in meta.all_keys().context("loading API keys")? {
+        if tenants.contains(k.project) {
+            authn.keys.insert(&k);
+        }
+    }
+    let app = Arc::new(app::App::new(config, iterations, engine, meta, authn, tenants));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = tasks::spawn(&app, &stop_rx);
+    let addr = listener.local_addr().context("listener address")?;
+    tracing::info!(%addr, data_dir = %dir.display(), "serving");
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {addr}");
+        let _ = out.flush();
+    }
+    serve::accept_until(listener, app.clone(), shutdown).await;
+    tracing::info!("shutting down: in-flight requests finished");
+    let _ = stop_tx.send(true);
+    for t in background {
+        let _ = t.await;
+    }
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || {
+        tasks::flush_usage(&a);
+        tasks::flush_key_use(&a);
+        a.engine.close()
+    })
+    .await?
+    .context("closing the engine")?;
+    tracing::info!("engine closed; bye");
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Daily usage per project: logs and bytes accepted per UTC day, the quota's memory.
+
+use std::collections::HashMap;
+
+use super::{Meta, MetaResult, USAGE};
+
+/// Logs and bytes accepted on one UTC day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayUsage {
+    pub logs: u64,
+    pub bytes: u64,
+}
+
+impl Meta {
+    /// A project's usage on one day (days since the Unix epoch, UTC).
+    pub fn usage(&self, project: u64, day: i64) -> MetaResult<DayUsage> {
+        let rtx = self.db().begin_read()?;
+        let t = rtx.open_table(USAGE)?;
+        Ok(t.get((project, day))?.map_or(DayUsage::default(), |v| {
+            let (logs, bytes) = v.value();
+            DayUsage { logs, bytes }
+        }))
+    }
+
+    /// A project's usage on days `first..=last`, only the days that have any.
+    pub fn usage_range(&self, project: u64, first: i64, last: i64) -> MetaResult<Vec<(i64, DayUsage)>> {
+        let rtx = self.db().begin_read()?;
+        let t = rtx.open_table(USAGE)?;
+        let mut out = Vec::new();
+        for row in t.range((project, first)..=(project, last))? {
+            let (k, v) = row?;
+            let (logs, bytes) = v.value();
+            out.push((k.value().1, DayUsage { logs, bytes }));
+        }
+        Ok(out)
+    }
+
+    /// Writes absolute usage figures (not increments), in one transaction, so writing the
+    /// same snapshot twice is harmless.
+    pub fn put_usage(&self, rows: &HashMap<(u64, i64), DayUsage>) -> MetaResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db().begin_write()?;
+        {
+            let mut t = tx.open_table(USAGE)?;
+            for ((project, day), u) in rows {
+                t.insert((*project, *day), (u.logs, u.bytes))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

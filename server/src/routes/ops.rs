@@ -1,0 +1,60 @@
+//! Operations routes, without credentials: liveness, deep health, Prometheus metrics.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::blocking;
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::http::{self, Resp};
+
+/// `GET /health`: the process is serving.
+pub fn health() -> ApiResult<Resp> {
+    Ok(http::json(200, &json!({"status": "ok"})))
+}
+
+fn check(r: &Result<(), String>) -> Value {
+    match r {
+        Ok(()) => json!({"status": "ok"}),
+        Err(e) => json!({"status": "failing", "error": e}),
+    }
+}
+
+/// `GET /health/deep`: storage writable, WAL writer healthy, sealing (which makes logs
+/// searchable) not failing, metadata readable. 503 when any check fails.
+pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
+    let a = app.clone();
+    let (h, meta) = blocking(move || {
+        let meta = a.meta.check().map_err(|e| e.to_string());
+        (a.engine.health(), meta)
+    })
+    .await?;
+    let ok = h.storage.is_ok() && h.wal.is_ok() && h.flush.is_ok() && meta.is_ok();
+    let stats = app.engine.stats();
+    let body = json!({
+        "status": if ok { "ok" } else { "failing" },
+        "checks": {
+            "storage": check(&h.storage),
+            "wal": check(&h.wal),
+            "index": check(&h.flush),
+            "meta": check(&meta),
+        },
+        "queue_depth": stats.memtable_rows,
+    });
+    let mut resp = http::json(if ok { 200 } else { 503 }, &body);
+    if !ok {
+        resp.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(5u64));
+    }
+    Ok(resp)
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(app: &Arc<App>) -> ApiResult<Resp> {
+    let stats = app.engine.stats();
+    Ok(http::text(
+        app.telemetry.render(&app.engine, &stats),
+        "text/plain; version=0.0.4; charset=utf-8",
+    ))
+}
