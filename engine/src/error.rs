@@ -37,11 +37,10 @@ pub enum EngineError {
         what: String,
     },
 
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("catalog: {0}")]
@@ -58,7 +57,10 @@ impl EngineError {
         if source.raw_os_error() == Some(libc::ENOSPC) {
             return EngineError::StorageFull(format!("{}: {source}", path.display()));
         }
-        EngineError::Io { path, source }
+        EngineError::Io {
+            path,
+            error: source,
+        }
     }
     pub fn corrupt(path: impl Into<PathBuf>, offset: u64, what: impl Into<String>) -> Self {
         EngineError::Corrupt {

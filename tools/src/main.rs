@@ -1,1 +1,53 @@
-fn main() {}
+//! `ledgerctl`: offline inspection and verification of a Ledger data directory, and load
+//! generation against a running server.
+
+mod offline;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ledgerctl",
+    version,
+    about = "Inspect, verify and load-test Ledger"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Projects, segments (time ranges, rows, raw and stored bytes, ratio) and WAL files of a
+    /// data directory, or the blocks of one segment file.
+    Inspect { path: PathBuf },
+    /// Checks every checksum of the WAL and the segments; exits 1 naming file and offset on
+    /// damage.
+    Verify { data_dir: PathBuf },
+    /// Writes a segment's logs as NDJSON.
+    Dump {
+        segment: PathBuf,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Inspect { path } => offline::inspect(&path).map(|_| true),
+        Command::Verify { data_dir } => offline::verify(&data_dir),
+        Command::Dump { segment, limit } => offline::dump(&segment, limit).map(|_| true),
+    };
+    match res {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ledgerctl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

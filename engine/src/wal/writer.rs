@@ -327,7 +327,7 @@ impl Writer {
                 } else {
                     EngineError::Io {
                         path: path.clone(),
-                        source: std::io::Error::other(msg.clone()),
+                        error: std::io::Error::other(msg.clone()),
                     }
                 }
             });
