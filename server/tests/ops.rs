@@ -1,0 +1,116 @@
+//! Operations and protocol behaviour: health, metrics, unknown routes and methods, request
+//! ids, the error body shape, and a clean SIGTERM shutdown.
+
+mod common;
+
+use std::process::Command;
+
+use common::{log, Server};
+
+#[test]
+fn health_and_deep_health() {
+    let s = Server::start(&[]);
+    let r = s.get("/health", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+    assert!(r.header("content-type").unwrap().starts_with("application/json"));
+    let r = s.get("/health/deep", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["status"], "ok");
+    for check in ["storage", "wal", "index"] {
+        assert_eq!(j["checks"][check]["status"], "ok", "{j}");
+    }
+}
+
+#[test]
+fn prometheus_metrics_cover_requests_ingest_and_storage() {
+    let s = Server::start(&[]);
+    let t = s.tenant("a@b.co");
+    assert_eq!(s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).status, 202);
+    s.get("/nope", "");
+    let r = s.get("/metrics", "");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let m = r.text();
+    for needle in [
+        "ledger_http_requests_total{route=\"/api/v1/ingest/single\",method=\"POST\",status=\"202\"} 1",
+        "ledger_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "ledger_http_request_duration_seconds_bucket{route=\"/api/v1/ingest/single\",method=\"POST\",status=\"202\",le=\"+Inf\"} 1",
+        "ledger_ingested_logs_total 1",
+        "ledger_ingested_bytes_total ",
+        "ledger_queue_depth ",
+        "ledger_wal_fsync_seconds_bucket{le=\"+Inf\"}",
+        "ledger_wal_fsync_seconds_count ",
+        "ledger_segments ",
+        "ledger_segment_bytes ",
+    ] {
+        assert!(m.contains(needle), "missing {needle:?} in\n{m}");
+    }
+}
+
+#[test]
+fn unknown_routes_and_wrong_methods() {
+    let s = Server::start(&[]);
+    s.get("/api/v1/nothing", "").expect_error(404, "not_found");
+    s.get("/", "").expect_error(404, "not_found");
+    let r = s.req("DELETE", "/api/v1/logs", &[], b"");
+    r.expect_error(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET"));
+    let r = s.req("GET", "/api/v1/ingest/batch", &[], b"");
+    r.expect_error(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = s.req("PUT", "/api/v1/projects/0000000000000001", &[], b"");
+    assert_eq!(r.header("allow"), Some("GET, PATCH, DELETE"));
+    // Every error body has the documented shape.
+    let j = r.json();
+    assert!(j["error"]["details"].is_array());
+}
+
+#[test]
+fn request_ids_are_echoed_or_generated() {
+    let s = Server::start(&[]);
+    let r = s.req("GET", "/health", &[("X-Request-Id", "abc-123")], b"");
+    assert_eq!(r.header("x-request-id"), Some("abc-123"));
+    let a = s.get("/health", "");
+    let b = s.get("/nope", "");
+    let (a, b) = (a.header("x-request-id").unwrap(), b.header("x-request-id").unwrap());
+    assert!(!a.is_empty() && a != b);
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_keeps_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let s = Server::start_in(&dir, &[]);
+    let t = s.tenant("a@b.co");
+    let id = s.post("/api/v1/ingest/single", &t.key, &log(1, "kept")).json()["id"].as_str().unwrap().to_owned();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("server.secret")), 0o600);
+    assert_eq!(mode(&dir.join("meta.redb")), 0o600);
+    let s = Server::start_in(&dir, &[]);
+    let r = s.get(&format!("/api/v1/logs/{id}"), &t.key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["message"], "kept");
+    // Sessions survive a restart too (the secret is kept).
+    assert_eq!(s.get("/api/v1/auth/me", &t.token).status, 200);
+}
+
+#[test]
+fn help_lists_flags_and_env() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--data-dir", "--listen", "--fsync", "--pbkdf2-iterations", "LEDGER_DATA_DIR", "serve"] {
+        assert!(text.contains(flag), "{flag} missing from\n{text}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["serve", "--pbkdf2-iterations", "9999"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
