@@ -1,19 +1,13 @@
-//! `ledgerctl`: offline inspection and verification of a Ledger data directory, and load
-//! generation against a running server.
+//! `ledgerctl`: tools around a Ledger node. Each subcommand lives in its own module; add a
+//! variant to [`Command`] and a match arm in `main` to add one.
 
-mod offline;
-
-use std::path::PathBuf;
-use std::process::ExitCode;
+mod loadgen;
 
 use clap::{Parser, Subcommand};
 
+/// Tools for Ledger: load generation (and, offline, inspection of a data directory).
 #[derive(Parser)]
-#[command(
-    name = "ledgerctl",
-    version,
-    about = "Inspect, verify and load-test Ledger"
-)]
+#[command(name = "ledgerctl", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,33 +15,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Projects, segments (time ranges, rows, raw and stored bytes, ratio) and WAL files of a
-    /// data directory, or the blocks of one segment file.
-    Inspect { path: PathBuf },
-    /// Checks every checksum of the WAL and the segments; exits 1 naming file and offset on
-    /// damage.
-    Verify { data_dir: PathBuf },
-    /// Writes a segment's logs as NDJSON.
-    Dump {
-        segment: PathBuf,
-        #[arg(long)]
-        limit: Option<usize>,
-    },
+    /// Send realistic logs to a running server over HTTP and report latency and throughput.
+    Loadgen(loadgen::Args),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let res = match cli.command {
-        Command::Inspect { path } => offline::inspect(&path).map(|_| true),
-        Command::Verify { data_dir } => offline::verify(&data_dir),
-        Command::Dump { segment, limit } => offline::dump(&segment, limit).map(|_| true),
-    };
-    match res {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("ledgerctl: {e:#}");
-            ExitCode::from(2)
-        }
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Loadgen(args) => loadgen::run(args),
     }
 }

@@ -1,0 +1,317 @@
+//! `ledgerctl loadgen`: HTTP load against a running Ledger server.
+//!
+//! Without `--key` it registers an account, creates a project with limits high enough not to
+//! interfere, and makes an ingest key. Bodies are generated up front from `--seed` (so the
+//! generator does not compete with the server for CPU during the run) and reused in turn.
+//! With `--rate`, latency is measured from each request's scheduled start, so a stalled
+//! server shows up in the percentiles instead of silently lowering the rate (coordinated
+//! omission).
+
+mod logs;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `POST /api/v1/ingest/batch` with `--batch-size` logs each.
+    Batch,
+    /// `POST /api/v1/ingest/single`, one log each.
+    Single,
+}
+
+/// Options of `ledgerctl loadgen`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    /// An API key with the ingest scope; without one, an account, project and key are made.
+    #[arg(long, env = "LEDGER_KEY")]
+    key: Option<String>,
+    #[arg(long, value_enum, default_value = "batch")]
+    mode: Mode,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Target requests per second over all connections; 0 sends as fast as answers come.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// How long to run: `30s`, `2m`, `500ms` or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Logs per request in batch mode (1 to 1000).
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// Seed of the generated logs: the same seed sends the same logs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?}: expected e.g. 30s, 2m, 500ms or a number of seconds");
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(bad()),
+    };
+    if !(secs > 0.0 && secs < 86_400.0 * 7.0) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Runs the load and prints the report.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.concurrency == 0 || !(1..=1000).contains(&args.batch_size) || args.rate < 0.0 {
+        bail!("--concurrency must be at least 1, --batch-size 1 to 1000, --rate at least 0");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn call(client: &HttpClient, method: &str, url: &str, auth: Option<&str>, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
+    if let Some(a) = auth {
+        req = req.header("authorization", format!("Bearer {a}"));
+    }
+    let resp = client.request(req.body(Full::new(body))?).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// Registers an account, creates a project with high limits and returns an ingest key.
+async fn setup(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<String> {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let email = format!("loadgen-{seed}-{nanos}@example.com");
+    let body = json!({"email": email, "password": "loadgen password 1"}).to_string();
+    let (st, b) = call(client, "POST", &format!("{base}/api/v1/auth/register"), None, body.into()).await?;
+    if st != 201 {
+        bail!("register answered {st}: {}", String::from_utf8_lossy(&b));
+    }
+    let token = serde_json::from_slice::<Value>(&b)?["token"].as_str().unwrap_or_default().to_owned();
+    let body = json!({"name": "loadgen", "daily_quota": 1_000_000_000_000u64, "rate_limit_per_minute": 1_000_000_000_000u64,
+                      "rate_limit_per_hour": 1_000_000_000_000u64, "max_queue_depth": 1_000_000}).to_string();
+    let (st, b) = call(client, "POST", &format!("{base}/api/v1/projects"), Some(&token), body.into()).await?;
+    if st != 201 {
+        bail!("creating the project answered {st}: {}", String::from_utf8_lossy(&b));
+    }
+    let project = serde_json::from_slice::<Value>(&b)?["id"].as_str().unwrap_or_default().to_owned();
+    let body = json!({"name": "loadgen", "scopes": ["ingest", "query"]}).to_string();
+    let (st, b) = call(client, "POST", &format!("{base}/api/v1/projects/{project}/keys"), Some(&token), body.into()).await?;
+    if st != 201 {
+        bail!("creating the key answered {st}: {}", String::from_utf8_lossy(&b));
+    }
+    println!("loadgen: made project {project} (account {email})");
+    Ok(serde_json::from_slice::<Value>(&b)?["key"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Request bodies, generated once: enough distinct ones that the server sees varied data.
+fn bodies(args: &Args) -> (Vec<Bytes>, usize) {
+    let mut r = logs::Rng::new(args.seed);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let per = if args.mode == Mode::Batch { args.batch_size } else { 1 };
+    let count = if args.mode == Mode::Batch { 32 } else { 2048 };
+    let mut total_log_bytes = 0;
+    let out = (0..count)
+        .map(|i| {
+            let batch: Vec<Value> = (0..per).map(|j| logs::log(&mut r, now_ms + (i * per + j) as u64)).collect();
+            total_log_bytes += batch.iter().map(|l| l.to_string().len()).sum::<usize>();
+            let body = if args.mode == Mode::Batch {
+                json!({ "logs": batch }).to_string()
+            } else {
+                batch[0].to_string()
+            };
+            Bytes::from(body)
+        })
+        .collect();
+    (out, total_log_bytes / (count * per))
+}
+
+#[derive(Default)]
+struct Counters {
+    ok: AtomicU64,
+    logs: AtomicU64,
+    failed: AtomicU64,
+}
+
+fn new_hist() -> Histogram<u64> {
+    // 1 µs to 60 s at 3 significant digits: constant, valid bounds.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+async fn run_async(args: Args) -> anyhow::Result<()> {
+    let base = args.url.trim_end_matches('/').to_owned();
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.concurrency)
+        .build(connector);
+    let key = match &args.key {
+        Some(k) => k.clone(),
+        None => setup(&client, &base, args.seed).await?,
+    };
+    let (bodies, avg) = bodies(&args);
+    let bodies = Arc::new(bodies);
+    let per = if args.mode == Mode::Batch { args.batch_size as u64 } else { 1 };
+    let path = match args.mode {
+        Mode::Batch => format!("{base}/api/v1/ingest/batch"),
+        Mode::Single => format!("{base}/api/v1/ingest/single"),
+    };
+    println!(
+        "loadgen: {:?} mode, {} logs/request of ~{avg} bytes, concurrency {}, rate {}, {:?}",
+        args.mode,
+        per,
+        args.concurrency,
+        if args.rate > 0.0 { format!("{} req/s", args.rate) } else { "unbounded".into() },
+        args.duration
+    );
+    let counters = Arc::new(Counters::default());
+    let total = Arc::new(sync::Mutex::new(new_hist()));
+    let window = Arc::new(sync::Mutex::new(new_hist()));
+    let statuses = Arc::new(sync::Mutex::new(BTreeMap::<String, u64>::new()));
+    let start = Instant::now();
+    let deadline = start + args.duration;
+    let slot = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for w in 0..args.concurrency {
+        let (client, bodies, path, key) = (client.clone(), bodies.clone(), path.clone(), key.clone());
+        let (counters, total, window, statuses, slot) = (counters.clone(), total.clone(), window.clone(), statuses.clone(), slot.clone());
+        let rate = args.rate;
+        workers.push(tokio::spawn(async move {
+            let mut i = w;
+            loop {
+                let began = if rate > 0.0 {
+                    let n = slot.fetch_add(1, Ordering::Relaxed);
+                    let at = start + Duration::from_secs_f64(n as f64 / rate);
+                    if at >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(at.into()).await;
+                    at
+                } else {
+                    Instant::now()
+                };
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let body = bodies[i % bodies.len()].clone();
+                i += 1;
+                let res = call(&client, "POST", &path, Some(&key), body).await;
+                let us = began.elapsed().as_micros() as u64;
+                let label = match &res {
+                    Ok((202, _)) => {
+                        counters.ok.fetch_add(1, Ordering::Relaxed);
+                        counters.logs.fetch_add(per, Ordering::Relaxed);
+                        let _ = total.lock().record(us.max(1));
+                        let _ = window.lock().record(us.max(1));
+                        continue;
+                    }
+                    Ok((st, _)) => st.to_string(),
+                    Err(e) => format!("error: {e}"),
+                };
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                *statuses.lock().entry(label).or_default() += 1;
+            }
+        }));
+    }
+    let progress = {
+        let (counters, window) = (counters.clone(), window.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            let (mut last_ok, mut last_logs) = (0, 0);
+            loop {
+                tick.tick().await;
+                let (ok, logs, failed) = (counters.ok.load(Ordering::Relaxed), counters.logs.load(Ordering::Relaxed), counters.failed.load(Ordering::Relaxed));
+                let h = std::mem::replace(&mut *window.lock(), new_hist());
+                println!(
+                    "t={:>4.0}s  {:>7} req/s  {:>8} logs/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {failed}",
+                    start.elapsed().as_secs_f64(),
+                    ok - last_ok,
+                    logs - last_logs,
+                    h.value_at_quantile(0.5) as f64 / 1e3,
+                    h.value_at_quantile(0.99) as f64 / 1e3,
+                );
+                (last_ok, last_logs) = (ok, logs);
+            }
+        })
+    };
+    for w in workers {
+        let _ = w.await;
+    }
+    progress.abort();
+    let secs = start.elapsed().as_secs_f64().min(args.duration.as_secs_f64().max(1e-9)).max(1e-9);
+    let h = total.lock().clone();
+    let ok = counters.ok.load(Ordering::Relaxed);
+    let logs = counters.logs.load(Ordering::Relaxed);
+    println!("---");
+    println!("requests: {ok} accepted (202) in {secs:.1}s = {:.0} req/s", ok as f64 / secs);
+    println!("logs:     {logs} accepted = {:.0} logs/s", logs as f64 / secs);
+    for (label, n) in statuses.lock().iter() {
+        println!("refused:  {n} × {label}");
+    }
+    println!(
+        "latency of 202s (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p999 {:.2}  max {:.2}",
+        h.value_at_quantile(0.5) as f64 / 1e3,
+        h.value_at_quantile(0.9) as f64 / 1e3,
+        h.value_at_quantile(0.99) as f64 / 1e3,
+        h.value_at_quantile(0.999) as f64 / 1e3,
+        h.max() as f64 / 1e3,
+    );
+    Ok(())
+}
+
+/// A `std::sync::Mutex` that shrugs off poisoning (a panicked worker only loses its sample).
+mod sync {
+    pub struct Mutex<T>(std::sync::Mutex<T>);
+    impl<T> Mutex<T> {
+        pub fn new(v: T) -> Self {
+            Mutex(std::sync::Mutex::new(v))
+        }
+        pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}
