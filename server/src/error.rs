@@ -24,7 +24,10 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidJson(String),
     #[error("{message}")]
-    InvalidField { message: String, details: Vec<Value> },
+    InvalidField {
+        message: String,
+        details: Vec<Value>,
+    },
     #[error("{0}")]
     MissingField(String),
     #[error("{0}")]
@@ -118,7 +121,9 @@ impl ApiError {
             ApiError::BatchTooLarge(_) => "batch_too_large",
             // A batch is refused with the code of its first bad log, so a one-log batch
             // reads like a single ingest.
-            ApiError::BatchRejected { errors } => errors.first().map_or("invalid_field", |e| e.code),
+            ApiError::BatchRejected { errors } => {
+                errors.first().map_or("invalid_field", |e| e.code)
+            }
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
@@ -202,7 +207,8 @@ impl From<EngineError> for ApiError {
                 tracing::error!(error = %why, "engine is read-only");
                 ApiError::unavailable("storage is read-only after a write failure", 60)
             }
-            e @ (EngineError::Corrupt { .. } | EngineError::Io { .. } | EngineError::Catalog(_)) => {
+            e
+            @ (EngineError::Corrupt { .. } | EngineError::Io { .. } | EngineError::Catalog(_)) => {
                 tracing::error!(error = %e, "storage error");
                 ApiError::unavailable("storage error; retry later", 5)
             }

@@ -43,7 +43,9 @@ pub fn opt_str(map: &Map<String, Value>, name: &str) -> ApiResult<Option<String>
     match map.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::invalid_field(format!("{name}: expected a string"))),
+        Some(_) => Err(ApiError::invalid_field(format!(
+            "{name}: expected a string"
+        ))),
     }
 }
 

@@ -77,7 +77,9 @@ pub async fn run(
             authn.keys.insert(&k);
         }
     }
-    let app = Arc::new(app::App::new(config, iterations, engine, meta, authn, tenants));
+    let app = Arc::new(app::App::new(
+        config, iterations, engine, meta, authn, tenants,
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = tasks::spawn(&app, &stop_rx);
     let addr = listener.local_addr().context("listener address")?;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ledger_engine::FsyncPolicy;
-use ledger_server::config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS};
+use ledger_server::config::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS,
+};
 use ledger_server::Config;
 
 /// Ledger: a multi-tenant log platform in one binary.
@@ -102,7 +104,11 @@ fn init_logging(format: &str) {
     if format == "text" {
         builder.init();
     } else {
-        builder.json().flatten_event(true).with_current_span(false).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
     }
 }
 

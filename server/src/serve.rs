@@ -19,7 +19,11 @@ use crate::app::App;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves until `shutdown` completes, then drains connections (up to the grace period).
-pub async fn accept_until(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+pub async fn accept_until(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
@@ -70,7 +74,10 @@ pub async fn accept_until(listener: TcpListener, app: Arc<App>, shutdown: impl F
         .await
         .is_err()
     {
-        tracing::warn!(remaining = conns.len(), "shutdown grace over; dropping connections");
+        tracing::warn!(
+            remaining = conns.len(),
+            "shutdown grace over; dropping connections"
+        );
         conns.abort_all();
     }
 }

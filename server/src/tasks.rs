@@ -19,7 +19,9 @@ pub fn spawn(app: &Arc<App>, stop: &watch::Receiver<bool>) -> Vec<tokio::task::J
         every(app, stop, app.config.retention_interval, retention),
         every(app, stop, USAGE_FLUSH, flush_usage),
         every(app, stop, KEY_USE_FLUSH, flush_key_use),
-        every(app, stop, THROTTLE_PRUNE, |app| app.throttle.prune(Instant::now())),
+        every(app, stop, THROTTLE_PRUNE, |app| {
+            app.throttle.prune(Instant::now())
+        }),
     ]
 }
 
@@ -60,7 +62,9 @@ pub fn retention(app: &App) {
             Ok((segments, logs)) => {
                 tracing::info!(project = %format!("{:016x}", p.id), segments, logs, "retention dropped expired logs")
             }
-            Err(e) => tracing::error!(project = %format!("{:016x}", p.id), error = %e, "retention failed"),
+            Err(e) => {
+                tracing::error!(project = %format!("{:016x}", p.id), error = %e, "retention failed")
+            }
         }
     }
 }

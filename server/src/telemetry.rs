@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ledger_engine::wal::writer::FSYNC_BUCKETS_US;
-use ledger_engine::{EngineStats, Engine};
+use ledger_engine::{Engine, EngineStats};
 use parking_lot::Mutex;
 
 /// Upper bounds (seconds) of the request latency buckets.
@@ -56,8 +56,18 @@ impl Telemetry {
     pub fn render(&self, engine: &Engine, stats: &EngineStats) -> String {
         let mut out = String::with_capacity(8 << 10);
         let o = &mut out;
-        header(o, "ledger_http_requests_total", "counter", "HTTP requests answered, by route, method and status.");
-        header(o, "ledger_http_request_duration_seconds", "histogram", "Time to answer HTTP requests, by route, method and status.");
+        header(
+            o,
+            "ledger_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route, method and status.",
+        );
+        header(
+            o,
+            "ledger_http_request_duration_seconds",
+            "histogram",
+            "Time to answer HTTP requests, by route, method and status.",
+        );
         let snapshot: Vec<_> = {
             let map = self.requests.lock();
             map.iter()
@@ -73,34 +83,125 @@ impl Telemetry {
         for ((route, method, status), count, sum, buckets) in &snapshot {
             let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
             for (b, n) in LATENCY_BUCKETS.iter().zip(buckets) {
-                let _ = writeln!(o, "ledger_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {n}");
+                let _ = writeln!(
+                    o,
+                    "ledger_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {n}"
+                );
             }
-            let _ = writeln!(o, "ledger_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
-            let _ = writeln!(o, "ledger_http_request_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(o, "ledger_http_request_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                o,
+                "ledger_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                o,
+                "ledger_http_request_duration_seconds_sum{{{labels}}} {sum}"
+            );
+            let _ = writeln!(
+                o,
+                "ledger_http_request_duration_seconds_count{{{labels}}} {count}"
+            );
         }
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(o, "ledger_ingested_logs_total", "Logs accepted (202) since start.", load(&self.ingested_logs));
-        counter(o, "ledger_ingested_bytes_total", "Bytes of JSON of the logs accepted since start.", load(&self.ingested_bytes));
-        counter(o, "ledger_rejected_logs_total", "Logs refused by validation or quota since start.", load(&self.rejected_logs));
-        gauge(o, "ledger_queue_depth", "Logs accepted but not yet sealed into segments, all projects.", stats.memtable_rows as u64);
-        gauge(o, "ledger_memtable_bytes", "Bytes held in memtables.", stats.memtable_bytes as u64);
-        gauge(o, "ledger_segments", "Sealed segments.", stats.segments as u64);
-        gauge(o, "ledger_segment_bytes", "Bytes of sealed segment files.", stats.segment_bytes);
-        gauge(o, "ledger_segment_raw_bytes", "Uncompressed bytes of the rows in sealed segments.", stats.segment_raw_bytes);
-        gauge(o, "ledger_segment_rows", "Logs in sealed segments.", stats.segment_rows);
-        gauge(o, "ledger_projects_with_data", "Projects holding logs.", stats.projects as u64);
+        counter(
+            o,
+            "ledger_ingested_logs_total",
+            "Logs accepted (202) since start.",
+            load(&self.ingested_logs),
+        );
+        counter(
+            o,
+            "ledger_ingested_bytes_total",
+            "Bytes of JSON of the logs accepted since start.",
+            load(&self.ingested_bytes),
+        );
+        counter(
+            o,
+            "ledger_rejected_logs_total",
+            "Logs refused by validation or quota since start.",
+            load(&self.rejected_logs),
+        );
+        gauge(
+            o,
+            "ledger_queue_depth",
+            "Logs accepted but not yet sealed into segments, all projects.",
+            stats.memtable_rows as u64,
+        );
+        gauge(
+            o,
+            "ledger_memtable_bytes",
+            "Bytes held in memtables.",
+            stats.memtable_bytes as u64,
+        );
+        gauge(
+            o,
+            "ledger_segments",
+            "Sealed segments.",
+            stats.segments as u64,
+        );
+        gauge(
+            o,
+            "ledger_segment_bytes",
+            "Bytes of sealed segment files.",
+            stats.segment_bytes,
+        );
+        gauge(
+            o,
+            "ledger_segment_raw_bytes",
+            "Uncompressed bytes of the rows in sealed segments.",
+            stats.segment_raw_bytes,
+        );
+        gauge(
+            o,
+            "ledger_segment_rows",
+            "Logs in sealed segments.",
+            stats.segment_rows,
+        );
+        gauge(
+            o,
+            "ledger_projects_with_data",
+            "Projects holding logs.",
+            stats.projects as u64,
+        );
         let w = engine.wal_stats();
-        counter(o, "ledger_wal_appends_total", "Batches appended to the WAL.", load(&w.appends));
-        counter(o, "ledger_wal_bytes_written_total", "Bytes written to the WAL.", load(&w.bytes_written));
-        counter(o, "ledger_wal_files_deleted_total", "WAL files removed after checkpoints.", load(&w.files_deleted));
-        header(o, "ledger_wal_fsync_seconds", "histogram", "WAL fsync latency.");
+        counter(
+            o,
+            "ledger_wal_appends_total",
+            "Batches appended to the WAL.",
+            load(&w.appends),
+        );
+        counter(
+            o,
+            "ledger_wal_bytes_written_total",
+            "Bytes written to the WAL.",
+            load(&w.bytes_written),
+        );
+        counter(
+            o,
+            "ledger_wal_files_deleted_total",
+            "WAL files removed after checkpoints.",
+            load(&w.files_deleted),
+        );
+        header(
+            o,
+            "ledger_wal_fsync_seconds",
+            "histogram",
+            "WAL fsync latency.",
+        );
         for (b, n) in FSYNC_BUCKETS_US.iter().zip(&w.fsync_buckets) {
-            let _ = writeln!(o, "ledger_wal_fsync_seconds_bucket{{le=\"{}\"}} {}", *b as f64 / 1e6, load(n));
+            let _ = writeln!(
+                o,
+                "ledger_wal_fsync_seconds_bucket{{le=\"{}\"}} {}",
+                *b as f64 / 1e6,
+                load(n)
+            );
         }
         let fsyncs = load(&w.fsyncs);
         let _ = writeln!(o, "ledger_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {fsyncs}");
-        let _ = writeln!(o, "ledger_wal_fsync_seconds_sum {}", load(&w.fsync_nanos) as f64 / 1e9);
+        let _ = writeln!(
+            o,
+            "ledger_wal_fsync_seconds_sum {}",
+            load(&w.fsync_nanos) as f64 / 1e9
+        );
         let _ = writeln!(o, "ledger_wal_fsync_seconds_count {fsyncs}");
         out
     }

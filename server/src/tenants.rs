@@ -44,7 +44,7 @@ impl Tenants {
             .filter(|p| p.owner == account)
             .cloned()
             .collect();
-        v.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        v.sort_by_key(|p| (p.created_at, p.id));
         v
     }
 

@@ -10,14 +10,22 @@ const PW: &str = "correct horse battery";
 #[test]
 fn register_login_me_and_audit() {
     let s = Server::start(&[]);
-    let r = s.post("/api/v1/auth/register", "", &json!({"email": "Ana@Example.com", "password": PW}));
+    let r = s.post(
+        "/api/v1/auth/register",
+        "",
+        &json!({"email": "Ana@Example.com", "password": PW}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let j = r.json();
     let account = j["account_id"].as_str().unwrap().to_owned();
     assert!(j["token"].as_str().unwrap().split('.').count() == 3);
     assert!(j["expires_at"].as_str().unwrap().ends_with('Z'));
 
-    let r = s.post("/api/v1/auth/login", "", &json!({"email": "ana@example.com", "password": PW}));
+    let r = s.post(
+        "/api/v1/auth/login",
+        "",
+        &json!({"email": "ana@example.com", "password": PW}),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["account_id"], account.as_str());
     let token = r.json()["token"].as_str().unwrap().to_owned();
@@ -28,12 +36,19 @@ fn register_login_me_and_audit() {
     assert_eq!(r.json()["account_id"], account.as_str());
     assert!(r.json()["created_at"].is_string());
 
-    s.post("/api/v1/auth/login", "", &json!({"email": "ana@example.com", "password": "wrong password!"}))
-        .expect_error(401, "unauthenticated");
+    s.post(
+        "/api/v1/auth/login",
+        "",
+        &json!({"email": "ana@example.com", "password": "wrong password!"}),
+    )
+    .expect_error(401, "unauthenticated");
     let r = s.get("/api/v1/audit", &token);
     assert_eq!(r.status, 200);
     let events = r.json()["events"].as_array().unwrap().clone();
-    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     // The failed login is written in the background; it may or may not be there yet.
     assert!(actions.ends_with(&["login", "register"]), "{actions:?}");
     assert_eq!(events[events.len() - 1]["source"], "127.0.0.1");
@@ -53,7 +68,8 @@ fn register_login_me_and_audit() {
         }
     }
     assert_eq!(seen.last().map(String::as_str), Some("register"));
-    s.get("/api/v1/audit?limit=0", &token).expect_error(400, "invalid_query");
+    s.get("/api/v1/audit?limit=0", &token)
+        .expect_error(400, "invalid_query");
 }
 
 #[test]
@@ -65,10 +81,20 @@ fn registration_rules() {
     reg(json!({"email": 5, "password": PW})).expect_error(400, "invalid_field");
     reg(json!({"password": PW})).expect_error(400, "missing_field");
     reg(json!({"email": "a@b.co"})).expect_error(400, "missing_field");
-    s.req("POST", "/api/v1/auth/register", &[("Content-Type", "application/json")], b"{nope")
-        .expect_error(400, "invalid_json");
-    s.req("POST", "/api/v1/auth/register", &[("Content-Type", "text/plain")], b"{}")
-        .expect_error(415, "unsupported_media_type");
+    s.req(
+        "POST",
+        "/api/v1/auth/register",
+        &[("Content-Type", "application/json")],
+        b"{nope",
+    )
+    .expect_error(400, "invalid_json");
+    s.req(
+        "POST",
+        "/api/v1/auth/register",
+        &[("Content-Type", "text/plain")],
+        b"{}",
+    )
+    .expect_error(415, "unsupported_media_type");
     assert_eq!(reg(json!({"email": "a@b.co", "password": PW})).status, 201);
     reg(json!({"email": "A@B.CO", "password": PW})).expect_error(409, "conflict");
 }
@@ -85,39 +111,74 @@ fn every_bad_credential_gets_the_same_401() {
     let tampered = format!("{h}.{p}x.{sig}");
     let unknown_key = format!("ledger_{}", "A".repeat(32));
     let mut messages = Vec::new();
-    for cred in ["", "garbage", &none_alg, &tampered, &unknown_key, "ledger_short"] {
+    for cred in [
+        "",
+        "garbage",
+        &none_alg,
+        &tampered,
+        &unknown_key,
+        "ledger_short",
+    ] {
         let r = s.get("/api/v1/auth/me", cred);
         r.expect_error(401, "unauthenticated");
         messages.push(r.json()["error"]["message"].clone());
     }
-    let r = s.req("GET", "/api/v1/auth/me", &[("Authorization", "Basic YTpi")], b"");
+    let r = s.req(
+        "GET",
+        "/api/v1/auth/me",
+        &[("Authorization", "Basic YTpi")],
+        b"",
+    );
     r.expect_error(401, "unauthenticated");
     messages.push(r.json()["error"]["message"].clone());
-    let r = s.req("GET", "/api/v1/logs", &[("X-API-Key", unknown_key.as_str())], b"");
+    let r = s.req(
+        "GET",
+        "/api/v1/logs",
+        &[("X-API-Key", unknown_key.as_str())],
+        b"",
+    );
     r.expect_error(401, "unauthenticated");
     messages.push(r.json()["error"]["message"].clone());
     messages.dedup();
     assert_eq!(messages.len(), 1, "{messages:?}");
     // An API key is a valid credential, but not for account routes.
-    s.get("/api/v1/auth/me", &t.key).expect_error(403, "forbidden");
+    s.get("/api/v1/auth/me", &t.key)
+        .expect_error(403, "forbidden");
 }
 
 #[test]
 fn failed_logins_are_throttled_per_email() {
     let s = Server::start(&["--login-max-failures", "3"]);
     assert_eq!(
-        s.post("/api/v1/auth/register", "", &json!({"email": "a@b.co", "password": PW})).status,
+        s.post(
+            "/api/v1/auth/register",
+            "",
+            &json!({"email": "a@b.co", "password": PW})
+        )
+        .status,
         201
     );
     for _ in 0..3 {
-        s.post("/api/v1/auth/login", "", &json!({"email": "a@b.co", "password": "wrong wrong wrong"}))
-            .expect_error(401, "unauthenticated");
+        s.post(
+            "/api/v1/auth/login",
+            "",
+            &json!({"email": "a@b.co", "password": "wrong wrong wrong"}),
+        )
+        .expect_error(401, "unauthenticated");
     }
     // Even the right password is refused while throttled.
-    let r = s.post("/api/v1/auth/login", "", &json!({"email": "a@b.co", "password": PW}));
+    let r = s.post(
+        "/api/v1/auth/login",
+        "",
+        &json!({"email": "a@b.co", "password": PW}),
+    );
     r.expect_error(429, "rate_limited");
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!(wait >= 1 && wait <= 900, "{wait}");
-    s.post("/api/v1/auth/login", "", &json!({"email": "A@B.co", "password": PW}))
-        .expect_error(429, "rate_limited");
+    assert!((1..=900).contains(&wait), "{wait}");
+    s.post(
+        "/api/v1/auth/login",
+        "",
+        &json!({"email": "A@B.co", "password": PW}),
+    )
+    .expect_error(429, "rate_limited");
 }

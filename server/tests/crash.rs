@@ -25,7 +25,7 @@ fn every_acknowledged_log_survives_kill_9() {
                 let auth = format!("Bearer {key}");
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) && n < 400 {
-                    let single = n % 4 == 0;
+                    let single = n.is_multiple_of(4);
                     let body = if single {
                         log(n, &format!("w{w}-{n}")).to_string()
                     } else {
@@ -74,7 +74,10 @@ fn every_acknowledged_log_survives_kill_9() {
         assert_eq!(r.status, 200, "{}", r.text());
         let j = r.json();
         for l in j["logs"].as_array().unwrap() {
-            assert!(found.insert(l["id"].as_str().unwrap().to_owned()), "a log appeared twice");
+            assert!(
+                found.insert(l["id"].as_str().unwrap().to_owned()),
+                "a log appeared twice"
+            );
         }
         match j["next_cursor"].as_str() {
             Some(c) => cursor = c.to_owned(),
@@ -82,7 +85,13 @@ fn every_acknowledged_log_survives_kill_9() {
         }
     }
     let missing: Vec<&String> = acked.iter().filter(|id| !found.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged logs lost, e.g. {:?}", missing.len(), acked.len(), &missing[..missing.len().min(3)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged logs lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(3)]
+    );
     for id in acked.iter().step_by(97) {
         assert_eq!(s.get(&format!("/api/v1/logs/{id}"), &t.key).status, 200);
     }

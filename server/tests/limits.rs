@@ -11,7 +11,11 @@ fn minute_rate_limit_answers_429_with_headers() {
     let s = Server::start(&[]);
     let t = s.tenant("a@b.co");
     let p = format!("/api/v1/projects/{}", t.project);
-    assert_eq!(s.patch(&p, &t.token, &json!({"rate_limit_per_minute": 3})).status, 200);
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"rate_limit_per_minute": 3}))
+            .status,
+        200
+    );
     let mut remaining = Vec::new();
     for i in 0..3 {
         let r = if i == 1 {
@@ -22,7 +26,13 @@ fn minute_rate_limit_answers_429_with_headers() {
         assert!(r.status == 202 || r.status == 200, "{}", r.text());
         assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
         remaining.push(r.header("x-ratelimit-remaining").unwrap().to_owned());
-        assert!(r.header("x-ratelimit-reset").unwrap().parse::<u64>().unwrap() <= 60);
+        assert!(
+            r.header("x-ratelimit-reset")
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                <= 60
+        );
     }
     assert_eq!(remaining, ["2", "1", "0"]);
     let r = s.post("/api/v1/ingest/single", &t.key, &log(9, "x"));
@@ -30,10 +40,21 @@ fn minute_rate_limit_answers_429_with_headers() {
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
-    s.get("/api/v1/logs", &t.key).expect_error(429, "rate_limited");
+    s.get("/api/v1/logs", &t.key)
+        .expect_error(429, "rate_limited");
     // Raising the limit applies to the next request.
-    assert_eq!(s.patch(&p, &t.token, &json!({"rate_limit_per_minute": 100})).status, 200);
-    assert_eq!(s.get("/api/v1/logs", &t.key).json()["logs"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"rate_limit_per_minute": 100}))
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get("/api/v1/logs", &t.key).json()["logs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -41,8 +62,15 @@ fn hour_rate_limit_applies_too() {
     let s = Server::start(&[]);
     let t = s.tenant("a@b.co");
     let p = format!("/api/v1/projects/{}", t.project);
-    assert_eq!(s.patch(&p, &t.token, &json!({"rate_limit_per_hour": 2})).status, 200);
-    assert_eq!(s.get("/api/v1/logs", &t.key).header("x-ratelimit-limit"), Some("2"));
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"rate_limit_per_hour": 2}))
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get("/api/v1/logs", &t.key).header("x-ratelimit-limit"),
+        Some("2")
+    );
     assert_eq!(s.get("/api/v1/logs", &t.key).status, 200);
     let r = s.get("/api/v1/logs", &t.key);
     r.expect_error(429, "rate_limited");
@@ -56,7 +84,10 @@ fn daily_quota_rejects_per_item_then_whole_requests_and_survives_restart() {
     let s = Server::start_in(&dir, &[]);
     let t = s.tenant("a@b.co");
     let p = format!("/api/v1/projects/{}", t.project);
-    assert_eq!(s.patch(&p, &t.token, &json!({"daily_quota": 5})).status, 200);
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"daily_quota": 5})).status,
+        200
+    );
     let batch = |n: u64| json!({"logs": (0..n).map(|i| log(i, "q")).collect::<Vec<_>>()});
     let r = s.post("/api/v1/ingest/batch", &t.key, &batch(3));
     assert_eq!(r.json()["accepted"], 3);
@@ -65,21 +96,41 @@ fn daily_quota_rejects_per_item_then_whole_requests_and_survives_restart() {
     let j = r.json();
     assert_eq!(j["accepted"], 2);
     assert_eq!(j["rejected"], 2);
-    assert_eq!(j["errors"][0], json!({"index": 2, "code": "quota_exceeded", "message": j["errors"][0]["message"]}));
+    assert_eq!(
+        j["errors"][0],
+        json!({"index": 2, "code": "quota_exceeded", "message": j["errors"][0]["message"]})
+    );
     assert_eq!(j["errors"][1]["index"], 3);
     let r = s.post("/api/v1/ingest/batch", &t.key, &batch(2));
     r.expect_error(429, "quota_exceeded");
     assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() <= 86_400);
-    s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).expect_error(429, "quota_exceeded");
+    s.post("/api/v1/ingest/single", &t.key, &log(1, "x"))
+        .expect_error(429, "quota_exceeded");
     let u = s.get("/api/v1/metrics/usage-stats", &t.key).json();
-    assert_eq!(u["today"], json!({"logs": 5, "daily_quota": 5, "remaining": 0}));
+    assert_eq!(
+        u["today"],
+        json!({"logs": 5, "daily_quota": 5, "remaining": 0})
+    );
 
     assert!(s.terminate().success());
     let s = Server::start_in(&dir, &[]);
-    s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).expect_error(429, "quota_exceeded");
-    assert_eq!(s.get("/api/v1/logs?limit=100", &t.key).json()["logs"].as_array().unwrap().len(), 5);
-    assert_eq!(s.patch(&p, &t.token, &json!({"daily_quota": 6})).status, 200);
-    assert_eq!(s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).status, 202);
+    s.post("/api/v1/ingest/single", &t.key, &log(1, "x"))
+        .expect_error(429, "quota_exceeded");
+    assert_eq!(
+        s.get("/api/v1/logs?limit=100", &t.key).json()["logs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"daily_quota": 6})).status,
+        200
+    );
+    assert_eq!(
+        s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).status,
+        202
+    );
 }
 
 #[test]
@@ -87,17 +138,39 @@ fn queue_depth_limit_gives_backpressure_and_stores_nothing() {
     let s = Server::start(&[]);
     let t = s.tenant("a@b.co");
     let p = format!("/api/v1/projects/{}", t.project);
-    assert_eq!(s.patch(&p, &t.token, &json!({"max_queue_depth": 2})).status, 200);
-    assert_eq!(s.post("/api/v1/ingest/single", &t.key, &log(1, "a")).status, 202);
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"max_queue_depth": 2})).status,
+        200
+    );
+    assert_eq!(
+        s.post("/api/v1/ingest/single", &t.key, &log(1, "a")).status,
+        202
+    );
     let three = json!({"logs": [log(2, "b"), log(3, "c"), log(4, "d")]});
     let r = s.post("/api/v1/ingest/batch", &t.key, &three);
     r.expect_error(503, "backpressure");
     assert!(r.header("retry-after").is_some());
     assert!(r.header("x-ratelimit-limit").is_some());
-    assert_eq!(s.get("/api/v1/queue/depth", &t.key).json(), json!({"depth": 1, "limit": 2}));
-    assert_eq!(s.get("/api/v1/logs", &t.key).json()["logs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.get("/api/v1/queue/depth", &t.key).json(),
+        json!({"depth": 1, "limit": 2})
+    );
+    assert_eq!(
+        s.get("/api/v1/logs", &t.key).json()["logs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // The refused logs did not use quota.
-    assert_eq!(s.get("/api/v1/metrics/usage-stats", &t.key).json()["today"]["logs"], 1);
-    assert_eq!(s.patch(&p, &t.token, &json!({"max_queue_depth": 100})).status, 200);
+    assert_eq!(
+        s.get("/api/v1/metrics/usage-stats", &t.key).json()["today"]["logs"],
+        1
+    );
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"max_queue_depth": 100}))
+            .status,
+        200
+    );
     assert_eq!(s.post("/api/v1/ingest/batch", &t.key, &three).status, 202);
 }

@@ -13,7 +13,10 @@ fn health_and_deep_health() {
     let r = s.get("/health", "");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ok");
-    assert!(r.header("content-type").unwrap().starts_with("application/json"));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
     let r = s.get("/health/deep", "");
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
@@ -27,7 +30,10 @@ fn health_and_deep_health() {
 fn prometheus_metrics_cover_requests_ingest_and_storage() {
     let s = Server::start(&[]);
     let t = s.tenant("a@b.co");
-    assert_eq!(s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).status, 202);
+    assert_eq!(
+        s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).status,
+        202
+    );
     s.get("/nope", "");
     let r = s.get("/metrics", "");
     assert_eq!(r.status, 200);
@@ -74,7 +80,10 @@ fn request_ids_are_echoed_or_generated() {
     assert_eq!(r.header("x-request-id"), Some("abc-123"));
     let a = s.get("/health", "");
     let b = s.get("/nope", "");
-    let (a, b) = (a.header("x-request-id").unwrap(), b.header("x-request-id").unwrap());
+    let (a, b) = (
+        a.header("x-request-id").unwrap(),
+        b.header("x-request-id").unwrap(),
+    );
     assert!(!a.is_empty() && a != b);
 }
 
@@ -84,7 +93,12 @@ fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let dir = tmp.path().join("data");
     let s = Server::start_in(&dir, &[]);
     let t = s.tenant("a@b.co");
-    let id = s.post("/api/v1/ingest/single", &t.key, &log(1, "kept")).json()["id"].as_str().unwrap().to_owned();
+    let id = s
+        .post("/api/v1/ingest/single", &t.key, &log(1, "kept"))
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let status = s.terminate();
     assert!(status.success(), "{status:?}");
     use std::os::unix::fs::PermissionsExt;
@@ -102,10 +116,20 @@ fn sigterm_shuts_down_cleanly_and_keeps_data() {
 
 #[test]
 fn help_lists_flags_and_env() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ledger")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--data-dir", "--listen", "--fsync", "--pbkdf2-iterations", "LEDGER_DATA_DIR", "serve"] {
+    for flag in [
+        "--data-dir",
+        "--listen",
+        "--fsync",
+        "--pbkdf2-iterations",
+        "LEDGER_DATA_DIR",
+        "serve",
+    ] {
         assert!(text.contains(flag), "{flag} missing from\n{text}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_ledger"))

@@ -10,12 +10,22 @@ fn ingest(s: &Server, t: &Tenant, logs: Vec<Value>) -> Vec<String> {
     let r = s.post("/api/v1/ingest/batch", &t.key, &json!({ "logs": logs }));
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.json()["rejected"], 0, "{}", r.text());
-    r.json()["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    r.json()["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn messages(r: &common::Resp) -> Vec<String> {
     assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap_or("").to_owned()).collect()
+    r.json()["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap_or("").to_owned())
+        .collect()
 }
 
 fn sample() -> Vec<Value> {
@@ -49,8 +59,14 @@ fn filters_select_exactly_the_matching_logs() {
     assert_eq!(q("")[0], "m19", "newest first by default");
     assert_eq!(q("order=asc")[0], "m00");
     assert_eq!(q("level=error"), ["m18", "m13", "m08", "m03"]);
-    assert_eq!(q("level=error,critical&order=asc"), ["m03", "m04", "m08", "m09", "m13", "m14", "m18", "m19"]);
-    assert_eq!(q("log_type=console&importance=low"), ["m09", "m07", "m05", "m03", "m01"]);
+    assert_eq!(
+        q("level=error,critical&order=asc"),
+        ["m03", "m04", "m08", "m09", "m13", "m14", "m18", "m19"]
+    );
+    assert_eq!(
+        q("log_type=console&importance=low"),
+        ["m09", "m07", "m05", "m03", "m01"]
+    );
     assert_eq!(q("service=billing&environment=prod"), ["m12", "m00"]);
     assert_eq!(q("release=1.1&level=info"), ["m11", "m01"]);
     assert_eq!(q("attr.http.status=500"), ["m18", "m13", "m08", "m03"]);
@@ -60,11 +76,16 @@ fn filters_select_exactly_the_matching_logs() {
         ["m07", "m06", "m05"],
         "half-open range"
     );
-    let fp = s.get("/api/v1/logs?level=error&limit=1", &t.key).json()["logs"][0]["error_fingerprint"]
+    let fp = s.get("/api/v1/logs?level=error&limit=1", &t.key).json()["logs"][0]
+        ["error_fingerprint"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(q(&format!("error_fingerprint={fp}")), ["m18", "m13", "m08", "m03"], "same error type and masked message");
+    assert_eq!(
+        q(&format!("error_fingerprint={fp}")),
+        ["m18", "m13", "m08", "m03"],
+        "same error type and masked message"
+    );
     assert!(q("service=nope").is_empty());
 }
 
@@ -79,7 +100,10 @@ fn limit_offset_and_cursor_page_through_everything() {
         let mut all = Vec::new();
         let mut cursor = String::new();
         loop {
-            let r = s.get(&format!("/api/v1/logs?limit=6&order={order}&cursor={cursor}"), &t.key);
+            let r = s.get(
+                &format!("/api/v1/logs?limit=6&order={order}&cursor={cursor}"),
+                &t.key,
+            );
             all.extend(messages(&r));
             // New logs arriving between pages do not disturb a cursor.
             ingest(&s, &t, vec![log(999_999, "late")]);
@@ -98,13 +122,30 @@ fn limit_offset_and_cursor_page_through_everything() {
     }
     assert!(s.get("/api/v1/logs?limit=1000", &t.key).json()["next_cursor"].is_null());
     for bad in [
-        "limit=0", "limit=1001", "limit=x", "offset=10001", "order=sideways", "cursor=zzz",
-        "level=loud", "start_time=yesterday", "log_type=syslog", "importance=urgent", "bogus=1",
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "offset=10001",
+        "order=sideways",
+        "cursor=zzz",
+        "level=loud",
+        "start_time=yesterday",
+        "log_type=syslog",
+        "importance=urgent",
+        "bogus=1",
     ] {
-        s.get(&format!("/api/v1/logs?{bad}"), &t.key).expect_error(400, "invalid_query");
+        s.get(&format!("/api/v1/logs?{bad}"), &t.key)
+            .expect_error(400, "invalid_query");
     }
-    let desc_cursor = s.get("/api/v1/logs?limit=1", &t.key).json()["next_cursor"].as_str().unwrap().to_owned();
-    s.get(&format!("/api/v1/logs?order=asc&cursor={desc_cursor}"), &t.key).expect_error(400, "invalid_query");
+    let desc_cursor = s.get("/api/v1/logs?limit=1", &t.key).json()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.get(
+        &format!("/api/v1/logs?order=asc&cursor={desc_cursor}"),
+        &t.key,
+    )
+    .expect_error(400, "invalid_query");
     assert_eq!(s.get("/api/v1/logs?offset=10000", &t.key).status, 200);
 }
 
@@ -113,19 +154,33 @@ fn session_tokens_query_owned_projects_by_project_id() {
     let s = Server::start(&[]);
     let t = s.tenant("a@b.co");
     let ids = ingest(&s, &t, sample());
-    let r = s.get(&format!("/api/v1/logs?project_id={}&limit=2", t.project), &t.token);
+    let r = s.get(
+        &format!("/api/v1/logs?project_id={}&limit=2", t.project),
+        &t.token,
+    );
     assert_eq!(messages(&r), ["m19", "m18"]);
-    let r = s.get(&format!("/api/v1/logs/{}?project_id={}", ids[0], t.project), &t.token);
+    let r = s.get(
+        &format!("/api/v1/logs/{}?project_id={}", ids[0], t.project),
+        &t.token,
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["message"], "m00");
-    s.get("/api/v1/logs", &t.token).expect_error(400, "missing_field");
+    s.get("/api/v1/logs", &t.token)
+        .expect_error(400, "missing_field");
     // A key answers only for its own project.
-    s.get("/api/v1/logs?project_id=00000000000000ff", &t.key).expect_error(404, "not_found");
+    s.get("/api/v1/logs?project_id=00000000000000ff", &t.key)
+        .expect_error(404, "not_found");
     // An ingest-only key cannot query.
-    let r = s.post(&format!("/api/v1/projects/{}/keys", t.project), &t.token, &json!({"name": "w", "scopes": ["ingest"]}));
+    let r = s.post(
+        &format!("/api/v1/projects/{}/keys", t.project),
+        &t.token,
+        &json!({"name": "w", "scopes": ["ingest"]}),
+    );
     let writer = r.json()["key"].as_str().unwrap().to_owned();
-    s.get("/api/v1/logs", &writer).expect_error(403, "forbidden");
-    s.get(&format!("/api/v1/logs/{}", ids[0]), &writer).expect_error(403, "forbidden");
+    s.get("/api/v1/logs", &writer)
+        .expect_error(403, "forbidden");
+    s.get(&format!("/api/v1/logs/{}", ids[0]), &writer)
+        .expect_error(403, "forbidden");
 }
 
 #[test]
@@ -133,8 +188,10 @@ fn unknown_log_ids_are_not_found() {
     let s = Server::start(&[]);
     let t = s.tenant("a@b.co");
     ingest(&s, &t, vec![log(1, "x")]);
-    s.get("/api/v1/logs/nope", &t.key).expect_error(404, "not_found");
-    s.get(&format!("/api/v1/logs/{}", "0".repeat(32)), &t.key).expect_error(404, "not_found");
+    s.get("/api/v1/logs/nope", &t.key)
+        .expect_error(404, "not_found");
+    s.get(&format!("/api/v1/logs/{}", "0".repeat(32)), &t.key)
+        .expect_error(404, "not_found");
 }
 
 #[test]
@@ -146,22 +203,42 @@ fn tenants_never_see_each_other() {
     ingest(&s, &b, vec![log(5, "b's only log")]);
 
     assert_eq!(messages(&s.get("/api/v1/logs", &b.key)), ["b's only log"]);
-    assert_eq!(messages(&s.get("/api/v1/logs?limit=1000&order=asc", &a.key)).len(), 20);
+    assert_eq!(
+        messages(&s.get("/api/v1/logs?limit=1000&order=asc", &a.key)).len(),
+        20
+    );
     for id in &a_ids {
-        s.get(&format!("/api/v1/logs/{id}"), &b.key).expect_error(404, "not_found");
-        s.get(&format!("/api/v1/logs/{id}?project_id={}", b.project), &b.token).expect_error(404, "not_found");
+        s.get(&format!("/api/v1/logs/{id}"), &b.key)
+            .expect_error(404, "not_found");
+        s.get(
+            &format!("/api/v1/logs/{id}?project_id={}", b.project),
+            &b.token,
+        )
+        .expect_error(404, "not_found");
     }
     // B's session naming A's project: not found, on every project-scoped read path.
     for path in [
-        "/api/v1/logs", "/api/v1/logs/search?q=x", "/api/v1/queue/depth", "/api/v1/metrics/usage-stats",
-        "/api/v1/metrics/error-rate", "/api/v1/metrics/log-volume", "/api/v1/metrics/top-errors", "/api/v1/logs/patterns",
+        "/api/v1/logs",
+        "/api/v1/logs/search?q=x",
+        "/api/v1/queue/depth",
+        "/api/v1/metrics/usage-stats",
+        "/api/v1/metrics/error-rate",
+        "/api/v1/metrics/log-volume",
+        "/api/v1/metrics/top-errors",
+        "/api/v1/logs/patterns",
     ] {
         let sep = if path.contains('?') { '&' } else { '?' };
-        s.get(&format!("{path}{sep}project_id={}", a.project), &b.token).expect_error(404, "not_found");
-        s.get(&format!("{path}{sep}project_id={}", a.project), &b.key).expect_error(404, "not_found");
+        s.get(&format!("{path}{sep}project_id={}", a.project), &b.token)
+            .expect_error(404, "not_found");
+        s.get(&format!("{path}{sep}project_id={}", a.project), &b.key)
+            .expect_error(404, "not_found");
         s.get(path, "").expect_error(401, "unauthenticated");
     }
-    s.get(&format!("/api/v1/logs/{}?project_id={}", a_ids[0], a.project), &b.token).expect_error(404, "not_found");
+    s.get(
+        &format!("/api/v1/logs/{}?project_id={}", a_ids[0], a.project),
+        &b.token,
+    )
+    .expect_error(404, "not_found");
     // Usage counts only the tenant's own logs.
     let u = s.get("/api/v1/metrics/usage-stats", &b.key).json();
     assert_eq!(u["today"]["logs"], 1);
@@ -178,7 +255,10 @@ fn queue_depth_usage_stats_and_placeholders() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["limit"], 100_000);
     assert!(r.json()["depth"].as_u64().unwrap() <= 20);
-    let r = s.get(&format!("/api/v1/queue/depth?project_id={}", t.project), &t.token);
+    let r = s.get(
+        &format!("/api/v1/queue/depth?project_id={}", t.project),
+        &t.token,
+    );
     assert_eq!(r.status, 200);
 
     let r = s.get("/api/v1/metrics/usage-stats?days=3", &t.key);
@@ -190,11 +270,20 @@ fn queue_depth_usage_stats_and_placeholders() {
     assert_eq!(days[2]["bytes"], bytes as u64);
     assert_eq!(days[0]["logs"], 0);
     assert!(days[2]["date"].as_str().unwrap().len() == 10);
-    assert_eq!(u["today"], json!({"logs": 20, "daily_quota": 1_000_000, "remaining": 999_980}));
-    s.get("/api/v1/metrics/usage-stats?days=0", &t.key).expect_error(400, "invalid_query");
+    assert_eq!(
+        u["today"],
+        json!({"logs": 20, "daily_quota": 1_000_000, "remaining": 999_980})
+    );
+    s.get("/api/v1/metrics/usage-stats?days=0", &t.key)
+        .expect_error(400, "invalid_query");
 
-    for path in ["/api/v1/logs/search?q=timeout", "/api/v1/metrics/error-rate?hours=24&bucket=5m",
-                 "/api/v1/metrics/log-volume", "/api/v1/metrics/top-errors", "/api/v1/logs/patterns"] {
+    for path in [
+        "/api/v1/logs/search?q=timeout",
+        "/api/v1/metrics/error-rate?hours=24&bucket=5m",
+        "/api/v1/metrics/log-volume",
+        "/api/v1/metrics/top-errors",
+        "/api/v1/logs/patterns",
+    ] {
         let r = s.get(path, &t.key);
         r.expect_error(503, "unavailable");
         assert!(r.header("retry-after").is_some());

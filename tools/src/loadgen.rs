@@ -92,7 +92,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     rt.block_on(run_async(args))
 }
 
-async fn call(client: &HttpClient, method: &str, url: &str, auth: Option<&str>, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
+async fn call(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    auth: Option<&str>,
+    body: Bytes,
+) -> anyhow::Result<(u16, Bytes)> {
     let mut req = Request::builder()
         .method(method)
         .uri(url)
@@ -108,40 +114,86 @@ async fn call(client: &HttpClient, method: &str, url: &str, auth: Option<&str>, 
 
 /// Registers an account, creates a project with high limits and returns an ingest key.
 async fn setup(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<String> {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let email = format!("loadgen-{seed}-{nanos}@example.com");
     let body = json!({"email": email, "password": "loadgen password 1"}).to_string();
-    let (st, b) = call(client, "POST", &format!("{base}/api/v1/auth/register"), None, body.into()).await?;
+    let (st, b) = call(
+        client,
+        "POST",
+        &format!("{base}/api/v1/auth/register"),
+        None,
+        body.into(),
+    )
+    .await?;
     if st != 201 {
         bail!("register answered {st}: {}", String::from_utf8_lossy(&b));
     }
-    let token = serde_json::from_slice::<Value>(&b)?["token"].as_str().unwrap_or_default().to_owned();
+    let token = serde_json::from_slice::<Value>(&b)?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let body = json!({"name": "loadgen", "daily_quota": 1_000_000_000_000u64, "rate_limit_per_minute": 1_000_000_000_000u64,
                       "rate_limit_per_hour": 1_000_000_000_000u64, "max_queue_depth": 1_000_000}).to_string();
-    let (st, b) = call(client, "POST", &format!("{base}/api/v1/projects"), Some(&token), body.into()).await?;
+    let (st, b) = call(
+        client,
+        "POST",
+        &format!("{base}/api/v1/projects"),
+        Some(&token),
+        body.into(),
+    )
+    .await?;
     if st != 201 {
-        bail!("creating the project answered {st}: {}", String::from_utf8_lossy(&b));
+        bail!(
+            "creating the project answered {st}: {}",
+            String::from_utf8_lossy(&b)
+        );
     }
-    let project = serde_json::from_slice::<Value>(&b)?["id"].as_str().unwrap_or_default().to_owned();
+    let project = serde_json::from_slice::<Value>(&b)?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let body = json!({"name": "loadgen", "scopes": ["ingest", "query"]}).to_string();
-    let (st, b) = call(client, "POST", &format!("{base}/api/v1/projects/{project}/keys"), Some(&token), body.into()).await?;
+    let (st, b) = call(
+        client,
+        "POST",
+        &format!("{base}/api/v1/projects/{project}/keys"),
+        Some(&token),
+        body.into(),
+    )
+    .await?;
     if st != 201 {
-        bail!("creating the key answered {st}: {}", String::from_utf8_lossy(&b));
+        bail!(
+            "creating the key answered {st}: {}",
+            String::from_utf8_lossy(&b)
+        );
     }
     println!("loadgen: made project {project} (account {email})");
-    Ok(serde_json::from_slice::<Value>(&b)?["key"].as_str().unwrap_or_default().to_owned())
+    Ok(serde_json::from_slice::<Value>(&b)?["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// Request bodies, generated once: enough distinct ones that the server sees varied data.
 fn bodies(args: &Args) -> (Vec<Bytes>, usize) {
     let mut r = logs::Rng::new(args.seed);
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let per = if args.mode == Mode::Batch { args.batch_size } else { 1 };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let per = if args.mode == Mode::Batch {
+        args.batch_size
+    } else {
+        1
+    };
     let count = if args.mode == Mode::Batch { 32 } else { 2048 };
     let mut total_log_bytes = 0;
     let out = (0..count)
         .map(|i| {
-            let batch: Vec<Value> = (0..per).map(|j| logs::log(&mut r, now_ms + (i * per + j) as u64)).collect();
+            let batch: Vec<Value> = (0..per)
+                .map(|j| logs::log(&mut r, now_ms + (i * per + j) as u64))
+                .collect();
             total_log_bytes += batch.iter().map(|l| l.to_string().len()).sum::<usize>();
             let body = if args.mode == Mode::Batch {
                 json!({ "logs": batch }).to_string()
@@ -179,7 +231,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
     let (bodies, avg) = bodies(&args);
     let bodies = Arc::new(bodies);
-    let per = if args.mode == Mode::Batch { args.batch_size as u64 } else { 1 };
+    let per = if args.mode == Mode::Batch {
+        args.batch_size as u64
+    } else {
+        1
+    };
     let path = match args.mode {
         Mode::Batch => format!("{base}/api/v1/ingest/batch"),
         Mode::Single => format!("{base}/api/v1/ingest/single"),
@@ -189,7 +245,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         args.mode,
         per,
         args.concurrency,
-        if args.rate > 0.0 { format!("{} req/s", args.rate) } else { "unbounded".into() },
+        if args.rate > 0.0 {
+            format!("{} req/s", args.rate)
+        } else {
+            "unbounded".into()
+        },
         args.duration
     );
     let counters = Arc::new(Counters::default());
@@ -201,8 +261,15 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let slot = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for w in 0..args.concurrency {
-        let (client, bodies, path, key) = (client.clone(), bodies.clone(), path.clone(), key.clone());
-        let (counters, total, window, statuses, slot) = (counters.clone(), total.clone(), window.clone(), statuses.clone(), slot.clone());
+        let (client, bodies, path, key) =
+            (client.clone(), bodies.clone(), path.clone(), key.clone());
+        let (counters, total, window, statuses, slot) = (
+            counters.clone(),
+            total.clone(),
+            window.clone(),
+            statuses.clone(),
+            slot.clone(),
+        );
         let rate = args.rate;
         workers.push(tokio::spawn(async move {
             let mut i = w;
@@ -249,7 +316,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             let (mut last_ok, mut last_logs) = (0, 0);
             loop {
                 tick.tick().await;
-                let (ok, logs, failed) = (counters.ok.load(Ordering::Relaxed), counters.logs.load(Ordering::Relaxed), counters.failed.load(Ordering::Relaxed));
+                let (ok, logs, failed) = (
+                    counters.ok.load(Ordering::Relaxed),
+                    counters.logs.load(Ordering::Relaxed),
+                    counters.failed.load(Ordering::Relaxed),
+                );
                 let h = std::mem::replace(&mut *window.lock(), new_hist());
                 println!(
                     "t={:>4.0}s  {:>7} req/s  {:>8} logs/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {failed}",
@@ -267,13 +338,23 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         let _ = w.await;
     }
     progress.abort();
-    let secs = start.elapsed().as_secs_f64().min(args.duration.as_secs_f64().max(1e-9)).max(1e-9);
+    let secs = start
+        .elapsed()
+        .as_secs_f64()
+        .min(args.duration.as_secs_f64().max(1e-9))
+        .max(1e-9);
     let h = total.lock().clone();
     let ok = counters.ok.load(Ordering::Relaxed);
     let logs = counters.logs.load(Ordering::Relaxed);
     println!("---");
-    println!("requests: {ok} accepted (202) in {secs:.1}s = {:.0} req/s", ok as f64 / secs);
-    println!("logs:     {logs} accepted = {:.0} logs/s", logs as f64 / secs);
+    println!(
+        "requests: {ok} accepted (202) in {secs:.1}s = {:.0} req/s",
+        ok as f64 / secs
+    );
+    println!(
+        "logs:     {logs} accepted = {:.0} logs/s",
+        logs as f64 / secs
+    );
     for (label, n) in statuses.lock().iter() {
         println!("refused:  {n} × {label}");
     }

@@ -1,13 +1,20 @@
-//! `ledgerctl`: tools around a Ledger node. Each subcommand lives in its own module; add a
-//! variant to [`Command`] and a match arm in `main` to add one.
+//! `ledgerctl`: offline inspection and verification of a Ledger data directory, and load
+//! generation against a running server.
 
 mod loadgen;
+mod offline;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Tools for Ledger: load generation (and, offline, inspection of a data directory).
 #[derive(Parser)]
-#[command(name = "ledgerctl", version)]
+#[command(
+    name = "ledgerctl",
+    version,
+    about = "Inspect, verify and load-test Ledger"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,12 +22,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Send realistic logs to a running server over HTTP and report latency and throughput.
+    /// Projects, segments (time ranges, rows, raw and stored bytes, ratio) and WAL files of a
+    /// data directory, or the blocks of one segment file.
+    Inspect { path: PathBuf },
+    /// Checks every checksum of the WAL and the segments; exits 1 naming file and offset on
+    /// damage.
+    Verify { data_dir: PathBuf },
+    /// Writes a segment's logs as NDJSON.
+    Dump {
+        segment: PathBuf,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Sends realistic logs to a running server over HTTP and reports latency percentiles
+    /// and throughput.
     Loadgen(loadgen::Args),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Loadgen(args) => loadgen::run(args),
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Inspect { path } => offline::inspect(&path).map(|_| true),
+        Command::Verify { data_dir } => offline::verify(&data_dir),
+        Command::Dump { segment, limit } => offline::dump(&segment, limit).map(|_| true),
+        Command::Loadgen(args) => loadgen::run(args).map(|_| true),
+    };
+    match res {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ledgerctl: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -46,7 +46,11 @@ impl Jwt {
             exp,
         };
         let payload = serde_json::to_vec(&claims).unwrap_or_default();
-        let signing_input = format!("{}.{}", b64::encode(HEADER.as_bytes()), b64::encode(&payload));
+        let signing_input = format!(
+            "{}.{}",
+            b64::encode(HEADER.as_bytes()),
+            b64::encode(&payload)
+        );
         let sig = hmac::sign(&self.key, signing_input.as_bytes());
         (
             format!("{signing_input}.{}", b64::encode(sig.as_ref())),
@@ -157,9 +161,15 @@ mod tests {
         let parts: Vec<&str> = t.split('.').collect();
         let none = b64::encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert_eq!(jwt.verify(&format!("{none}.{}.", parts[1]), 1_001), None);
-        assert_eq!(jwt.verify(&format!("{none}.{}.{}", parts[1], parts[2]), 1_001), None);
+        assert_eq!(
+            jwt.verify(&format!("{none}.{}.{}", parts[1], parts[2]), 1_001),
+            None
+        );
         let forged = b64::encode(br#"{"sub":"acc_2","iat":1000,"exp":99999}"#);
-        assert_eq!(jwt.verify(&format!("{}.{forged}.{}", parts[0], parts[2]), 1_001), None);
+        assert_eq!(
+            jwt.verify(&format!("{}.{forged}.{}", parts[0], parts[2]), 1_001),
+            None
+        );
         assert_eq!(jwt.verify("a.b", 1_001), None);
         assert_eq!(jwt.verify("", 1_001), None);
     }

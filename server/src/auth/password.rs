@@ -51,7 +51,13 @@ pub fn verify(password: &str, stored: &str) -> bool {
 /// told apart from a wrong password by its latency.
 pub fn verify_dummy(password: &str, iterations: NonZeroU32) {
     let mut out = [0u8; HASH_LEN];
-    pbkdf2::derive(ALG, iterations, &[0u8; SALT_LEN], password.as_bytes(), &mut out);
+    pbkdf2::derive(
+        ALG,
+        iterations,
+        &[0u8; SALT_LEN],
+        password.as_bytes(),
+        &mut out,
+    );
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {
@@ -63,7 +69,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -40,8 +40,8 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Secrets> {
                 .with_context(|| format!("syncing {}", dir.display()))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut f =
-                std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let mut f = std::fs::File::open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
             let mut buf = Vec::new();
             f.read_to_end(&mut buf)
                 .with_context(|| format!("reading {}", path.display()))?;

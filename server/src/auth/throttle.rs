@@ -34,7 +34,10 @@ impl LoginThrottle {
         let mut wait = None::<Duration>;
         for s in subjects {
             if let Some(q) = map.get_mut(*s) {
-                while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     q.pop_front();
                 }
                 if q.len() >= self.max_failures {

@@ -102,8 +102,8 @@ pub fn decode(raw: Bytes, enc: Encoding, limit: usize) -> ApiResult<Bytes> {
                     return Err(too_large(limit));
                 }
             }
-            let mut d = zstd::stream::read::Decoder::with_buffer(&raw[..])
-                .map_err(|e| bad("zstd", e))?;
+            let mut d =
+                zstd::stream::read::Decoder::with_buffer(&raw[..]).map_err(|e| bad("zstd", e))?;
             // Bounds the decoder's window buffer (16 MiB) whatever the frame header asks.
             d.window_log_max(24).map_err(|e| bad("zstd", e))?;
             if let Err(e) = d.take(limit as u64 + 1).read_to_end(&mut out) {

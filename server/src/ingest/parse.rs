@@ -21,7 +21,13 @@ pub enum Framing {
 /// The media type of a request (lower-case, without parameters), if it sent one.
 pub fn media_type(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    Some(v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+    Some(
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 /// The framing of an ingest body. No `Content-Type` means JSON; NDJSON only where allowed.
@@ -86,15 +92,38 @@ mod tests {
     #[test]
     fn batches_split_in_both_framings() {
         let j = br#"{"logs": [{"a": 1}, {"b": [2]}]}"#;
-        assert_eq!(batch(j, Framing::Json).unwrap(), vec![r#"{"a": 1}"#, r#"{"b": [2]}"#]);
+        assert_eq!(
+            batch(j, Framing::Json).unwrap(),
+            vec![r#"{"a": 1}"#, r#"{"b": [2]}"#]
+        );
         let n = b"{\"a\":1}\r\n\n  \n{\"b\":2}\n";
         assert_eq!(batch(n, Framing::NdJson).unwrap().len(), 2);
-        assert_eq!(batch(b"{}", Framing::Json).unwrap_err().code(), "missing_field");
-        assert_eq!(batch(b"{\"logs\":[], \"x\":1}", Framing::Json).unwrap_err().code(), "invalid_field");
-        assert_eq!(batch(b"{\"logs\":[]}", Framing::Json).unwrap_err().code(), "invalid_field");
-        assert_eq!(batch(b"{\"logs\":", Framing::Json).unwrap_err().code(), "invalid_json");
-        assert_eq!(batch(b"{\"logs\":5}", Framing::Json).unwrap_err().code(), "invalid_field");
+        assert_eq!(
+            batch(b"{}", Framing::Json).unwrap_err().code(),
+            "missing_field"
+        );
+        assert_eq!(
+            batch(b"{\"logs\":[], \"x\":1}", Framing::Json)
+                .unwrap_err()
+                .code(),
+            "invalid_field"
+        );
+        assert_eq!(
+            batch(b"{\"logs\":[]}", Framing::Json).unwrap_err().code(),
+            "invalid_field"
+        );
+        assert_eq!(
+            batch(b"{\"logs\":", Framing::Json).unwrap_err().code(),
+            "invalid_json"
+        );
+        assert_eq!(
+            batch(b"{\"logs\":5}", Framing::Json).unwrap_err().code(),
+            "invalid_field"
+        );
         let big = format!("{{\"logs\":[{}]}}", vec!["{}"; 1001].join(","));
-        assert_eq!(batch(big.as_bytes(), Framing::Json).unwrap_err().code(), "batch_too_large");
+        assert_eq!(
+            batch(big.as_bytes(), Framing::Json).unwrap_err().code(),
+            "batch_too_large"
+        );
     }
 }

@@ -192,7 +192,11 @@ fn attributes(v: Value) -> Result<Option<String>, Rejection> {
     match &v {
         Value::Null => return Ok(None),
         Value::Object(_) => {}
-        _ => return Err(Rejection::invalid("attributes: expected a JSON object".into())),
+        _ => {
+            return Err(Rejection::invalid(
+                "attributes: expected a JSON object".into(),
+            ))
+        }
     }
     let d = depth(&v);
     if d > MAX_ATTRIBUTES_DEPTH {
@@ -229,32 +233,56 @@ mod tests {
         let log = validate(OK).unwrap();
         assert_eq!(log.level, Level::Warning);
         assert_eq!(log.importance, Importance::High);
-        let log = validate(&with(r#""attributes":{"a": {"b": [1, 2]}},"trace_id":"AbC123""#)).unwrap();
+        let log = validate(&with(
+            r#""attributes":{"a": {"b": [1, 2]}},"trace_id":"AbC123""#,
+        ))
+        .unwrap();
         assert_eq!(log.get(Field::Attributes), Some(r#"{"a":{"b":[1,2]}}"#));
-        assert!(validate(&with(r#""message":null"#)).unwrap().get(Field::Message).is_none());
+        assert!(validate(&with(r#""message":null"#))
+            .unwrap()
+            .get(Field::Message)
+            .is_none());
     }
 
     #[test]
     fn every_rule_has_its_code() {
         assert_eq!(code("{"), "invalid_json");
         assert_eq!(code("[1]"), "invalid_field");
-        assert_eq!(code(r#"{"level":"info","log_type":"custom","importance":"low"}"#), "missing_field");
+        assert_eq!(
+            code(r#"{"level":"info","log_type":"custom","importance":"low"}"#),
+            "missing_field"
+        );
         assert_eq!(code(&with(r#""levle":"info""#)), "invalid_field");
         assert_eq!(code(&OK.replace("WARN", "loud")), "invalid_field");
         assert_eq!(code(&OK.replace("logger", "syslog")), "invalid_field");
         assert_eq!(code(&OK.replace("high", "urgent")), "invalid_field");
-        assert_eq!(code(&OK.replace("2026-11-22T12:26:36.123Z", "yesterday")), "invalid_field");
+        assert_eq!(
+            code(&OK.replace("2026-11-22T12:26:36.123Z", "yesterday")),
+            "invalid_field"
+        );
         assert_eq!(code(&with(r#""service":5"#)), "invalid_field");
-        assert_eq!(code(&with(&format!(r#""message":"{}""#, "é".repeat(10_001)))), "invalid_field");
+        assert_eq!(
+            code(&with(&format!(r#""message":"{}""#, "é".repeat(10_001)))),
+            "invalid_field"
+        );
         assert!(validate(&with(&format!(r#""message":"{}""#, "é".repeat(10_000)))).is_ok());
-        assert_eq!(code(&with(&format!(r#""service":"{}""#, "s".repeat(257)))), "invalid_field");
+        assert_eq!(
+            code(&with(&format!(r#""service":"{}""#, "s".repeat(257)))),
+            "invalid_field"
+        );
         assert_eq!(code(&with(r#""trace_id":"xyz""#)), "invalid_field");
         assert_eq!(code(&with(r#""attributes":[1]"#)), "invalid_field");
         let deep = format!("{}1{}", r#"{"a":"#.repeat(17), "}".repeat(17));
-        assert_eq!(code(&with(&format!(r#""attributes":{deep}"#))), "invalid_field");
+        assert_eq!(
+            code(&with(&format!(r#""attributes":{deep}"#))),
+            "invalid_field"
+        );
         let ok_deep = format!("{}1{}", r#"{"a":"#.repeat(16), "}".repeat(16));
         assert!(validate(&with(&format!(r#""attributes":{ok_deep}"#))).is_ok());
-        let big = format!(r#""attributes":{{"x":"{}"}}"#, "a".repeat(MAX_ATTRIBUTES_BYTES));
+        let big = format!(
+            r#""attributes":{{"x":"{}"}}"#,
+            "a".repeat(MAX_ATTRIBUTES_BYTES)
+        );
         assert_eq!(code(&with(&big)), "invalid_field");
     }
 }

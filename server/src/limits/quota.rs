@@ -87,8 +87,11 @@ impl UsageBook {
 
     /// Usage on days `first..=last` (days without any included as zero), oldest first.
     pub fn range(&self, project: u64, first: i64, last: i64) -> MetaResult<Vec<(i64, DayUsage)>> {
-        let mut by_day: HashMap<i64, DayUsage> =
-            self.meta.usage_range(project, first, last)?.into_iter().collect();
+        let mut by_day: HashMap<i64, DayUsage> = self
+            .meta
+            .usage_range(project, first, last)?
+            .into_iter()
+            .collect();
         for ((p, d), e) in self.days.lock().iter() {
             if *p == project && (first..=last).contains(d) {
                 by_day.insert(*d, e.usage);
@@ -141,13 +144,23 @@ mod tests {
         {
             let book = UsageBook::new(Arc::new(Meta::open(dir.path()).unwrap()));
             assert_eq!(book.reserve(1, 100, 4, 5).unwrap(), 4);
-            assert_eq!(book.reserve(1, 100, 4, 5).unwrap(), 1, "one in flight already");
+            assert_eq!(
+                book.reserve(1, 100, 4, 5).unwrap(),
+                1,
+                "one in flight already"
+            );
             book.release(1, 100, 1);
             book.commit(1, 100, 4, 4, 400);
             book.flush(100).unwrap();
         }
         let book = UsageBook::new(Arc::new(Meta::open(dir.path()).unwrap()));
-        assert_eq!(book.day(1, 100).unwrap(), DayUsage { logs: 4, bytes: 400 });
+        assert_eq!(
+            book.day(1, 100).unwrap(),
+            DayUsage {
+                logs: 4,
+                bytes: 400
+            }
+        );
         assert_eq!(book.reserve(1, 100, 4, 5).unwrap(), 1);
         let r = book.range(1, 99, 100).unwrap();
         assert_eq!(r[0].1, DayUsage::default());

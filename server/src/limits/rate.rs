@@ -122,7 +122,11 @@ impl RateLimiter {
             w.minute.add(now);
             w.hour.add(now);
         }
-        let m = (per_minute, per_minute.saturating_sub(w.minute.used(now)), &w.minute);
+        let m = (
+            per_minute,
+            per_minute.saturating_sub(w.minute.used(now)),
+            &w.minute,
+        );
         let h = (per_hour, per_hour.saturating_sub(w.hour.used(now)), &w.hour);
         let (limit, remaining, win) = if h.1 < m.1 { h } else { m };
         RateStatus {

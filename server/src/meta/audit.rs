@@ -46,7 +46,12 @@ impl Meta {
 
     /// Up to `limit` of an account's events older than sequence `before` (all when `None`),
     /// newest first.
-    pub fn audit_page(&self, account: &str, limit: usize, before: Option<u64>) -> MetaResult<AuditPage> {
+    pub fn audit_page(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<u64>,
+    ) -> MetaResult<AuditPage> {
         let rtx = self.db().begin_read()?;
         let t = rtx.open_table(AUDIT)?;
         let hi = before.unwrap_or(u64::MAX);

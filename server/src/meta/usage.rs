@@ -23,7 +23,12 @@ impl Meta {
     }
 
     /// A project's usage on days `first..=last`, only the days that have any.
-    pub fn usage_range(&self, project: u64, first: i64, last: i64) -> MetaResult<Vec<(i64, DayUsage)>> {
+    pub fn usage_range(
+        &self,
+        project: u64,
+        first: i64,
+        last: i64,
+    ) -> MetaResult<Vec<(i64, DayUsage)>> {
         let rtx = self.db().begin_read()?;
         let t = rtx.open_table(USAGE)?;
         let mut out = Vec::new();

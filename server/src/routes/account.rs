@@ -24,7 +24,8 @@ pub const MAX_PASSWORD_CHARS: usize = 1024;
 /// Trims and lower-cases an email, and checks that it looks like one.
 fn normalise_email(raw: &str) -> ApiResult<String> {
     let e = raw.trim().to_lowercase();
-    let bad = || ApiError::invalid_field("email: expected an email address such as ana@example.com");
+    let bad =
+        || ApiError::invalid_field("email: expected an email address such as ana@example.com");
     if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
@@ -68,7 +69,10 @@ pub async fn register(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> 
     let taken = || ApiError::Conflict("an account with this email already exists".into());
     let a = app.clone();
     let e = email.clone();
-    if blocking(move || a.meta.account_by_email(&e)).await??.is_some() {
+    if blocking(move || a.meta.account_by_email(&e))
+        .await??
+        .is_some()
+    {
         return Err(taken());
     }
     let iterations = app.pbkdf2_iterations;
@@ -175,10 +179,9 @@ pub async fn audit(app: &Arc<App>, req: Request<Incoming>) -> ApiResult<Resp> {
             "limit" => limit = int_param("limit", &v, 1, 1000)? as usize,
             "cursor" if v.is_empty() => {}
             "cursor" => {
-                before = Some(
-                    u64::from_str_radix(&v, 16)
-                        .map_err(|_| ApiError::InvalidQuery("cursor: not a cursor from this route".into()))?,
-                )
+                before = Some(u64::from_str_radix(&v, 16).map_err(|_| {
+                    ApiError::InvalidQuery("cursor: not a cursor from this route".into())
+                })?)
             }
             _ => return Err(ApiError::InvalidQuery(format!("{k}: unknown parameter"))),
         }
@@ -218,8 +221,20 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_normalised() {
-        assert_eq!(normalise_email(" Ana@Example.COM ").unwrap(), "ana@example.com");
-        for bad in ["", "ana", "@x.io", "ana@", "ana@x", "ana@@x.io", "a b@x.io", "ana@x..io"] {
+        assert_eq!(
+            normalise_email(" Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "@x.io",
+            "ana@",
+            "ana@x",
+            "ana@@x.io",
+            "a b@x.io",
+            "ana@x..io",
+        ] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
     }

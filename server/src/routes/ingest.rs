@@ -36,7 +36,13 @@ async fn read_checked(app: &App, req: Request<Incoming>, batch: bool) -> ApiResu
     blocking(move || check(raw, enc, limit, framing, batch)).await?
 }
 
-fn check(raw: Bytes, enc: body::Encoding, limit: usize, framing: parse::Framing, batch: bool) -> ApiResult<Checked> {
+fn check(
+    raw: Bytes,
+    enc: body::Encoding,
+    limit: usize,
+    framing: parse::Framing,
+    batch: bool,
+) -> ApiResult<Checked> {
     let bytes = body::decode(raw, enc, limit)?;
     if !batch {
         let text = std::str::from_utf8(&bytes)
@@ -92,8 +98,7 @@ async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> ApiRe
         }
         checked.errors.sort_by_key(|e| e.index);
     }
-    app.telemetry
-        .ingested(0, 0, checked.errors.len() as u64);
+    app.telemetry.ingested(0, 0, checked.errors.len() as u64);
     if checked.valid.is_empty() {
         let quota_hit = checked.errors.iter().any(|e| e.code == "quota_exceeded");
         return Err(if quota_hit {
@@ -152,11 +157,7 @@ pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
         },
         e => e,
     })?;
-    let (_, id, at) = stored
-        .ids
-        .into_iter()
-        .next()
-        .ok_or(ApiError::Internal)?;
+    let (_, id, at) = stored.ids.into_iter().next().ok_or(ApiError::Internal)?;
     Ok(http::json(
         202,
         &json!({"id": id, "ingested_at": format_micros(at)}),

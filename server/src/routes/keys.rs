@@ -41,7 +41,8 @@ pub async fn create(
             "name: 1 to {MAX_NAME_CHARS} characters"
         )));
     }
-    let bad_scopes = || ApiError::invalid_field("scopes: expected a non-empty list of \"ingest\" and \"query\"");
+    let bad_scopes =
+        || ApiError::invalid_field("scopes: expected a non-empty list of \"ingest\" and \"query\"");
     let scopes = match body.get("scopes") {
         None | Some(Value::Null) => return Err(ApiError::MissingField("scopes: required".into())),
         Some(Value::Array(items)) if !items.is_empty() => {
@@ -55,7 +56,8 @@ pub async fn create(
         }
         Some(_) => return Err(bad_scopes()),
     };
-    let key = keys::generate().ok_or_else(|| ApiError::unavailable("the system random source failed", 5))?;
+    let key = keys::generate()
+        .ok_or_else(|| ApiError::unavailable("the system random source failed", 5))?;
     let rec = KeyRecord {
         id: new_id("key_")?,
         project: project.id,
@@ -73,7 +75,15 @@ pub async fn create(
     if app.tenants.contains(project.id) {
         app.auth.keys.insert(&rec);
     }
-    audit(app, ctx, &account, "key.create", Some(project.id), Some(rec.id.clone())).await;
+    audit(
+        app,
+        ctx,
+        &account,
+        "key.create",
+        Some(project.id),
+        Some(rec.id.clone()),
+    )
+    .await;
     Ok(http::json(
         201,
         &json!({
@@ -143,7 +153,15 @@ pub async fn revoke(
         };
         let a = app.clone();
         blocking(move || a.meta.put_key(&revoked)).await??;
-        audit(app, ctx, &account, "key.revoke", Some(project.id), Some(rec.id)).await;
+        audit(
+            app,
+            ctx,
+            &account,
+            "key.revoke",
+            Some(project.id),
+            Some(rec.id),
+        )
+        .await;
     }
     Ok(http::no_content())
 }

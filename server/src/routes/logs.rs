@@ -8,7 +8,9 @@ use hyper::Request;
 use ledger_engine::query::{MAX_LIMIT, MAX_OFFSET};
 use ledger_engine::render::record_json;
 use ledger_engine::timefmt::parse_rfc3339;
-use ledger_engine::{AttrMatch, Cursor, Field, Filter, Importance, Level, LogId, LogType, Order, ScanRequest};
+use ledger_engine::{
+    AttrMatch, Cursor, Field, Filter, Importance, Level, LogId, LogType, Order, ScanRequest,
+};
 use serde_json::{json, Value};
 
 use super::{blocking, project_access, project_id_param};
@@ -19,7 +21,12 @@ use crate::meta::Scope;
 use crate::tenants::project_hex;
 
 /// A bit mask from a comma list of enum names.
-fn mask<T: Copy>(name: &str, v: &str, parse: impl Fn(&str) -> Option<T>, bit: impl Fn(T) -> u8) -> ApiResult<u8> {
+fn mask<T: Copy>(
+    name: &str,
+    v: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    bit: impl Fn(T) -> u8,
+) -> ApiResult<u8> {
     let mut m = 0u8;
     for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let t = parse(part)
@@ -27,7 +34,9 @@ fn mask<T: Copy>(name: &str, v: &str, parse: impl Fn(&str) -> Option<T>, bit: im
         m |= 1 << bit(t);
     }
     if m == 0 {
-        return Err(ApiError::InvalidQuery(format!("{name}: expected a comma list of values")));
+        return Err(ApiError::InvalidQuery(format!(
+            "{name}: expected a comma list of values"
+        )));
     }
     Ok(m)
 }
@@ -90,7 +99,9 @@ pub(crate) fn scan_request(pairs: &[(String, String)], extra: &[&str]) -> ApiRes
             _ if k.starts_with("attr.") => {
                 let path: Vec<String> = k["attr.".len()..].split('.').map(String::from).collect();
                 if path.iter().any(String::is_empty) {
-                    return Err(ApiError::InvalidQuery(format!("{k}: empty attribute path segment")));
+                    return Err(ApiError::InvalidQuery(format!(
+                        "{k}: empty attribute path segment"
+                    )));
                 }
                 f.attrs.push(AttrMatch {
                     path,
@@ -133,7 +144,12 @@ pub async fn list(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiR
 }
 
 /// `GET /api/v1/logs/{id}`: 404 unless the log is in the caller's project.
-pub async fn get(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx, id: &str) -> ApiResult<Resp> {
+pub async fn get(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    ctx: &mut Ctx,
+    id: &str,
+) -> ApiResult<Resp> {
     let pairs = query_pairs(req.uri().query())?;
     let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
     let log_id = LogId::parse(id).ok_or_else(|| ApiError::not_found("log"))?;

@@ -59,9 +59,7 @@ pub async fn dispatch(
         Route::Log(id) => logs::get(app, req, ctx, &id).await,
         Route::LogsSearch => search::search(app, req, ctx),
         Route::LogsPatterns => metrics::patterns(app, req, ctx),
-        Route::ErrorRate | Route::LogVolume | Route::TopErrors => {
-            metrics::rollup(app, req, ctx)
-        }
+        Route::ErrorRate | Route::LogVolume | Route::TopErrors => metrics::rollup(app, req, ctx),
         Route::UsageStats => metrics::usage_stats(app, req, ctx).await,
     }
 }
@@ -165,7 +163,10 @@ pub(crate) fn project_id_param(pairs: &[(String, String)]) -> Option<&str> {
 
 /// Reads a JSON object body (management routes): JSON or no `Content-Type`, any supported
 /// `Content-Encoding`, within the body limit.
-pub(crate) async fn read_object(app: &App, req: Request<Incoming>) -> ApiResult<Map<String, Value>> {
+pub(crate) async fn read_object(
+    app: &App,
+    req: Request<Incoming>,
+) -> ApiResult<Map<String, Value>> {
     parse::framing(req.headers(), false)?;
     let enc = body::encoding(req.headers())?;
     let limit = app.config.max_body_bytes;

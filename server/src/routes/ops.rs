@@ -44,8 +44,10 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
     });
     let mut resp = http::json(if ok { 200 } else { 503 }, &body);
     if !ok {
-        resp.headers_mut()
-            .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(5u64));
+        resp.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from(5u64),
+        );
     }
     Ok(resp)
 }

@@ -53,7 +53,12 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}; see {}", dir.with_extension("log").display()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; see {}",
+                    dir.with_extension("log").display()
+                )
+            })
             .to_owned();
         Server {
             addr,
@@ -69,7 +74,14 @@ impl Server {
     }
 
     /// A request with `Authorization: Bearer <cred>` (none when `cred` is empty).
-    pub fn send(&self, method: &str, path: &str, cred: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        cred: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
         let b = format!("Bearer {cred}");
         let mut h: Vec<(&str, &str)> = headers.to_vec();
         if !cred.is_empty() {
@@ -83,11 +95,23 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, cred: &str, body: &Value) -> Resp {
-        self.send("POST", path, cred, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+        self.send(
+            "POST",
+            path,
+            cred,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
     }
 
     pub fn patch(&self, path: &str, cred: &str, body: &Value) -> Resp {
-        self.send("PATCH", path, cred, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+        self.send(
+            "PATCH",
+            path,
+            cred,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
     }
 
     pub fn delete(&self, path: &str, cred: &str) -> Resp {
@@ -184,7 +208,13 @@ impl Resp {
 }
 
 /// One HTTP/1.1 exchange on a new connection (`Connection: close`).
-pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -236,7 +266,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
             return out;
         };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             return out;
         }

@@ -35,8 +35,21 @@ impl Rng {
     }
 }
 
-const SERVICES: [&str; 6] = ["billing", "checkout", "auth", "search", "inventory", "notifications"];
-const PATHS: [&str; 5] = ["/api/v1/orders", "/api/v1/users", "/api/v1/cart", "/api/v1/products", "/api/v1/payments"];
+const SERVICES: [&str; 6] = [
+    "billing",
+    "checkout",
+    "auth",
+    "search",
+    "inventory",
+    "notifications",
+];
+const PATHS: [&str; 5] = [
+    "/api/v1/orders",
+    "/api/v1/users",
+    "/api/v1/cart",
+    "/api/v1/products",
+    "/api/v1/payments",
+];
 const METHODS: [&str; 4] = ["GET", "GET", "POST", "PUT"];
 const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-south-1"];
 const PLANS: [&str; 3] = ["free", "pro", "enterprise"];
@@ -46,13 +59,26 @@ fn message(r: &mut Rng) -> String {
     let ms = 1 + r.below(900);
     match r.below(8) {
         0 => format!("{} {}/{id} 200 in {ms}ms", r.pick(&METHODS), r.pick(&PATHS)),
-        1 => format!("user usr_{id} logged in from 10.{}.{}.{}", r.below(256), r.below(256), r.below(256)),
+        1 => format!(
+            "user usr_{id} logged in from 10.{}.{}.{}",
+            r.below(256),
+            r.below(256),
+            r.below(256)
+        ),
         2 => format!("cache miss for key product:{id}, loading from database"),
-        3 => format!("payment pay_{id} authorized amount={}.{:02} currency=EUR", r.below(500), r.below(100)),
+        3 => format!(
+            "payment pay_{id} authorized amount={}.{:02} currency=EUR",
+            r.below(500),
+            r.below(100)
+        ),
         4 => format!("retrying job job_{id} attempt {} of 5", 1 + r.below(5)),
         5 => format!("slow query took {ms}ms: SELECT * FROM orders WHERE customer_id = {id}"),
         6 => format!("sent email template=order_confirmation to usr_{id} in {ms}ms"),
-        _ => format!("inventory reserved sku-{id} qty={} warehouse=wh-{}", 1 + r.below(9), r.below(12)),
+        _ => format!(
+            "inventory reserved sku-{id} qty={} warehouse=wh-{}",
+            1 + r.below(9),
+            r.below(12)
+        ),
     }
 }
 
@@ -62,9 +88,18 @@ fn error(r: &mut Rng) -> (String, String, String, &'static str) {
     if r.below(2) == 0 {
         let (ty, msg) = *r.pick(&[
             ("KeyError", "user {} not found"),
-            ("ValueError", "invalid literal for int() with base 10: 'abc{}'"),
-            ("TimeoutError", "database query timed out after 30s (order {})"),
-            ("ConnectionRefusedError", "connection refused to cache-{}:6379"),
+            (
+                "ValueError",
+                "invalid literal for int() with base 10: 'abc{}'",
+            ),
+            (
+                "TimeoutError",
+                "database query timed out after 30s (order {})",
+            ),
+            (
+                "ConnectionRefusedError",
+                "connection refused to cache-{}:6379",
+            ),
         ]);
         let msg = msg.replace("{}", &id.to_string());
         let trace = format!(
@@ -75,7 +110,10 @@ fn error(r: &mut Rng) -> (String, String, String, &'static str) {
         (ty.to_owned(), msg, trace, "python")
     } else {
         let (ty, msg) = *r.pick(&[
-            ("TypeError", "Cannot read properties of undefined (reading 'id{}')"),
+            (
+                "TypeError",
+                "Cannot read properties of undefined (reading 'id{}')",
+            ),
             ("RangeError", "Invalid array length {}"),
         ]);
         let msg = msg.replace("{}", &id.to_string());
@@ -99,8 +137,13 @@ pub fn log(r: &mut Rng, now_ms: u64) -> Value {
         _ => "critical",
     };
     let secs = now_ms / 1000;
-    let ts = ledger_engine::timefmt::format_micros((secs * 1_000_000 + (now_ms % 1000) * 1000) as i64);
-    let status = if level == "error" || level == "critical" { 500 } else { *r.pick(&[200, 200, 200, 201, 404]) };
+    let ts =
+        ledger_engine::timefmt::format_micros((secs * 1_000_000 + (now_ms % 1000) * 1000) as i64);
+    let status = if level == "error" || level == "critical" {
+        500
+    } else {
+        *r.pick(&[200, 200, 200, 201, 404])
+    };
     let mut l = json!({
         "timestamp": ts,
         "level": level,
@@ -139,13 +182,19 @@ mod tests {
     fn logs_are_seeded_and_about_460_bytes() {
         let mut a = Rng::new(7);
         let mut b = Rng::new(7);
-        assert_eq!(log(&mut a, 1_700_000_000_000), log(&mut b, 1_700_000_000_000));
+        assert_eq!(
+            log(&mut a, 1_700_000_000_000),
+            log(&mut b, 1_700_000_000_000)
+        );
         let mut r = Rng::new(1);
         let n = 2_000;
         let logs: Vec<Value> = (0..n).map(|_| log(&mut r, 1_700_000_000_000)).collect();
         let avg = logs.iter().map(|l| l.to_string().len()).sum::<usize>() / n;
         assert!((380..=560).contains(&avg), "average {avg} bytes");
-        let errors = logs.iter().filter(|l| l.get("stack_trace").is_some()).count();
+        let errors = logs
+            .iter()
+            .filter(|l| l.get("stack_trace").is_some())
+            .count();
         assert!((50..=150).contains(&errors), "{errors} errors in {n}");
     }
 }
