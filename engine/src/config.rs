@@ -88,6 +88,9 @@ pub struct EngineConfig {
     pub memtable_limit_bytes: usize,
     /// Bytes of decoded blocks kept in the block cache.
     pub block_cache_bytes: usize,
+    /// The in-memory metrics rollups: on/off and the per-project caps on error groups and
+    /// message patterns (see [`crate::rollup`]).
+    pub rollups: crate::rollup::RollupConfig,
 }
 
 impl Default for EngineConfig {
@@ -103,6 +106,7 @@ impl Default for EngineConfig {
             zstd_level: 3,
             memtable_limit_bytes: 256 << 20,
             block_cache_bytes: 64 << 20,
+            rollups: crate::rollup::RollupConfig::default(),
         }
     }
 }

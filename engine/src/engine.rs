@@ -21,6 +21,7 @@ use crate::fsutil;
 use crate::memtable::Memtable;
 use crate::model::{Field, LogId, LogRecord, NewLog, ProjectId};
 use crate::query::{self, Page, ScanRequest};
+use crate::rollup::{self, Bucket, Rollups};
 use crate::segment::{self, cache::BlockCache, SegmentReader};
 use crate::wal::{self, format, Applier, RecoveryReport, Wal, WalStats};
 
@@ -66,6 +67,8 @@ struct Inner {
     flush_error: Mutex<Option<String>>,
     damaged: Mutex<Vec<String>>,
     closed: AtomicBool,
+    /// Metrics figures, counted in as rows become readable (see `rollup`).
+    rollups: Rollups,
 }
 
 enum FlushMsg {
@@ -175,6 +178,7 @@ impl Engine {
         let catalog = Catalog::open(&dir.join("catalog.redb"))?;
         let state = catalog.load()?;
         let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
+        let rollup_config = config.rollups.clone();
         let inner = Arc::new(Inner {
             dir: dir.to_owned(),
             cache: BlockCache::new(config.block_cache_bytes),
@@ -190,6 +194,7 @@ impl Engine {
             flush_error: Mutex::new(None),
             damaged: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            rollups: Rollups::new(rollup_config),
         });
         let mut report = OpenReport::default();
         let mut known = HashSet::new();
@@ -207,6 +212,11 @@ impl Engine {
         }
         *inner.damaged.lock() = report.damaged_segments.clone();
         report.orphans_removed = remove_orphans(&seg_dir, &known)?;
+        // Count the sealed logs into the rollups; the replay below counts the rest.
+        let sealed: Vec<_> = (inner.projects.read().iter())
+            .map(|(p, st)| (*p, st.read().segments.clone()))
+            .collect();
+        inner.rollups.rebuild(sealed);
         let replayed = wal::replay(&wal_dir, inner.config.recovery, |batch| {
             let sealed = state.sealed.get(&batch.project).copied().unwrap_or(0);
             if state.deleted.contains(&batch.project) || batch.last_seq() <= sealed {
@@ -381,6 +391,13 @@ impl Engine {
         let ids: Vec<u64> = old.iter().map(|s| s.id).collect();
         inner.catalog.remove_segments(project, &ids)?;
         st.write().segments.retain(|s| !ids.contains(&s.id));
+        let (remaining, frozen) = {
+            let g = st.read();
+            (g.segments.clone(), g.frozen.clone())
+        };
+        (inner.rollups).retire(project, &old, &remaining, &frozen, &inner.cache, |f| {
+            f(&st.read().active)
+        });
         let mut rows = 0;
         for s in &old {
             rows += s.rows;
@@ -402,6 +419,7 @@ impl Engine {
         inner
             .catalog
             .delete_project(project, now_micros(), inner.wal().next_seq())?;
+        inner.rollups.remove_project(project);
         if let Some(st) = inner.projects.write().remove(&project) {
             let g = st.read();
             let bytes = g.active.bytes() + g.frozen.iter().map(|m| m.bytes()).sum::<usize>();
@@ -511,6 +529,86 @@ impl Engine {
     pub fn data_dir(&self) -> &Path {
         &self.inner.dir
     }
+
+    /// The error-rate series of a project (`/metrics/error-rate`), from memory.
+    ///
+    /// Buckets of `bucket` width, aligned to it in UTC, oldest first, from the bucket holding
+    /// `now_us - hours` through the bucket holding `now_us`, every one present (zero-filled
+    /// when no log falls in it). Each counts the project's stored logs by timestamp: `total`
+    /// all of them, `errors` those at level `error` or `critical`; `rate()` is their ratio.
+    /// Unknown or deleted projects get zero buckets. `Invalid` when `hours` is 0, the window
+    /// would hold more than `rollup::bucket::MAX_BUCKETS` buckets, or rollups are disabled.
+    pub fn error_rate(
+        &self,
+        project: ProjectId,
+        now_us: i64,
+        hours: u32,
+        bucket: Bucket,
+    ) -> Result<Vec<rollup::ErrorRateBucket>> {
+        self.inner
+            .rollups
+            .error_rate(project, now_us, hours, bucket)
+    }
+
+    /// The log-volume series of a project (`/metrics/log-volume`), from memory: the same
+    /// buckets as [`Engine::error_rate`], each with its count of stored logs in total and by
+    /// level (`by_level[Level as usize]`, debug … critical). Same errors.
+    pub fn log_volume(
+        &self,
+        project: ProjectId,
+        now_us: i64,
+        hours: u32,
+        bucket: Bucket,
+    ) -> Result<Vec<rollup::VolumeBucket>> {
+        self.inner
+            .rollups
+            .log_volume(project, now_us, hours, bucket)
+    }
+
+    /// The `limit` error groups with the most stored logs in the window
+    /// (`/metrics/top-errors`), most first (ties: latest log first, then fingerprint).
+    ///
+    /// A group is the logs sharing an `error_fingerprint`; the window is whole UTC hours,
+    /// from the hour holding `now_us - hours` through the hour holding `now_us` (the window
+    /// of `log_volume(.., hours, Bucket::Hour)`). Each entry gives the count of the group's
+    /// logs in the window, the earliest and latest of their timestamps, the latest log's id
+    /// as a sample, the error type and the masked message the fingerprint groups by. Exact
+    /// for windows after `rollup_status().fingerprints_exact_after_us` (always, until a
+    /// project passes `RollupConfig::max_fingerprints` groups). `Invalid` when `hours` is 0,
+    /// `limit` is not 1 to 1,000, or rollups are disabled.
+    pub fn top_errors(
+        &self,
+        project: ProjectId,
+        now_us: i64,
+        hours: u32,
+        limit: usize,
+    ) -> Result<Vec<rollup::TopError>> {
+        self.inner.rollups.top_errors(project, now_us, hours, limit)
+    }
+
+    /// The `limit` message patterns with the most stored logs in the window
+    /// (`/logs/patterns`), most first (ties: latest log first, then pattern text).
+    ///
+    /// Patterns are Drain-style templates with variable tokens as `<*>` (rules in
+    /// `rollup::patterns`), over `message` (else `error_message`); the window is that of
+    /// [`Engine::top_errors`]. Each entry gives its count in the window, the count per level,
+    /// the earliest and latest timestamps, and the latest log's id as a sample. Exact for
+    /// windows after `rollup_status().patterns_exact_after_us`. Same errors as `top_errors`.
+    pub fn patterns(
+        &self,
+        project: ProjectId,
+        now_us: i64,
+        hours: u32,
+        limit: usize,
+    ) -> Result<Vec<rollup::Pattern>> {
+        self.inner.rollups.patterns(project, now_us, hours, limit)
+    }
+
+    /// What a project's rollups hold (groups, memory) and from when on the ranked answers
+    /// are exact; all zero for a project without logs.
+    pub fn rollup_status(&self, project: ProjectId) -> rollup::RollupStatus {
+        self.inner.rollups.status(project)
+    }
 }
 
 /// The directory name of a project's segments.
@@ -592,6 +690,8 @@ impl Inner {
         let st = self.project(project);
         let mut g = st.write();
         let before = g.active.bytes();
+        // Under the state lock, so a row is counted exactly when it is readable.
+        self.rollups.apply(project, &records);
         for r in records {
             g.active.insert(r);
         }

@@ -1,20 +1,48 @@
 //! Error fingerprints: one hex string per kind of error, so that "user 42 not found" and
 //! "user 97 not found" group together while a different exception type does not.
 //!
-//! Algorithm, version 1 (the version is hashed in, so a future change of rules yields new
-//! fingerprints rather than silently regrouping old ones):
-//! 1. the error type, trimmed;
-//! 2. the message (`error_message`, else `message`) with variable parts masked by
-//!    [`mask_message`]: UUIDs, hex numbers, numbers, quoted strings, e-mail addresses;
-//! 3. the top three in-app stack frames (library frames skipped), each reduced to file and
-//!    function with line and column numbers dropped;
+//! # Algorithm, version 2
 //!
-//! joined with NUL separators and hashed with blake3; the fingerprint is the first 16 bytes
-//! of the hash in lower-case hex.
+//! The version byte is hashed in first, so a change of rules yields new fingerprints rather
+//! than silently regrouping old ones. A fingerprint is computed once, at ingest, and stored
+//! with the log (`error_fingerprint`); it never changes afterwards, across restarts or
+//! releases. A release that changes any rule below must bump [`ALGORITHM_VERSION`].
+//!
+//! A log gets a fingerprint when it carries an error: `error_type` or `error_message` is set,
+//! or its `log_type` is `exception` ([`has_error`]). The hash input is:
+//!
+//! 1. [`ALGORITHM_VERSION`] as one byte;
+//! 2. the error type, trimmed of surrounding whitespace (empty when absent); a NUL byte;
+//! 3. the message (`error_message`, else `message`, else empty) masked by [`mask_message`]:
+//!    * a quoted run (`"…"`, `'…'` or `` `…` ``, closed later in the message, opened at the
+//!      start or after a character that is not a letter or digit) → `<str>`;
+//!    * whitespace runs fold to one space, and the ends are trimmed;
+//!    * the rest splits into words of letters, digits and `_ - . @ +` (so `/`, `:`, `=` and
+//!      other punctuation separate words and survive as they are: a path keeps its shape);
+//!      each word is masked by [`mask_word`], a trailing `.` kept aside:
+//!      - a UUID (8-4-4-4-12 hex digits) → `<uuid>`;
+//!      - an e-mail address (`@` inside, a `.` after it) → `<email>`;
+//!      - `0x` and hex digits, or hex digits mixing letters and digits → `<hex>`;
+//!      - a number (digits, optional sign, `.`s) → `<num>`;
+//!      - any other word with a digit in it (an id: `usr_8f2k1`, `order-17`, `v2`) has each
+//!        `_ - . + @`-separated part that holds a digit replaced by `<id>`;
+//!      - a word without digits is kept: the message's shape survives.
+//!
+//!    So paths with ids group: `GET /users/42/orders/5f3a9c` → `GET /users/<num>/orders/<hex>`;
+//! 4. the top three in-app stack frames ([`top_frames`]: lines that look like frames of
+//!    Python, JavaScript, Java, .NET, Rust or Go traces, library and runtime frames skipped),
+//!    each with line and column numbers dropped; each preceded by a NUL byte.
+//!
+//! The input is hashed with blake3; the fingerprint is the first 16 bytes of the hash in
+//! lower-case hex (32 characters). Frames past the third in-app frame, line numbers, library
+//! frames and the variable parts above never change a fingerprint; a different error type,
+//! a different message shape or different top frames always do (barring a 128-bit collision).
 
 use crate::model::{Field, LogType, NewLog};
 
-pub const ALGORITHM_VERSION: u8 = 1;
+/// The version of the rules above; hashed into every fingerprint.
+pub const ALGORITHM_VERSION: u8 = 2;
+/// How many in-app frames take part.
 const TOP_FRAMES: usize = 3;
 
 /// True when the log carries an error and so gets a fingerprint.
@@ -26,19 +54,12 @@ pub fn has_error(log: &NewLog) -> bool {
 
 /// The fingerprint of a log's error, or `None` when it carries none.
 pub fn fingerprint(log: &NewLog) -> Option<String> {
-    if !has_error(log) {
-        return None;
-    }
-    let ty = log.get(Field::ErrorType).unwrap_or("").trim();
-    let msg = log
-        .get(Field::ErrorMessage)
-        .or_else(|| log.get(Field::Message))
-        .unwrap_or("");
+    let (ty, masked) = title(log)?;
     let mut h = blake3::Hasher::new();
     h.update(&[ALGORITHM_VERSION]);
     h.update(ty.as_bytes());
     h.update(&[0]);
-    h.update(mask_message(msg).as_bytes());
+    h.update(masked.as_bytes());
     for frame in top_frames(log.get(Field::StackTrace).unwrap_or(""), TOP_FRAMES) {
         h.update(&[0]);
         h.update(frame.as_bytes());
@@ -52,15 +73,32 @@ pub fn fingerprint(log: &NewLog) -> Option<String> {
     )
 }
 
-/// Replaces the variable parts of a message with placeholders: `<uuid>`, `<hex>`, `<num>`,
-/// `<str>`, `<email>`. Whitespace runs fold to one space.
+/// What an error group is called: its trimmed type (empty when absent) and its masked
+/// message — the two text parts the fingerprint hashes. `None` when the log carries no error.
+pub fn title(log: &NewLog) -> Option<(&str, String)> {
+    if !has_error(log) {
+        return None;
+    }
+    let ty = log.get(Field::ErrorType).unwrap_or("").trim();
+    let msg = log
+        .get(Field::ErrorMessage)
+        .or_else(|| log.get(Field::Message))
+        .unwrap_or("");
+    Some((ty, mask_message(msg)))
+}
+
+/// Replaces the variable parts of a message with placeholders: `<str>`, `<uuid>`, `<email>`,
+/// `<hex>`, `<num>`, `<id>` (rules in the module doc). Whitespace runs fold to one space.
 pub fn mask_message(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
     let chars: Vec<char> = msg.chars().collect();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        if c == '"' || c == '\'' || c == '`' {
+        // A quote opens a run only where a word cannot go on, so the apostrophe of "can't"
+        // does not swallow the rest of the message.
+        let opens = i == 0 || !chars[i - 1].is_alphanumeric();
+        if (c == '"' || c == '\'' || c == '`') && opens {
             if let Some(end) = chars[i + 1..].iter().position(|&d| d == c) {
                 out.push_str("<str>");
                 i += end + 2;
@@ -98,55 +136,67 @@ fn is_uuid(w: &str) -> bool {
         })
 }
 
-/// Masks one word; words made of letters only are kept, so the message's shape survives.
-fn mask_word(w: &str) -> String {
+/// Masks one word (letters, digits and `_ - . @ +`); see the module doc for the rules.
+/// Words without digits, UUIDs or e-mail addresses are returned unchanged.
+pub fn mask_word(w: &str) -> String {
     let trimmed = w.trim_end_matches('.');
     let tail = &w[trimmed.len()..];
     let w = trimmed;
     if w.is_empty() {
         return tail.to_string();
     }
+    let has_digit = w.bytes().any(|c| c.is_ascii_digit());
     let masked = if is_uuid(w) {
         "<uuid>".to_string()
-    } else if w.contains('@') && w.contains('.') && !w.starts_with('@') {
+    } else if is_email(w) {
         "<email>".to_string()
     } else if (w.starts_with("0x") || w.starts_with("0X"))
         && w.len() > 2
         && w[2..].bytes().all(|c| c.is_ascii_hexdigit())
     {
         "<hex>".to_string()
-    } else if w.len() >= 8
-        && w.bytes().all(|c| c.is_ascii_hexdigit())
-        && w.bytes().any(|c| c.is_ascii_digit())
-    {
-        "<hex>".to_string()
+    } else if !has_digit {
+        w.to_string()
     } else if w
         .trim_start_matches(['-', '+'])
         .bytes()
         .all(|c| c.is_ascii_digit() || c == b'.')
-        && w.bytes().any(|c| c.is_ascii_digit())
     {
         "<num>".to_string()
-    } else if w.bytes().any(|c| c.is_ascii_digit()) {
-        // Identifiers with ids in them (`order_123`, `/users/42/edit`): mask digit runs.
-        let mut s = String::new();
-        let mut in_digits = false;
-        for ch in w.chars() {
-            if ch.is_ascii_digit() {
-                if !in_digits {
-                    s.push_str("<num>");
-                }
-                in_digits = true;
-            } else {
-                s.push(ch);
-                in_digits = false;
+    } else if w.bytes().all(|c| c.is_ascii_hexdigit()) {
+        // Digits and a–f letters mixed: a hash, a short commit, a hex id.
+        "<hex>".to_string()
+    } else {
+        // An identifier with an id in it (`order_123`, `usr_8f2k1`, `v2`): every part
+        // that holds a digit is the variable one.
+        let mut s = String::with_capacity(w.len());
+        let mut start = 0;
+        for (i, c) in w.char_indices() {
+            if matches!(c, '_' | '-' | '.' | '+' | '@') {
+                push_id_part(&mut s, &w[start..i]);
+                s.push(c);
+                start = i + 1;
             }
         }
+        push_id_part(&mut s, &w[start..]);
         s
-    } else {
-        w.to_string()
     };
     masked + tail
+}
+
+fn push_id_part(out: &mut String, part: &str) {
+    if part.bytes().any(|c| c.is_ascii_digit()) {
+        out.push_str("<id>");
+    } else {
+        out.push_str(part);
+    }
+}
+
+fn is_email(w: &str) -> bool {
+    match w.find('@') {
+        Some(at) if at > 0 => w[at + 1..].contains('.'),
+        _ => false,
+    }
 }
 
 /// Markers of frames that belong to libraries or the runtime, not to the application.
@@ -276,6 +326,64 @@ mod tests {
             fingerprint(&err("E", "m", c))
         );
     }
+
+    #[test]
+    fn paths_with_ids_are_masked() {
+        for (a, b) in [
+            (
+                "GET /users/42/orders/5f3a9c failed",
+                "GET /users/7/orders/e81b20 failed",
+            ),
+            (
+                "no such file /var/data/usr_8f2k1/blob",
+                "no such file /var/data/usr_3a/blob",
+            ),
+            (
+                "lock held by job-17 on shard:3",
+                "lock held by job-9042 on shard:12",
+            ),
+        ] {
+            assert_eq!(mask_message(a), mask_message(b), "{a} vs {b}");
+        }
+        assert_eq!(
+            mask_message("GET /users/42/orders/5f3a9c failed"),
+            "GET /users/<num>/orders/<hex> failed"
+        );
+        assert_eq!(mask_word("usr_8f2k1"), "usr_<id>");
+        assert_eq!(mask_word("order-17."), "order-<id>.");
+        // Paths keep their shape: a different route is a different error.
+        assert_ne!(
+            mask_message("GET /users/42 failed"),
+            mask_message("GET /orders/42 failed")
+        );
+    }
+
+    #[test]
+    fn masking_keeps_words_and_apostrophes() {
+        assert_eq!(
+            mask_message("can't open  'a b'   for user 42"),
+            "can't open <str> for user <num>"
+        );
+        assert_eq!(mask_message("plain words stay"), "plain words stay");
+        assert_eq!(
+            mask_message("id 123e4567-e89b-12d3-a456-426614174000 from x@y.io at 0xFF"),
+            "id <uuid> from <email> at <hex>"
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_stable_across_releases() {
+        // Pinned: a change here regroups every stored error. Bump ALGORITHM_VERSION with
+        // any change of rules, then update this value.
+        let f = fingerprint(&err(
+            "KeyError",
+            "user 42 not found",
+            "  File \"app/a.py\", line 10, in f",
+        ))
+        .unwrap();
+        assert_eq!(f, PINNED);
+    }
+    const PINNED: &str = "a0b9d36fd528525cf557b5e0dc8dd922";
 
     #[test]
     fn logs_without_errors_have_no_fingerprint() {

@@ -15,6 +15,7 @@ pub mod memtable;
 pub mod model;
 pub mod query;
 pub mod render;
+pub mod rollup;
 pub mod segment;
 pub mod timefmt;
 pub mod wal;
@@ -26,3 +27,6 @@ pub use engine::{
 pub use error::{EngineError, Result};
 pub use model::{Field, Importance, Level, LogId, LogRecord, LogType, NewLog, ProjectId};
 pub use query::{AttrMatch, Cursor, Filter, Order, Page, ScanRequest};
+pub use rollup::{
+    Bucket, ErrorRateBucket, Pattern, RollupConfig, RollupStatus, TopError, VolumeBucket,
+};

@@ -1,0 +1,345 @@
+//! Message patterns: the templates of log messages with their variable tokens masked as
+//! `<*>`, Drain-style, so "user 42 not found" and "user 97 not found" count as one pattern.
+//!
+//! Two stages, so that counts stay exact:
+//!
+//! 1. **Template, at append time** ([`template_into`]): a pure function of the message, so
+//!    every log's template is known without history and counting can be undone. The
+//!    message (`message`, else `error_message`; logs with neither, or with only whitespace,
+//!    have no pattern) splits at ASCII whitespace into tokens. A token splits further at
+//!    the separators `/ = : , ; ( ) [ ] { } < > |` into pieces, kept with their separators;
+//!    a piece that holds a digit or an `@` is variable and becomes `<*>`. A quoted run
+//!    (`"…"`, `'…'`, `` `…` ``) opening at the start of a piece and closed later in the
+//!    message — even across spaces — is one `<*>`. A token longer than 64 bytes once masked
+//!    becomes `<*>`. Only the first 32 tokens count; a longer message's template ends in
+//!    `…`. Tokens join with one space. So `GET /users/42 took 12ms` → `GET /users/<*> took
+//!    <*>` and `user_id=7 'bob smith' logged in` → `user_id=<*> <*> logged in`.
+//! 2. **Clustering, at query time** ([`cluster`]): the templates seen in the window are
+//!    merged the way Drain's parse tree does it, which catches variable words that hold no
+//!    digit ("user alice not found", "user bob not found"). Templates are taken most
+//!    frequent first (ties by text); each goes to a cluster with the same token count and
+//!    the same first token whose template shares at least half of its positions with it
+//!    (equal tokens other than `<*>`, counted over all positions), the most similar first;
+//!    positions that differ become `<*>`. Otherwise it starts a cluster. A group of
+//!    (token count, first token) compares with at most its first 64 clusters. Because
+//!    clustering is a pure function of the window's per-template figures, the answer equals
+//!    clustering the templates of the stored logs in the window.
+
+use std::collections::HashMap;
+
+use super::groups::Agg;
+use crate::model::{Field, LogId, LogRecord, NewLog};
+
+/// Tokens of a message that make up its template.
+pub const MAX_TOKENS: usize = 32;
+/// A token longer than this once masked is itself a variable part.
+pub const MAX_TOKEN_BYTES: usize = 64;
+/// Drain's similarity threshold: the share of positions that must agree to merge.
+pub const SIMILARITY: f64 = 0.5;
+/// Clusters one (token count, first token) group compares a template with.
+pub const MAX_CLUSTERS_PER_GROUP: usize = 64;
+
+const WILDCARD: &str = "<*>";
+
+/// One message template's logs in a window, most frequent first: what `/logs/patterns`
+/// answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    /// The template, variable tokens as `<*>`.
+    pub pattern: String,
+    /// Logs in the window whose message fits the template.
+    pub count: u64,
+    /// Of those, how many at each level, indexed by `Level as usize` (debug … critical).
+    pub levels: [u64; 5],
+    /// The earliest of those logs' timestamps (µs).
+    pub first_seen_us: i64,
+    /// The latest of those logs' timestamps (µs).
+    pub last_seen_us: i64,
+    /// The latest of those logs (a sample to show).
+    pub sample_log_id: LogId,
+}
+
+/// The text a log's pattern is made from: `message`, else `error_message`.
+pub fn pattern_source(log: &NewLog) -> Option<&str> {
+    log.get(Field::Message)
+        .or_else(|| log.get(Field::ErrorMessage))
+}
+
+/// The template of a log's message, or `None` when it has none (see the module doc).
+pub fn template(log: &NewLog) -> Option<String> {
+    let mut out = String::new();
+    template_into(pattern_source(log)?, &mut out).then_some(out)
+}
+
+/// The template of a stored log, written into `out` (cleared first); false when there is none.
+pub fn record_template(r: &LogRecord, out: &mut String) -> bool {
+    match pattern_source(&r.log) {
+        Some(m) => template_into(m, out),
+        None => false,
+    }
+}
+
+fn is_separator(c: u8) -> bool {
+    matches!(
+        c,
+        b'/' | b'='
+            | b':'
+            | b','
+            | b';'
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'<'
+            | b'>'
+            | b'|'
+    )
+}
+
+fn push_piece(out: &mut String, piece: &str) {
+    if piece.is_empty() {
+        return;
+    }
+    if piece.bytes().any(|c| c.is_ascii_digit() || c == b'@') {
+        out.push_str(WILDCARD);
+    } else {
+        out.push_str(piece);
+    }
+}
+
+/// Writes the template of `msg` into `out` (cleared first); false when `msg` has no tokens.
+/// Allocation-free once `out` has grown: this runs for every log on the append path.
+pub fn template_into(msg: &str, out: &mut String) -> bool {
+    out.clear();
+    let b = msg.as_bytes();
+    let mut i = 0;
+    let mut tokens = 0;
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        if tokens == MAX_TOKENS {
+            out.push_str(" …");
+            break;
+        }
+        if tokens > 0 {
+            out.push(' ');
+        }
+        tokens += 1;
+        let token_start = out.len();
+        let mut piece = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            let c = b[i];
+            if i == piece && matches!(c, b'"' | b'\'' | b'`') {
+                if let Some(close) = b[i + 1..].iter().position(|&d| d == c) {
+                    out.push_str(WILDCARD);
+                    i += close + 2;
+                    piece = i;
+                    continue;
+                }
+            }
+            if is_separator(c) {
+                push_piece(out, &msg[piece..i]);
+                out.push(c as char);
+                i += 1;
+                piece = i;
+                continue;
+            }
+            i += 1;
+        }
+        push_piece(out, &msg[piece..i]);
+        if out.len() - token_start > MAX_TOKEN_BYTES {
+            out.truncate(token_start);
+            out.push_str(WILDCARD);
+        }
+    }
+    tokens > 0
+}
+
+struct Cluster {
+    tokens: Vec<String>,
+    agg: Agg,
+}
+
+/// Drain similarity: equal non-wildcard positions over all positions.
+fn similarity(cluster: &[String], t: &[&str]) -> f64 {
+    let same = cluster
+        .iter()
+        .zip(t)
+        .filter(|(c, t)| c.as_str() == **t && c.as_str() != WILDCARD)
+        .count();
+    same as f64 / t.len() as f64
+}
+
+/// Merges per-template figures into Drain clusters (see the module doc) and returns the
+/// `limit` largest, most frequent first (ties: latest log first, then template text).
+pub fn cluster<S: AsRef<str>>(templates: Vec<(S, Agg)>, limit: usize) -> Vec<Pattern> {
+    let mut templates = templates;
+    templates.sort_by(|a, b| {
+        b.1.count
+            .cmp(&a.1.count)
+            .then_with(|| a.0.as_ref().cmp(b.0.as_ref()))
+    });
+    let mut clusters: Vec<Cluster> = Vec::new();
+    let mut groups: HashMap<(usize, String), Vec<usize>> = HashMap::new();
+    for (text, agg) in &templates {
+        let toks: Vec<&str> = text.as_ref().split(' ').collect();
+        let members = groups.entry((toks.len(), toks[0].to_string())).or_default();
+        let mut best: Option<(f64, usize)> = None;
+        for &ci in members.iter().take(MAX_CLUSTERS_PER_GROUP) {
+            let s = similarity(&clusters[ci].tokens, &toks);
+            if s >= SIMILARITY && best.is_none_or(|(b, _)| s > b) {
+                best = Some((s, ci));
+            }
+        }
+        match best {
+            Some((_, ci)) => {
+                let c = &mut clusters[ci];
+                for (have, t) in c.tokens.iter_mut().zip(&toks) {
+                    if have != t {
+                        *have = WILDCARD.to_string();
+                    }
+                }
+                c.agg.merge(agg);
+            }
+            None => {
+                members.push(clusters.len());
+                clusters.push(Cluster {
+                    tokens: toks.iter().map(|t| t.to_string()).collect(),
+                    agg: *agg,
+                });
+            }
+        }
+    }
+    let mut out: Vec<Pattern> = clusters
+        .into_iter()
+        .map(|c| Pattern {
+            pattern: c.tokens.join(" "),
+            count: c.agg.count,
+            levels: c.agg.levels,
+            first_seen_us: c.agg.first_ts,
+            last_seen_us: c.agg.last.timestamp,
+            sample_log_id: c.agg.last,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| b.sample_log_id.cmp(&a.sample_log_id))
+            .then_with(|| a.pattern.cmp(&b.pattern))
+    });
+    out.truncate(limit);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Level;
+
+    fn t(msg: &str) -> String {
+        let mut s = String::new();
+        template_into(msg, &mut s);
+        s
+    }
+
+    #[test]
+    fn numbers_ids_and_quotes_become_wildcards() {
+        assert_eq!(t("user 42 not found"), "user <*> not found");
+        assert_eq!(t("user 97 not found"), "user <*> not found");
+        assert_eq!(
+            t("GET /users/42/orders took 12ms"),
+            "GET /users/<*>/orders took <*>"
+        );
+        assert_eq!(
+            t("user_id=7 'bob smith' logged in"),
+            "user_id=<*> <*> logged in"
+        );
+        assert_eq!(t("key=\"a b c\", retrying"), "key=<*>, retrying");
+        assert_eq!(
+            t("id 123e4567-e89b-12d3-a456-426614174000 from bob@corp.io"),
+            "id <*> from <*>"
+        );
+        assert_eq!(
+            t("connect 10.0.0.1:5432 (attempt 3)"),
+            "connect <*>:<*> (attempt <*>)"
+        );
+        assert_eq!(t("  spaced\tout \n words  "), "spaced out words");
+        assert_eq!(t("can't reach it's 'host'"), "can't reach it's <*>");
+        assert_eq!(t("unclosed 'quote here"), "unclosed 'quote here");
+    }
+
+    #[test]
+    fn empty_long_and_unicode_messages() {
+        let mut s = String::new();
+        assert!(!template_into("   ", &mut s));
+        assert!(!template_into("", &mut s));
+        let long = (0..40)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let tl = t(&long);
+        assert_eq!(tl.split(' ').count(), MAX_TOKENS + 1);
+        assert!(tl.ends_with(" …"));
+        assert_eq!(t(&"x".repeat(100)), "<*>");
+        assert_eq!(t("héllo wörld 5"), "héllo wörld <*>");
+    }
+
+    fn agg(count: u64, ts: i64) -> Agg {
+        let mut a = Agg::empty();
+        for i in 0..count {
+            a.add_log(ts, ts as u64 * 1000 + i, Level::Info);
+        }
+        a
+    }
+
+    #[test]
+    fn drain_merges_words_that_vary() {
+        let out = cluster(
+            vec![
+                ("user alice not found", agg(3, 10)),
+                ("user bob not found", agg(2, 20)),
+                ("user <*> not found", agg(5, 5)),
+                ("disk full", agg(1, 1)),
+                ("disk empty", agg(1, 2)),
+                ("cache warmed in <*>", agg(4, 3)),
+            ],
+            10,
+        );
+        let names: Vec<(&str, u64)> = out.iter().map(|p| (p.pattern.as_str(), p.count)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("user <*> not found", 10),
+                ("cache warmed in <*>", 4),
+                ("disk <*>", 2)
+            ]
+        );
+        assert_eq!(out[0].first_seen_us, 5);
+        assert_eq!(out[0].last_seen_us, 20);
+        assert_eq!(out[0].levels[Level::Info as usize], 10);
+    }
+
+    #[test]
+    fn different_shapes_stay_apart() {
+        let out = cluster(
+            vec![
+                ("payment failed for <*>", agg(1, 1)),
+                ("payment succeeded", agg(1, 1)),
+                ("login failed for <*>", agg(1, 1)),
+                ("a b c d", agg(1, 1)),
+                ("a x y z", agg(1, 1)),
+            ],
+            10,
+        );
+        assert_eq!(out.len(), 5);
+        let limited = cluster(vec![("a", agg(1, 1)), ("b", agg(2, 1))], 1);
+        assert_eq!(limited.len(), 1);
+        assert_eq!(limited[0].pattern, "b");
+    }
+}

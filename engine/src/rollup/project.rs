@@ -1,0 +1,198 @@
+//! One project's rollups: level counts per minute, error groups and message patterns, and
+//! the rules for counting a stored log in and out of all three.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::errors::ErrorTitle;
+use super::groups::{Cell, Groups, Removed};
+use super::levels::{LevelCounts, HOUR_CHUNK_BYTES};
+use super::patterns;
+use super::RollupConfig;
+use crate::model::{Field, LogRecord};
+
+/// A project's rollups.
+pub struct ProjectRollup {
+    pub levels: LevelCounts,
+    pub errors: Groups<ErrorTitle>,
+    pub patterns: Groups<()>,
+    /// The highest sequence number counted in (logs arrive in sequence order).
+    pub applied_seq: u64,
+    /// Reused for each log's template, so the append path does not allocate.
+    scratch: String,
+}
+
+/// Fresh group cells for some hours, keyed by group key and hour.
+pub type CellMap = HashMap<(Box<str>, i64), Cell>;
+
+impl ProjectRollup {
+    pub fn new(cfg: &RollupConfig) -> ProjectRollup {
+        ProjectRollup {
+            levels: LevelCounts::default(),
+            errors: Groups::new(cfg.max_fingerprints),
+            patterns: Groups::new(cfg.max_patterns),
+            applied_seq: 0,
+            scratch: String::new(),
+        }
+    }
+
+    /// Counts a stored log in. A group it opens is born at `born_if_new`; `evict` says
+    /// whether a full table makes room now (the append path) or later (a rebuild, which
+    /// trims between sealed units).
+    pub fn add(&mut self, r: &LogRecord, born_if_new: u64, evict: bool) {
+        let (ts, seq, level) = (r.log.timestamp, r.seq, r.log.level);
+        self.levels.add(ts, level);
+        if let Some(fp) = r.get(Field::ErrorFingerprint) {
+            self.errors.add(fp, ts, seq, level, born_if_new, evict, || {
+                ErrorTitle::of(&r.log)
+            });
+        }
+        if patterns::record_template(r, &mut self.scratch) {
+            self.patterns
+                .add(&self.scratch, ts, seq, level, born_if_new, evict, || ());
+        }
+        self.applied_seq = self.applied_seq.max(seq);
+    }
+
+    /// Evicts down to the caps (after a rebuild's sealed unit).
+    pub fn trim(&mut self) {
+        self.errors.trim();
+        self.patterns.trim();
+    }
+
+    /// Counts a stored log out (its segment was dropped). Hours whose group cells may now
+    /// hold a wrong earliest/latest log are added to `dirty`.
+    pub fn remove(&mut self, r: &LogRecord, dirty: &mut BTreeSet<i64>) {
+        let (ts, seq, level) = (r.log.timestamp, r.seq, r.log.level);
+        self.levels.remove(ts, level);
+        if let Some(fp) = r.get(Field::ErrorFingerprint) {
+            if let Removed::Dirty(h) = self.errors.remove(fp, ts, seq, level) {
+                dirty.insert(h);
+            }
+        }
+        if patterns::record_template(r, &mut self.scratch) {
+            if let Removed::Dirty(h) = self.patterns.remove(&self.scratch, ts, seq, level) {
+                dirty.insert(h);
+            }
+        }
+    }
+
+    /// The birth sequence numbers of every group, keyed by kind (`true` = error groups).
+    pub fn births(&self) -> HashMap<(bool, Box<str>), u64> {
+        let e = self
+            .errors
+            .entries()
+            .map(|e| ((true, e.key.clone()), e.born_seq));
+        let p = self
+            .patterns
+            .entries()
+            .map(|e| ((false, e.key.clone()), e.born_seq));
+        e.chain(p).collect()
+    }
+
+    /// Counts a stored log into fresh cells if the group that would count it exists and
+    /// its birth (from `births`, or the live table when `births` is `None`) admits it.
+    pub fn recount_into(
+        &mut self,
+        r: &LogRecord,
+        births: Option<&HashMap<(bool, Box<str>), u64>>,
+        errors: &mut CellMap,
+        pats: &mut CellMap,
+    ) {
+        let (ts, seq, level) = (r.log.timestamp, r.seq, r.log.level);
+        let hour = super::bucket::hour_of(ts);
+        let admits = |this: &ProjectRollup, kind: bool, key: &str| -> bool {
+            let born = match births {
+                Some(b) => b.get(&(kind, Box::from(key))).copied(),
+                None if kind => this.errors.get(key).map(|e| e.born_seq),
+                None => this.patterns.get(key).map(|e| e.born_seq),
+            };
+            born.is_some_and(|b| seq >= b)
+        };
+        if let Some(fp) = r.get(Field::ErrorFingerprint) {
+            if admits(self, true, fp) {
+                errors
+                    .entry((fp.into(), hour))
+                    .or_insert_with(|| Cell::new(hour))
+                    .add(ts, seq, level);
+            }
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        if patterns::record_template(r, &mut scratch) && admits(self, false, &scratch) {
+            pats.entry((scratch.as_str().into(), hour))
+                .or_insert_with(|| Cell::new(hour))
+                .add(ts, seq, level);
+        }
+        self.scratch = scratch;
+    }
+
+    /// Replaces the group cells of `hours` with recounted ones: `sealed` counts the sealed
+    /// logs (under the births of `births`, so they apply only to groups born the same since),
+    /// `active` the logs of the active memtable (under the live births).
+    pub fn replace_hours(
+        &mut self,
+        hours: &BTreeSet<i64>,
+        births: &HashMap<(bool, Box<str>), u64>,
+        sealed: (CellMap, CellMap),
+        active: (CellMap, CellMap),
+    ) {
+        replace(&mut self.errors, true, hours, births, &sealed.0, &active.0);
+        replace(
+            &mut self.patterns,
+            false,
+            hours,
+            births,
+            &sealed.1,
+            &active.1,
+        );
+    }
+
+    /// Approximate bytes held.
+    pub fn approx_bytes(&self) -> usize {
+        let cell = std::mem::size_of::<Cell>();
+        let entry = 160;
+        self.levels.hours() * (HOUR_CHUNK_BYTES + 48)
+            + (self.errors.cells() + self.patterns.cells()) * cell
+            + self
+                .errors
+                .entries()
+                .map(|e| entry + 2 * e.key.len() + e.meta.message.len() + e.meta.error_type.len())
+                .sum::<usize>()
+            + self
+                .patterns
+                .entries()
+                .map(|e| entry + 2 * e.key.len())
+                .sum::<usize>()
+    }
+}
+
+fn replace<M>(
+    groups: &mut Groups<M>,
+    kind: bool,
+    hours: &BTreeSet<i64>,
+    births: &HashMap<(bool, Box<str>), u64>,
+    sealed: &CellMap,
+    active: &CellMap,
+) {
+    for e in groups.entries_mut() {
+        let same_birth = births.get(&(kind, e.key.clone())) == Some(&e.born_seq);
+        for &h in hours {
+            let mut fresh = Cell::new(h);
+            let k = (e.key.clone(), h);
+            if same_birth {
+                if let Some(c) = sealed.get(&k) {
+                    fresh.merge(c);
+                }
+            }
+            if let Some(c) = active.get(&k) {
+                fresh.merge(c);
+            }
+            match e.cells.binary_search_by_key(&h, |c| c.hour) {
+                Ok(at) => e.cells[at] = fresh,
+                Err(at) if fresh.count() > 0 => e.cells.insert(at, fresh),
+                Err(_) => {}
+            }
+        }
+        e.retotal();
+    }
+    groups.drop_empty();
+}

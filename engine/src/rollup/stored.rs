@@ -1,0 +1,249 @@
+//! Reading stored logs back into the rollups: the rebuild at open, and the uncounting and
+//! recounting when retention drops segments.
+//!
+//! # Locks
+//!
+//! The engine holds a project's state lock (`RwLock<ProjectState>`) and then the project's
+//! rollup lock when it applies rows, so a log is in the memtable exactly when it is counted.
+//! Everything here takes them in the same order (state, then rollup) or only the rollup
+//! lock, so no deadlock is possible. Retention runs under the engine's maintenance lock,
+//! so segments and frozen memtables cannot change while it reads them; only the active
+//! memtable can, and it is read under the state lock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::bucket::HOUR_US;
+use super::project::{CellMap, ProjectRollup};
+use super::RollupConfig;
+use crate::error::Result;
+use crate::memtable::Memtable;
+use crate::model::LogRecord;
+use crate::query::cached_block;
+use crate::segment::cache::BlockCache;
+use crate::segment::SegmentReader;
+
+/// The smallest sequence number in a segment.
+fn min_seq(s: &SegmentReader) -> u64 {
+    s.blocks.iter().map(|b| b.min_seq).min().unwrap_or(0)
+}
+
+/// Counts a project's sealed logs into fresh rollups, oldest segment first. Each segment is
+/// a unit: groups it opens are born at its smallest sequence number, and the caps are
+/// enforced after it. A block that cannot be read is skipped (its logs are unreadable to
+/// scans too) and reported in the error count.
+pub fn build_from_segments(
+    cfg: &RollupConfig,
+    segments: &[Arc<SegmentReader>],
+    cache: Option<&BlockCache>,
+) -> (ProjectRollup, Vec<String>) {
+    let mut r = ProjectRollup::new(cfg);
+    let mut errors = Vec::new();
+    let mut segs: Vec<&Arc<SegmentReader>> = segments.iter().collect();
+    segs.sort_by_key(|s| s.id);
+    for seg in segs {
+        let born = min_seq(seg);
+        for i in 0..seg.blocks.len() {
+            match read(seg, i, cache) {
+                Ok(rows) => rows.iter().for_each(|row| r.add(row, born, false)),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        r.trim();
+    }
+    (r, errors)
+}
+
+fn read(seg: &SegmentReader, i: usize, cache: Option<&BlockCache>) -> Result<Arc<Vec<LogRecord>>> {
+    match cache {
+        Some(c) => cached_block(c, seg, i),
+        None => seg.read_block(i).map(Arc::new),
+    }
+}
+
+/// Adds a memtable as one unit (see [`build_from_segments`]), keeping only the logs with
+/// sequence numbers up to `through`.
+fn add_memtable(r: &mut ProjectRollup, m: &Memtable, through: u64) {
+    let born = m.min_seq().unwrap_or(0);
+    for row in m.iter().filter(|row| row.seq <= through) {
+        r.add(row, born, false);
+    }
+    r.trim();
+}
+
+/// What the engine lends [`retire`]: the project's remaining sealed data (stable under the
+/// maintenance lock) and a way to read its active memtable under the state lock.
+pub struct Stored<'a, F: FnOnce(&mut dyn FnMut(&Memtable))> {
+    pub segments: &'a [Arc<SegmentReader>],
+    pub frozen: &'a [Arc<Memtable>],
+    pub cache: &'a BlockCache,
+    /// Calls its argument with the active memtable while holding the project's state lock.
+    pub active: F,
+}
+
+/// Counts out the logs of segments retention dropped, then recounts the hours whose
+/// earliest/latest logs or samples went with them. If a dropped segment cannot be read,
+/// the project's rollups are rebuilt from what remains instead. Returns what went wrong,
+/// if anything (the rollups are then as exact as the readable logs allow).
+pub fn retire<F: FnOnce(&mut dyn FnMut(&Memtable))>(
+    cfg: &RollupConfig,
+    rollup: &Mutex<ProjectRollup>,
+    dropped: &[Arc<SegmentReader>],
+    stored: Stored<'_, F>,
+) -> Vec<String> {
+    let mut dirty = BTreeSet::new();
+    for seg in dropped {
+        for i in 0..seg.blocks.len() {
+            match seg.read_block(i) {
+                Ok(rows) => {
+                    let mut g = rollup.lock();
+                    rows.iter().for_each(|row| g.remove(row, &mut dirty));
+                }
+                Err(e) => {
+                    // The logs of this block cannot be counted out: start over from what
+                    // is stored. (The blocks already counted out are in no segment now.)
+                    let mut errors = rebuild(cfg, rollup, stored);
+                    errors.insert(0, e.to_string());
+                    return errors;
+                }
+            }
+        }
+    }
+    if dirty.is_empty() {
+        return Vec::new();
+    }
+    recount(rollup, &dirty, stored)
+}
+
+/// Rows of the remaining sealed data whose timestamps fall in one of `hours`.
+fn sealed_rows_in(
+    stored: &Stored<'_, impl FnOnce(&mut dyn FnMut(&Memtable))>,
+    hours: &BTreeSet<i64>,
+    f: &mut dyn FnMut(&LogRecord),
+    errors: &mut Vec<String>,
+) {
+    let in_hours = |lo: i64, hi: i64| {
+        hours
+            .iter()
+            .any(|&h| h * HOUR_US <= hi && lo < (h + 1) * HOUR_US)
+    };
+    let wanted = |ts: i64| hours.contains(&super::bucket::hour_of(ts));
+    for seg in stored.segments {
+        if !in_hours(seg.min_ts(), seg.max_ts()) {
+            continue;
+        }
+        for (i, b) in seg.blocks.iter().enumerate() {
+            if !in_hours(b.min_ts, b.max_ts) {
+                continue;
+            }
+            match cached_block(stored.cache, seg, i) {
+                Ok(rows) => rows
+                    .iter()
+                    .filter(|r| wanted(r.log.timestamp))
+                    .for_each(&mut *f),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+    }
+    for m in stored.frozen {
+        for &h in hours {
+            memtable_hour(m, h).for_each(&mut *f);
+        }
+    }
+}
+
+fn memtable_hour(m: &Memtable, h: i64) -> impl Iterator<Item = &LogRecord> {
+    m.range(
+        Bound::Included((h * HOUR_US, 0)),
+        Bound::Excluded(((h + 1) * HOUR_US, 0)),
+        false,
+    )
+}
+
+/// Recounts the group cells of `hours` from the stored logs.
+fn recount<F: FnOnce(&mut dyn FnMut(&Memtable))>(
+    rollup: &Mutex<ProjectRollup>,
+    hours: &BTreeSet<i64>,
+    stored: Stored<'_, F>,
+) -> Vec<String> {
+    let births = rollup.lock().births();
+    let mut errors = Vec::new();
+    let (mut e_cells, mut p_cells) = (CellMap::new(), CellMap::new());
+    {
+        // Counting needs a `ProjectRollup` only for its template scratch space and for the
+        // births, which are passed in: a throwaway one will do.
+        let mut scratch = ProjectRollup::new(&RollupConfig::default());
+        sealed_rows_in(
+            &stored,
+            hours,
+            &mut |r| scratch.recount_into(r, Some(&births), &mut e_cells, &mut p_cells),
+            &mut errors,
+        );
+    }
+    let Stored { active, .. } = stored;
+    active(&mut |m: &Memtable| {
+        let mut g = rollup.lock();
+        let through = g.applied_seq;
+        let (mut ea, mut pa) = (CellMap::new(), CellMap::new());
+        for &h in hours {
+            for r in memtable_hour(m, h).filter(|r| r.seq <= through) {
+                g.recount_into(r, None, &mut ea, &mut pa);
+            }
+        }
+        g.replace_hours(
+            hours,
+            &births,
+            (std::mem::take(&mut e_cells), std::mem::take(&mut p_cells)),
+            (ea, pa),
+        );
+    });
+    errors
+}
+
+/// Replaces a project's rollups with a fresh count of everything it stores.
+fn rebuild<F: FnOnce(&mut dyn FnMut(&Memtable))>(
+    cfg: &RollupConfig,
+    rollup: &Mutex<ProjectRollup>,
+    stored: Stored<'_, F>,
+) -> Vec<String> {
+    let (mut fresh, errors) = build_from_segments(cfg, stored.segments, Some(stored.cache));
+    let through = rollup.lock().applied_seq;
+    for m in stored.frozen {
+        add_memtable(&mut fresh, m, through);
+    }
+    let Stored { active, .. } = stored;
+    active(&mut |m: &Memtable| {
+        let mut g = rollup.lock();
+        add_memtable(&mut fresh, m, g.applied_seq);
+        fresh.applied_seq = g.applied_seq;
+        *g = std::mem::replace(&mut fresh, ProjectRollup::new(cfg));
+    });
+    errors
+}
+
+/// Rebuilds the rollups of many projects from their segments, on up to `threads` threads.
+pub fn build_many(
+    cfg: &RollupConfig,
+    projects: Vec<(u64, Vec<Arc<SegmentReader>>)>,
+    threads: usize,
+) -> (HashMap<u64, ProjectRollup>, Vec<String>) {
+    let queue = Mutex::new(projects);
+    let out = Mutex::new((HashMap::new(), Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let Some((p, segs)) = queue.lock().pop() else {
+                    return;
+                };
+                let (r, errs) = build_from_segments(cfg, &segs, None);
+                let mut o = out.lock();
+                o.0.insert(p, r);
+                o.1.extend(errs);
+            });
+        }
+    });
+    out.into_inner()
+}
