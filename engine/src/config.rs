@@ -91,6 +91,15 @@ pub struct EngineConfig {
     /// The in-memory metrics rollups: on/off and the per-project caps on error groups and
     /// message patterns (see [`crate::rollup`]).
     pub rollups: crate::rollup::RollupConfig,
+    /// Keep a full-text search index (tantivy) of every log.
+    pub search: bool,
+    /// A log is findable by search at most this long after its append returns.
+    pub search_refresh: Duration,
+    /// Memory the search indexer may buffer before it writes a segment of its own.
+    pub search_writer_bytes: usize,
+    /// Over this many logs waiting to be indexed, appends get backpressure (bounds memory
+    /// when ingest outpaces indexing).
+    pub search_max_lag: u64,
 }
 
 impl Default for EngineConfig {
@@ -107,6 +116,10 @@ impl Default for EngineConfig {
             memtable_limit_bytes: 256 << 20,
             block_cache_bytes: 64 << 20,
             rollups: crate::rollup::RollupConfig::default(),
+            search: true,
+            search_refresh: Duration::from_secs(1),
+            search_writer_bytes: 64 << 20,
+            search_max_lag: 200_000,
         }
     }
 }

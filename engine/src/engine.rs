@@ -22,6 +22,7 @@ use crate::memtable::Memtable;
 use crate::model::{Field, LogId, LogRecord, NewLog, ProjectId};
 use crate::query::{self, Page, ScanRequest};
 use crate::rollup::{self, Bucket, Rollups};
+use crate::search::{self, index::SearchIndex, SearchBudget, SearchPage};
 use crate::segment::{self, cache::BlockCache, SegmentReader};
 use crate::wal::{self, format, Applier, RecoveryReport, Wal, WalStats};
 
@@ -69,6 +70,8 @@ struct Inner {
     closed: AtomicBool,
     /// Metrics figures, counted in as rows become readable (see `rollup`).
     rollups: Rollups,
+    /// The full-text index, when enabled.
+    search: Option<SearchIndex>,
 }
 
 enum FlushMsg {
@@ -155,6 +158,9 @@ impl Guard {
         if let Some(w) = self.inner.wal.get() {
             w.close();
         }
+        if let Some(s) = &self.inner.search {
+            s.close();
+        }
         self.inner.catalog.close();
         sealed
     }
@@ -179,6 +185,19 @@ impl Engine {
         let state = catalog.load()?;
         let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
         let rollup_config = config.rollups.clone();
+        let opened = if config.search {
+            Some(SearchIndex::open(
+                &dir.join("index"),
+                config.search_refresh,
+                config.search_writer_bytes,
+            )?)
+        } else {
+            None
+        };
+        let (search_index, mut indexer, watermark, rebuild) = match opened {
+            Some(o) => (Some(o.index), Some(o.indexer), o.watermark, o.rebuilt),
+            None => (None, None, 0, None),
+        };
         let inner = Arc::new(Inner {
             dir: dir.to_owned(),
             cache: BlockCache::new(config.block_cache_bytes),
@@ -195,6 +214,7 @@ impl Engine {
             damaged: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             rollups: Rollups::new(rollup_config),
+            search: search_index,
         });
         let mut report = OpenReport::default();
         let mut known = HashSet::new();
@@ -217,18 +237,36 @@ impl Engine {
             .map(|(p, st)| (*p, st.read().segments.clone()))
             .collect();
         inner.rollups.rebuild(sealed);
+        if let (Some(ix), Some(why)) = (indexer.as_mut(), &rebuild) {
+            rebuild_index(&inner, ix, why)?;
+        }
         let replayed = wal::replay(&wal_dir, inner.config.recovery, |batch| {
             let sealed = state.sealed.get(&batch.project).copied().unwrap_or(0);
-            if state.deleted.contains(&batch.project) || batch.last_seq() <= sealed {
+            if state.deleted.contains(&batch.project) {
                 return Ok(false);
             }
+            // After a rebuild the index holds exactly the sealed rows; otherwise it holds
+            // every row up to its last commit's watermark.
+            let indexed = if rebuild.is_some() { sealed } else { watermark };
             let p = batch.project;
+            if let Some(ix) = indexer.as_mut().filter(|_| batch.last_seq() > indexed) {
+                let rows: Vec<Arc<LogRecord>> =
+                    batch.records.iter().cloned().map(Arc::new).collect();
+                ix.add(p, &rows)?;
+            }
+            if batch.last_seq() <= sealed {
+                return Ok(false);
+            }
             inner.apply_rows(p, batch.records);
             if inner.needs_seal(p) {
                 inner.seal_project(p)?;
             }
             Ok(true)
         })?;
+        if let (Some(s), Some(mut ix)) = (inner.search.as_ref(), indexer.take()) {
+            ix.commit()?;
+            s.start(ix)?;
+        }
         for (path, offset, bytes, what) in &replayed.report.cut {
             tracing::warn!(file = %path.display(), offset, bytes, what, "cut damaged WAL tail");
         }
@@ -288,6 +326,14 @@ impl Engine {
                 "{held} bytes wait to be sealed (limit {})",
                 inner.config.memtable_limit_bytes
             )));
+        }
+        if let Some(lag) = inner.search.as_ref().map(|s| s.lag()) {
+            if lag > inner.config.search_max_lag {
+                return Err(EngineError::Backpressure(format!(
+                    "{lag} logs wait to be indexed (limit {})",
+                    inner.config.search_max_lag
+                )));
+            }
         }
         if let Some(max) = opts.max_queue_depth {
             let depth = self.queue_depth(project);
@@ -363,6 +409,69 @@ impl Engine {
         query::get(id, &segs, &self.inner.cache)
     }
 
+    /// Full-text search: one page of a project's logs that match `expr` and the request's
+    /// filters, in the request's order. Logs are findable within the search refresh interval
+    /// of their append. Bounded by `budget`; a page cut short says so (`partial`).
+    pub fn search(
+        &self,
+        project: ProjectId,
+        expr: &search::Expr,
+        req: &ScanRequest,
+        budget: SearchBudget,
+    ) -> Result<SearchPage> {
+        match &self.inner.search {
+            Some(ix) if ix.narrows(expr) => {
+                let deadline = std::time::Instant::now() + budget.time;
+                search::index_driven(
+                    expr,
+                    req,
+                    budget,
+                    |lo, hi, k, max| {
+                        ix.candidates(
+                            project,
+                            Some(expr),
+                            &req.filter,
+                            lo,
+                            hi,
+                            req.order == query::Order::Desc,
+                            k,
+                            max,
+                            deadline,
+                        )
+                    },
+                    |id| self.get(project, id),
+                )
+            }
+            _ => {
+                let e = Arc::new(expr.clone());
+                let mut scan = req.clone();
+                scan.predicate = Some(query::Predicate(Arc::new(move |r: &LogRecord| {
+                    search::eval::matches(&e, r)
+                })));
+                scan.max_examined = Some(budget.max_examined);
+                let p = self.scan(project, &scan)?;
+                Ok(SearchPage {
+                    logs: p.logs,
+                    next_cursor: p.next_cursor,
+                    partial: p.partial,
+                })
+            }
+        }
+    }
+
+    /// Makes every log appended so far findable by search now (tests, shutdown).
+    pub fn refresh_search(&self) -> Result<()> {
+        match &self.inner.search {
+            Some(s) => s.commit(),
+            None => Ok(()),
+        }
+    }
+
+    /// Logs appended but not yet findable by search.
+    pub fn search_lag(&self) -> u64 {
+        self.inner.search.as_ref().map_or(0, |s| s.lag())
+    }
+
     /// Logs accepted for a project but not yet sealed into a segment.
     pub fn queue_depth(&self, project: ProjectId) -> usize {
         self.inner
@@ -390,6 +499,12 @@ impl Engine {
         }
         let ids: Vec<u64> = old.iter().map(|s| s.id).collect();
         inner.catalog.remove_segments(project, &ids)?;
+        if let Some(s) = &inner.search {
+            for seg in &old {
+                let m = seg.meta();
+                s.delete_seqs(project, m.min_seq, m.max_seq);
+            }
+        }
         st.write().segments.retain(|s| !ids.contains(&s.id));
         let (remaining, frozen) = {
             let g = st.read();
@@ -420,6 +535,9 @@ impl Engine {
             .catalog
             .delete_project(project, now_micros(), inner.wal().next_seq())?;
         inner.rollups.remove_project(project);
+        if let Some(s) = &inner.search {
+            s.delete_project(project);
+        }
         if let Some(st) = inner.projects.write().remove(&project) {
             let g = st.read();
             let bytes = g.active.bytes() + g.frozen.iter().map(|m| m.bytes()).sum::<usize>();
@@ -649,12 +767,16 @@ impl Applier for WalApplier {
         }
     }
     fn min_unsealed_seq(&self) -> Option<u64> {
-        self.0
+        let mem = self
+            .0
             .projects
             .read()
             .values()
             .filter_map(|st| st.read().min_unsealed_seq())
-            .min()
+            .min();
+        // The WAL also keeps what the search index has not committed yet.
+        let unindexed = self.0.search.as_ref().map(|s| s.committed() + 1);
+        mem.into_iter().chain(unindexed).min()
     }
 }
 
@@ -692,11 +814,17 @@ impl Inner {
         let before = g.active.bytes();
         // Under the state lock, so a row is counted exactly when it is readable.
         self.rollups.apply(project, &records);
-        for r in records {
-            g.active.insert(r);
+        let rows: Vec<Arc<LogRecord>> = records.into_iter().map(Arc::new).collect();
+        for r in &rows {
+            g.active.insert(r.clone());
         }
         self.memtable_bytes
             .fetch_add(g.active.bytes() - before, Ordering::Relaxed);
+        drop(g);
+        // The indexer thread is not started during replay, which indexes by itself.
+        if let Some(s) = &self.search {
+            s.add(project, rows);
+        }
     }
 
     fn needs_seal(&self, project: ProjectId) -> bool {
@@ -818,4 +946,24 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// Re-creates the search index from every sealed segment (the WAL replay adds the rest).
+fn rebuild_index(inner: &Inner, ix: &mut search::index::Indexer, why: &str) -> Result<()> {
+    let projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)> = inner
+        .projects
+        .read()
+        .iter()
+        .map(|(p, st)| (*p, st.read().segments.clone()))
+        .collect();
+    let segments: usize = projects.iter().map(|(_, s)| s.len()).sum();
+    tracing::warn!(reason = why, segments, "search index {why}: rebuilding it from segments");
+    for (p, segs) in projects {
+        for seg in segs {
+            for i in 0..seg.blocks.len() {
+                ix.add_owned(p, &seg.read_block(i)?)?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -16,6 +16,7 @@ pub mod model;
 pub mod query;
 pub mod render;
 pub mod rollup;
+pub mod search;
 pub mod segment;
 pub mod timefmt;
 pub mod wal;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::model::{LogId, LogRecord};
@@ -11,7 +12,7 @@ use crate::model::{LogId, LogRecord};
 pub type Key = (i64, u64);
 
 pub struct Memtable {
-    rows: BTreeMap<Key, LogRecord>,
+    rows: BTreeMap<Key, Arc<LogRecord>>,
     bytes: usize,
     min_seq: u64,
     max_seq: u64,
@@ -31,7 +32,8 @@ impl Default for Memtable {
 }
 
 impl Memtable {
-    pub fn insert(&mut self, rec: LogRecord) {
+    /// Adds a row; rows are shared with the search indexer, hence the `Arc`.
+    pub fn insert(&mut self, rec: Arc<LogRecord>) {
         if self.rows.is_empty() {
             self.created = Instant::now();
         }
@@ -62,7 +64,7 @@ impl Memtable {
         self.created
     }
     pub fn get(&self, id: LogId) -> Option<&LogRecord> {
-        self.rows.get(&(id.timestamp, id.seq))
+        self.rows.get(&(id.timestamp, id.seq)).map(|r| &**r)
     }
     /// Rows with keys in `(lo, hi)` bounds, ascending or descending.
     pub fn range(
@@ -74,7 +76,7 @@ impl Memtable {
         if lo_above_hi(&lo, &hi) {
             return Box::new(std::iter::empty());
         }
-        let it = self.rows.range((lo, hi)).map(|(_, v)| v);
+        let it = self.rows.range((lo, hi)).map(|(_, v)| &**v);
         if descending {
             Box::new(it.rev())
         } else {
@@ -83,7 +85,7 @@ impl Memtable {
     }
     /// All rows in ascending key order.
     pub fn iter(&self) -> impl Iterator<Item = &LogRecord> {
-        self.rows.values()
+        self.rows.values().map(|r| &**r)
     }
     /// Smallest and largest timestamp held.
     pub fn time_range(&self) -> Option<(i64, i64)> {

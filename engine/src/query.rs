@@ -101,7 +101,7 @@ pub fn lookup_attr<'a>(
     obj.get(path.join("."))
 }
 
-fn attr_matches(obj: &serde_json::Value, a: &AttrMatch) -> bool {
+pub fn attr_matches(obj: &serde_json::Value, a: &AttrMatch) -> bool {
     match lookup_attr(obj, &a.path) {
         Some(serde_json::Value::String(s)) => *s == a.value,
         Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
@@ -151,6 +151,16 @@ impl Cursor {
     }
 }
 
+/// A condition beyond the filter, checked on each log (full-text search uses it).
+#[derive(Clone)]
+pub struct Predicate(pub Arc<dyn Fn(&LogRecord) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Predicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Predicate")
+    }
+}
+
 /// A scan: which logs, in which order, and which page.
 #[derive(Debug, Clone, Default)]
 pub struct ScanRequest {
@@ -159,6 +169,16 @@ pub struct ScanRequest {
     pub limit: usize,
     pub offset: usize,
     pub cursor: Option<Cursor>,
+    pub predicate: Option<Predicate>,
+    /// Stop after examining this many stored logs; the page is then flagged partial.
+    pub max_examined: Option<u64>,
+}
+
+impl ScanRequest {
+    /// True when a log passes the filter and the predicate.
+    pub fn keeps(&self, r: &LogRecord) -> bool {
+        self.filter.matches(r) && self.predicate.as_ref().is_none_or(|p| (p.0)(r))
+    }
 }
 
 /// One page of a scan.
@@ -167,6 +187,8 @@ pub struct Page {
     pub logs: Vec<LogRecord>,
     /// Set when more logs follow; pass it back as the request's cursor.
     pub next_cursor: Option<Cursor>,
+    /// True when `max_examined` stopped the scan early.
+    pub partial: bool,
 }
 
 impl ScanRequest {
@@ -224,7 +246,7 @@ fn tighter_lo(lo: Bound<Key>, k: Key) -> Bound<Key> {
     }
 }
 
-fn in_bounds(k: Key, lo: &Bound<Key>, hi: &Bound<Key>) -> bool {
+pub fn in_bounds(k: Key, lo: &Bound<Key>, hi: &Bound<Key>) -> bool {
     (match lo {
         Bound::Included(l) => k >= *l,
         Bound::Excluded(l) => k > *l,
@@ -297,7 +319,7 @@ pub fn memtable_candidates(req: &ScanRequest, m: &Memtable) -> Vec<LogRecord> {
     let need = req.offset + req.limit + 1;
     let (lo, hi) = req.bounds();
     m.range(lo, hi, req.order == Order::Desc)
-        .filter(|r| req.filter.matches(r))
+        .filter(|r| req.keeps(r))
         .take(need)
         .cloned()
         .collect()
@@ -331,7 +353,9 @@ pub fn scan(
     } else {
         segs.sort_by_key(|s| s.min_ts());
     }
-    for seg in segs {
+    let mut examined = 0u64;
+    let mut partial = false;
+    'segments: for seg in segs {
         // Segments come in order of their best row: once the worst kept row beats this
         // segment's best, it beats every later segment's too.
         if let Some(t) = top.threshold() {
@@ -354,8 +378,13 @@ pub fn scan(
                     break;
                 }
             }
+            if req.max_examined.is_some_and(|m| examined >= m) {
+                partial = true;
+                break 'segments;
+            }
             let rows = cached_block(cache, seg, i)?;
-            let pick = |r: &&LogRecord| in_bounds(r.key(), &lo, &hi) && req.filter.matches(r);
+            examined += rows.len() as u64;
+            let pick = |r: &&LogRecord| in_bounds(r.key(), &lo, &hi) && req.keeps(r);
             if desc {
                 top.rows
                     .extend(rows.iter().rev().filter(pick).take(need).cloned());
@@ -366,7 +395,7 @@ pub fn scan(
             top.settle();
         }
     }
-    let more = top.rows.len() > req.offset + req.limit;
+    let more = top.rows.len() > req.offset + req.limit || partial;
     let logs: Vec<LogRecord> = top
         .rows
         .into_iter()
@@ -381,7 +410,11 @@ pub fn scan(
     } else {
         None
     };
-    Ok(Page { logs, next_cursor })
+    Ok(Page {
+        logs,
+        next_cursor,
+        partial,
+    })
 }
 
 /// Finds one log by id in segments without scanning: segments and blocks are pruned by the

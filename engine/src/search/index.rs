@@ -1,0 +1,858 @@
+//! The tantivy index behind `/logs/search`: one index for the node, with every document
+//! tagged by project, holding only what narrowing a query needs (no log bodies; they are
+//! read from segments and every candidate is checked by `eval`).
+//!
+//! Documents are added at append time by an indexer thread and committed every refresh
+//! interval; the commit's payload is the highest sequence number it covers, which the engine
+//! uses to keep the WAL until the index has everything and to re-index after a crash.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+use tantivy::indexer::LogMergePolicy;
+use tantivy::query::{
+    BooleanQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery,
+    TermQuery,
+};
+use tantivy::schema::{
+    IndexRecordOption, JsonObjectOptions, NumericOptions, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
+use tantivy::{DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::error::{EngineError, Result};
+use crate::memtable::Key;
+use crate::model::{Field, LogRecord, ProjectId};
+use crate::query::Filter;
+
+use super::parser::{EnumField, Expr, KEYWORD_FIELDS, TEXT_FIELDS};
+
+/// The analyzer of text fields: split on anything but letters and digits, lower-case —
+/// the same rule as `eval::tokenize`.
+pub const TOKENIZER: &str = "ledger";
+
+const ENUM_NAMES: [&str; 3] = ["level", "log_type", "importance"];
+
+/// The tantivy fields, by role.
+#[derive(Clone)]
+struct Fields {
+    project: tantivy::schema::Field,
+    ts: tantivy::schema::Field,
+    seq: tantivy::schema::Field,
+    text: [tantivy::schema::Field; 4],
+    enums: [tantivy::schema::Field; 3],
+    keywords: Vec<(Field, tantivy::schema::Field)>,
+    attrs: tantivy::schema::Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let project = b.add_u64_field(
+        "project",
+        NumericOptions::default().set_indexed().set_fast(),
+    );
+    // Sequence numbers are unique: as indexed terms they would cost more than they help, so
+    // they are a fast field only (deletion by range reads the column).
+    let ts = b.add_i64_field("ts", NumericOptions::default().set_fast());
+    let seq = b.add_u64_field("seq", NumericOptions::default().set_fast());
+    let text_opts = |positions: bool| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(if positions {
+                    IndexRecordOption::WithFreqsAndPositions
+                } else {
+                    IndexRecordOption::Basic
+                }),
+        )
+    };
+    let raw = TextFieldIndexing::default()
+        .set_tokenizer("raw")
+        .set_index_option(IndexRecordOption::Basic);
+    let kw = TextOptions::default().set_indexing_options(raw.clone());
+    // Positions (for phrases) only where phrases are common; a phrase in `error_type` or
+    // `stack_trace` is narrowed by its words and checked on the stored text.
+    let text = TEXT_FIELDS.map(|f| b.add_text_field(f.name(), text_opts(has_positions(f))));
+    let enums = ENUM_NAMES.map(|n| b.add_text_field(n, kw.clone()));
+    // Trace and span ids are unique per log: indexing them would cost more than the rest
+    // of the index together; `trace_id:` queries are answered by a bounded scan instead.
+    let keywords = KEYWORD_FIELDS
+        .iter()
+        .filter(|f| !matches!(f, Field::TraceId | Field::SpanId))
+        .map(|f| (*f, b.add_text_field(f.name(), kw.clone())))
+        .collect();
+    let attrs = b.add_json_field(
+        "attributes",
+        JsonObjectOptions::default().set_indexing_options(raw),
+    );
+    (
+        b.build(),
+        Fields {
+            project,
+            ts,
+            seq,
+            text,
+            enums,
+            keywords,
+            attrs,
+        },
+    )
+}
+
+/// Whether a text field's index keeps token positions.
+fn has_positions(f: Field) -> bool {
+    matches!(f, Field::Message | Field::ErrorMessage)
+}
+
+fn tantivy_err(dir: &Path, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Io {
+        path: dir.to_owned(),
+        error: std::io::Error::other(format!("search index: {e}")),
+    }
+}
+
+enum Msg {
+    Rows(ProjectId, Vec<Arc<LogRecord>>),
+    DeleteProject(ProjectId),
+    DeleteSeqs(ProjectId, u64, u64),
+    Commit(Sender<Result<()>>),
+}
+
+/// Handle to the search index and its indexer thread.
+pub struct SearchIndex {
+    dir: PathBuf,
+    reader: IndexReader,
+    fields: Fields,
+    tx: Mutex<Option<Sender<Msg>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Every row with a sequence number at or below this is committed.
+    committed: Arc<AtomicU64>,
+    /// Rows sent to the indexer and not yet committed.
+    pending: Arc<AtomicU64>,
+    refresh: Duration,
+}
+
+/// The indexer's side: the writer and what it has added since the last commit.
+pub struct Indexer {
+    dir: PathBuf,
+    writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    max_added: u64,
+    dirty: bool,
+    committed: Arc<AtomicU64>,
+    pending: Arc<AtomicU64>,
+    added_since_commit: u64,
+}
+
+/// What opening found.
+pub struct Opened {
+    pub index: SearchIndex,
+    pub indexer: Indexer,
+    /// The highest sequence number the last commit covered (0 if new or rebuilt).
+    pub watermark: u64,
+    /// The index was missing or unreadable and was created empty: it must be rebuilt.
+    pub rebuilt: Option<String>,
+}
+
+fn open_index(dir: &Path) -> std::result::Result<Index, String> {
+    let idx = Index::open_in_dir(dir).map_err(|e| e.to_string())?;
+    let (want, _) = schema();
+    if idx.schema() != want {
+        return Err("index schema differs from this version's".into());
+    }
+    Ok(idx)
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating (and flagging for rebuild) one that is missing or
+    /// damaged.
+    pub fn open(dir: &Path, refresh: Duration, writer_bytes: usize) -> Result<Opened> {
+        let existed = dir.join("meta.json").exists();
+        let (index, rebuilt) = match existed.then(|| open_index(dir)) {
+            Some(Ok(i)) => (i, None),
+            other => {
+                let why = match other {
+                    Some(Err(e)) => format!("unreadable ({e})"),
+                    _ => "missing".to_string(),
+                };
+                let _ = std::fs::remove_dir_all(dir);
+                crate::fsutil::create_private_dir(dir)?;
+                let (schema, _) = schema();
+                let i = Index::create_in_dir(dir, schema).map_err(|e| tantivy_err(dir, e))?;
+                (i, Some(why))
+            }
+        };
+        index.tokenizers().register(
+            TOKENIZER,
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(LowerCaser)
+                .build(),
+        );
+        let (_, fields) = schema();
+        let watermark = if rebuilt.is_some() {
+            0
+        } else {
+            index
+                .load_metas()
+                .ok()
+                .and_then(|m| m.payload)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0)
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+        let writer: IndexWriter = index
+            .writer_with_num_threads(threads, writer_bytes.max(threads * 16 << 20))
+            .map_err(|e| tantivy_err(dir, e))?;
+        // Small, recent segments let a newest-first search stop early; cap merges so a
+        // segment never grows past a size that is quick to walk.
+        let mut mp = LogMergePolicy::default();
+        mp.set_max_docs_before_merge(1_000_000);
+        writer.set_merge_policy(Box::new(mp));
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| tantivy_err(dir, e))?;
+        let committed = Arc::new(AtomicU64::new(watermark));
+        let pending = Arc::new(AtomicU64::new(0));
+        Ok(Opened {
+            indexer: Indexer {
+                dir: dir.to_owned(),
+                writer,
+                reader: reader.clone(),
+                fields: fields.clone(),
+                max_added: watermark,
+                dirty: false,
+                committed: committed.clone(),
+                pending: pending.clone(),
+                added_since_commit: 0,
+            },
+            index: SearchIndex {
+                dir: dir.to_owned(),
+                reader,
+                fields,
+                tx: Mutex::new(None),
+                thread: Mutex::new(None),
+                committed,
+                pending,
+                refresh,
+            },
+            watermark,
+            rebuilt,
+        })
+    }
+
+    /// Starts the indexer thread; from now on rows go through [`SearchIndex::add`].
+    pub fn start(&self, mut indexer: Indexer) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let refresh = self.refresh;
+        let t = std::thread::Builder::new()
+            .name("ledger-index".into())
+            .spawn(move || indexer.run(rx, refresh))
+            .map_err(|e| EngineError::io("indexer thread", e))?;
+        *self.tx.lock() = Some(tx);
+        *self.thread.lock() = Some(t);
+        Ok(())
+    }
+
+    fn send(&self, m: Msg) {
+        if let Some(tx) = self.tx.lock().as_ref() {
+            let _ = tx.send(m);
+        }
+    }
+
+    /// Queues rows for indexing (called in sequence order).
+    pub fn add(&self, project: ProjectId, rows: Vec<Arc<LogRecord>>) {
+        self.pending.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.send(Msg::Rows(project, rows));
+    }
+
+    pub fn delete_project(&self, project: ProjectId) {
+        self.send(Msg::DeleteProject(project));
+    }
+
+    /// Removes a dropped segment's rows: its project's rows with seq in `[lo, hi]` (a
+    /// project's segments cover disjoint sequence ranges).
+    pub fn delete_seqs(&self, project: ProjectId, lo: u64, hi: u64) {
+        self.send(Msg::DeleteSeqs(project, lo, hi));
+    }
+
+    /// Commits now and waits for it.
+    pub fn commit(&self) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(Msg::Commit(tx));
+        rx.recv().map_err(|_| EngineError::Closed)?
+    }
+
+    /// Every row with seq ≤ this is searchable.
+    pub fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// Rows accepted but not yet searchable.
+    pub fn lag(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Stops the indexer after a last commit.
+    pub fn close(&self) {
+        let tx = self.tx.lock().take();
+        drop(tx);
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Up to `k` candidate keys, best first, for a project's logs that may match `expr` and
+    /// `filter` within the key bounds. Returns the keys, whether the index may hold more, and
+    /// how many documents were examined.
+    #[allow(clippy::too_many_arguments)]
+    pub fn candidates(
+        &self,
+        project: ProjectId,
+        expr: Option<&Expr>,
+        filter: &Filter,
+        lo: Bound<Key>,
+        hi: Bound<Key>,
+        desc: bool,
+        k: usize,
+        max_examined: u64,
+        deadline: Instant,
+    ) -> Result<(Vec<Key>, bool, u64)> {
+        let f = &self.fields;
+        let mut must: Vec<Box<dyn Query>> = vec![Box::new(TermQuery::new(
+            Term::from_field_u64(f.project, project),
+            IndexRecordOption::Basic,
+        ))];
+        if let Some(q) = expr.and_then(|e| self.translate(e)) {
+            must.push(q);
+        }
+        must.extend(self.filter_queries(filter));
+        let query = BooleanQuery::new(must.into_iter().map(|q| (Occur::Must, q)).collect());
+        let searcher = self.reader.searcher();
+        let weight = query
+            .weight(tantivy::query::EnableScoring::disabled_from_searcher(
+                &searcher,
+            ))
+            .map_err(|e| tantivy_err(&self.dir, e))?;
+        let mut segs: Vec<(i64, i64, &tantivy::SegmentReader)> = Vec::new();
+        for s in searcher.segment_readers() {
+            let col = s
+                .fast_fields()
+                .i64("ts")
+                .map_err(|e| tantivy_err(&self.dir, e))?;
+            segs.push((col.min_value(), col.max_value(), s));
+        }
+        if desc {
+            segs.sort_by_key(|s| std::cmp::Reverse(s.1));
+        } else {
+            segs.sort_by_key(|s| s.0);
+        }
+        let mut top: Vec<Key> = Vec::new();
+        let mut examined = 0u64;
+        let mut more = false;
+        let sort = |v: &mut Vec<Key>| {
+            if desc {
+                v.sort_unstable_by(|a, b| b.cmp(a));
+            } else {
+                v.sort_unstable();
+            }
+        };
+        for (min_ts, max_ts, seg) in segs {
+            if top.len() >= k {
+                let t = top[k - 1].0;
+                if (desc && max_ts < t) || (!desc && min_ts > t) {
+                    break;
+                }
+            }
+            if examined >= max_examined {
+                more = true;
+                break;
+            }
+            let ts_col = seg
+                .fast_fields()
+                .i64("ts")
+                .map_err(|e| tantivy_err(&self.dir, e))?;
+            let seq_col = seg
+                .fast_fields()
+                .u64("seq")
+                .map_err(|e| tantivy_err(&self.dir, e))?;
+            let mut scorer = weight
+                .scorer(seg, 1.0)
+                .map_err(|e| tantivy_err(&self.dir, e))?;
+            let alive = seg.alive_bitset();
+            let mut doc = scorer.doc();
+            while doc != tantivy::TERMINATED {
+                examined += 1;
+                if examined % 4096 == 0 && (examined >= max_examined || Instant::now() >= deadline)
+                {
+                    more = true;
+                    break;
+                }
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    if let (Some(ts), Some(seq)) = (ts_col.first(doc), seq_col.first(doc)) {
+                        let key = (ts, seq);
+                        if crate::query::in_bounds(key, &lo, &hi) {
+                            top.push(key);
+                        }
+                    }
+                }
+                if top.len() >= k * 4 {
+                    sort(&mut top);
+                    top.truncate(k);
+                }
+                doc = scorer.advance();
+            }
+            sort(&mut top);
+            if top.len() > k {
+                more = true;
+                top.truncate(k);
+            }
+        }
+        Ok((top, more, examined))
+    }
+
+    /// True when the index can narrow `e` (else a bounded scan answers it).
+    pub fn narrows(&self, e: &Expr) -> bool {
+        self.translate(e).is_some()
+    }
+
+    fn text_term(&self, fi: usize, tok: &str) -> Term {
+        Term::from_field_text(self.fields.text[fi], tok)
+    }
+
+    /// A query whose matches include every log `e` matches (it may match more), or `None`
+    /// when the index cannot narrow `e`.
+    fn translate(&self, e: &Expr) -> Option<Box<dyn Query>> {
+        let f = &self.fields;
+        match e {
+            Expr::And(v) => {
+                let parts: Vec<_> = v.iter().filter_map(|x| self.translate(x)).collect();
+                if parts.is_empty() {
+                    return None;
+                }
+                Some(Box::new(BooleanQuery::new(
+                    parts.into_iter().map(|q| (Occur::Must, q)).collect(),
+                )))
+            }
+            Expr::Or(v) => {
+                let parts: Option<Vec<_>> = v.iter().map(|x| self.translate(x)).collect();
+                Some(Box::new(BooleanQuery::new(
+                    parts?.into_iter().map(|q| (Occur::Should, q)).collect(),
+                )))
+            }
+            // The complement of a superset is not a superset: leave NOT to `eval`.
+            Expr::Not(_) => None,
+            Expr::Text { fields, tokens } => {
+                let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                for field in fields {
+                    let fi = TEXT_FIELDS.iter().position(|t| t == field)?;
+                    let q: Box<dyn Query> = if tokens.len() == 1 {
+                        Box::new(TermQuery::new(
+                            self.text_term(fi, &tokens[0]),
+                            IndexRecordOption::Basic,
+                        ))
+                    } else if !has_positions(*field) {
+                        Box::new(BooleanQuery::new(
+                            tokens
+                                .iter()
+                                .map(|t| {
+                                    let q: Box<dyn Query> = Box::new(TermQuery::new(
+                                        self.text_term(fi, t),
+                                        IndexRecordOption::Basic,
+                                    ));
+                                    (Occur::Must, q)
+                                })
+                                .collect(),
+                        ))
+                    } else {
+                        Box::new(PhraseQuery::new(
+                            tokens.iter().map(|t| self.text_term(fi, t)).collect(),
+                        ))
+                    };
+                    any.push((Occur::Should, q));
+                }
+                Some(Box::new(BooleanQuery::new(any)))
+            }
+            Expr::Keyword { field, value } => {
+                let (_, tf) = f.keywords.iter().find(|(k, _)| k == field)?;
+                Some(Box::new(TermQuery::new(
+                    Term::from_field_text(*tf, value),
+                    IndexRecordOption::Basic,
+                )))
+            }
+            Expr::Enum { field, value } => Some(Box::new(TermQuery::new(
+                self.enum_term(*field, *value)?,
+                IndexRecordOption::Basic,
+            ))),
+            Expr::Attr { path, value } => {
+                let p = path.join(".");
+                let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                let mut push = |t: Term| {
+                    any.push((
+                        Occur::Should,
+                        Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
+                    ))
+                };
+                let mut t = Term::from_field_json_path(f.attrs, &p, false);
+                t.append_type_and_str(value);
+                push(t);
+                if let Ok(v) = value.parse::<f64>() {
+                    if v.is_finite() {
+                        for t in numeric_terms(f.attrs, &p, v) {
+                            push(t);
+                        }
+                    }
+                }
+                if value == "true" || value == "false" {
+                    let mut t = Term::from_field_json_path(f.attrs, &p, false);
+                    t.append_type_and_fast_value(value == "true");
+                    push(t);
+                }
+                Some(Box::new(BooleanQuery::new(any)))
+            }
+            Expr::AttrRange { path, lo, hi } => {
+                let p = path.join(".");
+                let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                // Numbers are indexed as i64 when integral and in range, else as f64 (or u64
+                // past i64::MAX): cover each typed range of the path.
+                let term = |v: Box<dyn Fn(&mut Term)>| {
+                    let mut t = Term::from_field_json_path(f.attrs, &p, false);
+                    v(&mut t);
+                    t
+                };
+                let bound_i = |b: &Bound<f64>, up: bool| -> Bound<Term> {
+                    let v = match b {
+                        Bound::Unbounded => {
+                            if up {
+                                i64::MAX
+                            } else {
+                                i64::MIN
+                            }
+                        }
+                        Bound::Included(x) | Bound::Excluded(x) => {
+                            if up {
+                                x.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64
+                            } else {
+                                x.ceil().clamp(i64::MIN as f64, i64::MAX as f64) as i64
+                            }
+                        }
+                    };
+                    Bound::Included(term(Box::new(move |t| t.append_type_and_fast_value(v))))
+                };
+                any.push((
+                    Occur::Should,
+                    Box::new(InvertedIndexRangeQuery::new(
+                        bound_i(lo, false),
+                        bound_i(hi, true),
+                    )),
+                ));
+                let bound_f = |b: &Bound<f64>, up: bool| -> Bound<Term> {
+                    let v = match b {
+                        Bound::Unbounded => {
+                            if up {
+                                f64::MAX
+                            } else {
+                                f64::MIN
+                            }
+                        }
+                        Bound::Included(x) | Bound::Excluded(x) => *x,
+                    };
+                    Bound::Included(term(Box::new(move |t| t.append_type_and_fast_value(v))))
+                };
+                any.push((
+                    Occur::Should,
+                    Box::new(InvertedIndexRangeQuery::new(
+                        bound_f(lo, false),
+                        bound_f(hi, true),
+                    )),
+                ));
+                let reaches_u64 = match hi {
+                    Bound::Unbounded => true,
+                    Bound::Included(x) | Bound::Excluded(x) => *x >= i64::MAX as f64,
+                };
+                if reaches_u64 {
+                    let lo_t = term(Box::new(|t| t.append_type_and_fast_value(0u64)));
+                    let hi_t = term(Box::new(|t| t.append_type_and_fast_value(u64::MAX)));
+                    any.push((
+                        Occur::Should,
+                        Box::new(InvertedIndexRangeQuery::new(
+                            Bound::Included(lo_t),
+                            Bound::Included(hi_t),
+                        )),
+                    ));
+                }
+                Some(Box::new(BooleanQuery::new(any)))
+            }
+            Expr::Regex { field, re } => {
+                let fi = TEXT_FIELDS.iter().position(|t| t == field)?;
+                regex_narrowing(re.as_str(), f.text[fi])
+            }
+        }
+    }
+
+    fn enum_term(&self, field: EnumField, value: u8) -> Option<Term> {
+        let (i, name) = match field {
+            EnumField::Level => (0, crate::model::Level::from_u8(value)?.as_str()),
+            EnumField::LogType => (1, crate::model::LogType::from_u8(value)?.as_str()),
+            EnumField::Importance => (2, crate::model::Importance::from_u8(value)?.as_str()),
+        };
+        Some(Term::from_field_text(self.fields.enums[i], name))
+    }
+
+    /// The `/logs` filters that the index can apply exactly.
+    fn filter_queries(&self, filter: &Filter) -> Vec<Box<dyn Query>> {
+        let mut out: Vec<Box<dyn Query>> = Vec::new();
+        let masks = [
+            (EnumField::Level, filter.levels, 5),
+            (EnumField::LogType, filter.log_types, 4),
+            (EnumField::Importance, filter.importances, 3),
+        ];
+        for (field, mask, n) in masks {
+            let Some(mask) = mask else { continue };
+            let any: Vec<(Occur, Box<dyn Query>)> = (0..n)
+                .filter(|b| mask & (1 << b) != 0)
+                .filter_map(|b| self.enum_term(field, b))
+                .map(|t| {
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn Query>,
+                    )
+                })
+                .collect();
+            out.push(Box::new(BooleanQuery::new(any)));
+        }
+        for (field, value) in &filter.fields {
+            if let Some((_, tf)) = self.fields.keywords.iter().find(|(k, _)| k == field) {
+                out.push(Box::new(TermQuery::new(
+                    Term::from_field_text(*tf, value),
+                    IndexRecordOption::Basic,
+                )));
+            }
+        }
+        if filter.start.is_some() || filter.end.is_some() {
+            let lo = filter.start.map_or(Bound::Unbounded, |s| {
+                Bound::Included(Term::from_field_i64(self.fields.ts, s))
+            });
+            let hi = filter.end.map_or(Bound::Unbounded, |e| {
+                Bound::Excluded(Term::from_field_i64(self.fields.ts, e))
+            });
+            if !matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
+                out.push(Box::new(RangeQuery::new(lo, hi)));
+            }
+        }
+        out
+    }
+}
+
+/// The typed terms a number may be indexed as in a JSON field.
+fn numeric_terms(field: tantivy::schema::Field, path: &str, v: f64) -> Vec<Term> {
+    let mut out = Vec::new();
+    let mut t = Term::from_field_json_path(field, path, false);
+    if v.fract() == 0.0 && v >= i64::MIN as f64 && v <= i64::MAX as f64 {
+        t.append_type_and_fast_value(v as i64);
+    } else if v.fract() == 0.0 && v >= 0.0 && v <= u64::MAX as f64 {
+        t.append_type_and_fast_value(v as u64);
+    } else {
+        t.append_type_and_fast_value(v);
+    }
+    out.push(t);
+    out
+}
+
+/// A term-dictionary regex over a text field that every message `re` matches must contain a
+/// token of: the longest letters-and-digits run of each required literal. `None` when the
+/// regex requires no literal (then a bounded scan answers it).
+fn regex_narrowing(re: &str, field: tantivy::schema::Field) -> Option<Box<dyn Query>> {
+    use regex_syntax::hir::literal::Extractor;
+    let hir = regex_syntax::ParserBuilder::new()
+        .case_insensitive(true)
+        .build()
+        .parse(re)
+        .ok()?;
+    let seq = Extractor::new().extract(&hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() {
+        return None;
+    }
+    // Case variants and character classes expand into many literals that share their
+    // longest token: look each distinct token up once.
+    let mut best_tokens = std::collections::BTreeSet::new();
+    for lit in lits {
+        let text = String::from_utf8_lossy(lit.as_bytes()).to_lowercase();
+        let best = text
+            .split(|c: char| !c.is_alphanumeric())
+            .max_by_key(|t| t.len())
+            .filter(|t| t.len() >= 2)?;
+        best_tokens.insert(best.to_string());
+    }
+    if best_tokens.len() > 16 {
+        return None;
+    }
+    let mut any: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for best in best_tokens {
+        let pattern = format!(".*{}.*", regex_syntax::escape(&best));
+        any.push((
+            Occur::Should,
+            Box::new(RegexQuery::from_pattern(&pattern, field).ok()?),
+        ));
+    }
+    Some(Box::new(BooleanQuery::new(any)))
+}
+
+impl Indexer {
+    fn doc(&self, project: ProjectId, r: &LogRecord) -> TantivyDocument {
+        let f = &self.fields;
+        let mut d = TantivyDocument::default();
+        d.add_u64(f.project, project);
+        d.add_i64(f.ts, r.log.timestamp);
+        d.add_u64(f.seq, r.seq);
+        for (i, field) in TEXT_FIELDS.iter().enumerate() {
+            if let Some(v) = r.get(*field) {
+                d.add_text(f.text[i], v);
+            }
+        }
+        d.add_text(f.enums[0], r.log.level.as_str());
+        d.add_text(f.enums[1], r.log.log_type.as_str());
+        d.add_text(f.enums[2], r.log.importance.as_str());
+        for (field, tf) in &f.keywords {
+            if let Some(v) = r.get(*field) {
+                d.add_text(*tf, v);
+            }
+        }
+        if let Some(Ok(serde_json::Value::Object(m))) = r
+            .get(Field::Attributes)
+            .map(serde_json::from_str::<serde_json::Value>)
+        {
+            d.add_field_value(f.attrs, &tantivy::schema::OwnedValue::from(m));
+        }
+        d
+    }
+
+    /// Adds rows (in sequence order).
+    pub fn add(&mut self, project: ProjectId, rows: &[Arc<LogRecord>]) -> Result<()> {
+        for r in rows {
+            self.writer
+                .add_document(self.doc(project, r))
+                .map_err(|e| tantivy_err(&self.dir, e))?;
+            self.max_added = self.max_added.max(r.seq);
+        }
+        self.added_since_commit += rows.len() as u64;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Adds rows read from a segment during a rebuild.
+    pub fn add_owned(&mut self, project: ProjectId, rows: &[LogRecord]) -> Result<()> {
+        for r in rows {
+            self.writer
+                .add_document(self.doc(project, r))
+                .map_err(|e| tantivy_err(&self.dir, e))?;
+            self.max_added = self.max_added.max(r.seq);
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes everything added searchable and durable; the payload records how far.
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let mut pc = self
+            .writer
+            .prepare_commit()
+            .map_err(|e| tantivy_err(&self.dir, e))?;
+        pc.set_payload(&self.max_added.to_string());
+        pc.commit().map_err(|e| tantivy_err(&self.dir, e))?;
+        self.reader
+            .reload()
+            .map_err(|e| tantivy_err(&self.dir, e))?;
+        self.committed.store(self.max_added, Ordering::Release);
+        let done = std::mem::take(&mut self.added_since_commit);
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.saturating_sub(done))
+            });
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn handle(&mut self, m: Msg) {
+        let res = match m {
+            Msg::Rows(p, rows) => self.add(p, &rows),
+            Msg::DeleteProject(p) => {
+                self.writer
+                    .delete_term(Term::from_field_u64(self.fields.project, p));
+                self.dirty = true;
+                Ok(())
+            }
+            Msg::DeleteSeqs(p, lo, hi) => {
+                let q = BooleanQuery::new(vec![
+                    (
+                        Occur::Must,
+                        Box::new(TermQuery::new(
+                            Term::from_field_u64(self.fields.project, p),
+                            IndexRecordOption::Basic,
+                        )) as Box<dyn Query>,
+                    ),
+                    (
+                        Occur::Must,
+                        Box::new(RangeQuery::new(
+                            Bound::Included(Term::from_field_u64(self.fields.seq, lo)),
+                            Bound::Included(Term::from_field_u64(self.fields.seq, hi)),
+                        )),
+                    ),
+                ]);
+                self.dirty = true;
+                self.writer
+                    .delete_query(Box::new(q))
+                    .map(|_| ())
+                    .map_err(|e| tantivy_err(&self.dir, e))
+            }
+            Msg::Commit(reply) => {
+                let _ = reply.send(self.commit());
+                return;
+            }
+        };
+        if let Err(e) = res {
+            tracing::error!(error = %e, "search indexing failed");
+        }
+    }
+
+    fn run(&mut self, rx: Receiver<Msg>, refresh: Duration) {
+        let mut last = Instant::now();
+        loop {
+            let wait = refresh.saturating_sub(last.elapsed());
+            match rx.recv_timeout(wait) {
+                Ok(m) => {
+                    self.handle(m);
+                    while let Ok(m) = rx.try_recv() {
+                        self.handle(m);
+                        if last.elapsed() >= refresh {
+                            break;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last.elapsed() >= refresh {
+                if let Err(e) = self.commit() {
+                    tracing::error!(error = %e, "search index commit failed; will retry");
+                }
+                last = Instant::now();
+            }
+        }
+        if let Err(e) = self.commit() {
+            tracing::error!(error = %e, "final search index commit failed");
+        }
+    }
+}
