@@ -24,7 +24,25 @@
 use std::collections::HashMap;
 
 use super::bucket::hour_of;
-use crate::model::{Level, LogId};
+use crate::model::{Level, LogId, LogRecord};
+
+/// What the groups need of one log: its timestamp, sequence number and level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub ts: i64,
+    pub seq: u64,
+    pub level: Level,
+}
+
+impl Stamp {
+    pub fn of(r: &LogRecord) -> Stamp {
+        Stamp {
+            ts: r.log.timestamp,
+            seq: r.seq,
+            level: r.log.level,
+        }
+    }
+}
 
 /// One group's logs in one UTC hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,13 +291,12 @@ impl<M> Groups<M> {
     pub fn add(
         &mut self,
         key: &str,
-        ts: i64,
-        seq: u64,
-        level: Level,
+        at: Stamp,
         born_if_new: u64,
         evict: bool,
         meta: impl FnOnce() -> M,
     ) {
+        let Stamp { ts, seq, level } = at;
         if let Some(&i) = self.index.get(key) {
             if let Some(e) = self.slots[i as usize].as_mut() {
                 e.add(ts, seq, level);
@@ -313,7 +330,8 @@ impl<M> Groups<M> {
 
     /// Uncounts a stored log of `key` (one [`Groups::add`] counted, unless its entry was
     /// evicted since). An entry left with no logs is freed.
-    pub fn remove(&mut self, key: &str, ts: i64, seq: u64, level: Level) -> Removed {
+    pub fn remove(&mut self, key: &str, at: Stamp) -> Removed {
+        let Stamp { ts, seq, level } = at;
         let Some(&i) = self.index.get(key) else {
             return Removed::NotCounted;
         };
@@ -401,12 +419,16 @@ mod tests {
     use super::*;
     use crate::rollup::bucket::HOUR_US;
 
+    fn st(ts: i64, seq: u64, level: Level) -> Stamp {
+        Stamp { ts, seq, level }
+    }
+
     #[test]
     fn windows_sum_cells_and_use_totals_when_whole() {
         let mut g: Groups<()> = Groups::new(10);
-        g.add("a", 10, 1, Level::Error, 1, true, || ());
-        g.add("a", HOUR_US + 5, 2, Level::Critical, 1, true, || ());
-        g.add("a", 3, 3, Level::Error, 1, true, || ());
+        g.add("a", st(10, 1, Level::Error), 1, true, || ());
+        g.add("a", st(HOUR_US + 5, 2, Level::Critical), 1, true, || ());
+        g.add("a", st(3, 3, Level::Error), 1, true, || ());
         let e = g.get("a").unwrap();
         assert_eq!(e.cells.len(), 2);
         let all = e.window(0, 2);
@@ -428,13 +450,13 @@ mod tests {
     fn removing_the_sample_marks_the_hour_dirty() {
         let mut g: Groups<()> = Groups::new(10);
         for (ts, seq) in [(10, 1), (20, 2), (30, 3)] {
-            g.add("a", ts, seq, Level::Error, 1, true, || ());
+            g.add("a", st(ts, seq, Level::Error), 1, true, || ());
         }
-        assert_eq!(g.remove("a", 20, 2, Level::Error), Removed::Clean);
-        assert_eq!(g.remove("a", 30, 3, Level::Error), Removed::Dirty(0));
-        assert_eq!(g.remove("a", 10, 1, Level::Error), Removed::Clean);
+        assert_eq!(g.remove("a", st(20, 2, Level::Error)), Removed::Clean);
+        assert_eq!(g.remove("a", st(30, 3, Level::Error)), Removed::Dirty(0));
+        assert_eq!(g.remove("a", st(10, 1, Level::Error)), Removed::Clean);
         assert!(g.is_empty());
-        assert_eq!(g.remove("a", 10, 1, Level::Error), Removed::NotCounted);
+        assert_eq!(g.remove("a", st(10, 1, Level::Error)), Removed::NotCounted);
     }
 
     #[test]
@@ -443,22 +465,20 @@ mod tests {
         for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
             g.add(
                 k,
-                100 - i as i64,
-                i as u64,
-                Level::Error,
+                st(100 - i as i64, i as u64, Level::Error),
                 i as u64,
                 true,
                 || (),
             );
         }
-        g.add("a", 200, 9, Level::Error, 9, true, || ());
-        g.add("e", 150, 10, Level::Error, 10, true, || ());
+        g.add("a", st(200, 9, Level::Error), 9, true, || ());
+        g.add("e", st(150, 10, Level::Error), 10, true, || ());
         assert_eq!(g.len(), 4);
         assert!(g.get("d").is_none(), "d was the least recent");
         assert_eq!(g.evicted_through(), Some(97));
         // An old log of an evicted-and-reborn key is not uncounted from the new entry.
-        g.add("d", 300, 11, Level::Error, 11, true, || ());
-        assert_eq!(g.remove("d", 97, 3, Level::Error), Removed::NotCounted);
+        g.add("d", st(300, 11, Level::Error), 11, true, || ());
+        assert_eq!(g.remove("d", st(97, 3, Level::Error)), Removed::NotCounted);
         assert_eq!(g.get("d").unwrap().total(), 1);
     }
 }

@@ -77,8 +77,8 @@ impl LevelCounts {
             if size >= HOUR_US {
                 // Buckets of whole hours: an hour lies in exactly one bucket.
                 let b = &mut out[((hour_start - start) / size) as usize];
-                for l in 0..5 {
-                    b[l] += c.total[l];
+                for (sum, n) in b.iter_mut().zip(c.total) {
+                    *sum += n;
                 }
                 continue;
             }
@@ -88,8 +88,8 @@ impl LevelCounts {
                     continue;
                 }
                 let b = &mut out[((ts - start) / size) as usize];
-                for l in 0..5 {
-                    b[l] += u64::from(counts[l]);
+                for (sum, &n) in b.iter_mut().zip(counts) {
+                    *sum += u64::from(n);
                 }
             }
         }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::errors::ErrorTitle;
-use super::groups::{Cell, Groups, Removed};
+use super::groups::{Cell, Groups, Removed, Stamp};
 use super::levels::{LevelCounts, HOUR_CHUNK_BYTES};
 use super::patterns;
 use super::RollupConfig;
@@ -39,18 +39,15 @@ impl ProjectRollup {
     /// whether a full table makes room now (the append path) or later (a rebuild, which
     /// trims between sealed units).
     pub fn add(&mut self, r: &LogRecord, born_if_new: u64, evict: bool) {
-        let (ts, seq, level) = (r.log.timestamp, r.seq, r.log.level);
-        self.levels.add(ts, level);
+        let at = Stamp::of(r);
+        self.levels.add(at.ts, at.level);
         if let Some(fp) = r.get(Field::ErrorFingerprint) {
-            self.errors.add(fp, ts, seq, level, born_if_new, evict, || {
-                ErrorTitle::of(&r.log)
-            });
+            (self.errors).add(fp, at, born_if_new, evict, || ErrorTitle::of(&r.log));
         }
         if patterns::record_template(r, &mut self.scratch) {
-            self.patterns
-                .add(&self.scratch, ts, seq, level, born_if_new, evict, || ());
+            (self.patterns).add(&self.scratch, at, born_if_new, evict, || ());
         }
-        self.applied_seq = self.applied_seq.max(seq);
+        self.applied_seq = self.applied_seq.max(at.seq);
     }
 
     /// Evicts down to the caps (after a rebuild's sealed unit).
@@ -62,15 +59,15 @@ impl ProjectRollup {
     /// Counts a stored log out (its segment was dropped). Hours whose group cells may now
     /// hold a wrong earliest/latest log are added to `dirty`.
     pub fn remove(&mut self, r: &LogRecord, dirty: &mut BTreeSet<i64>) {
-        let (ts, seq, level) = (r.log.timestamp, r.seq, r.log.level);
-        self.levels.remove(ts, level);
+        let at = Stamp::of(r);
+        self.levels.remove(at.ts, at.level);
         if let Some(fp) = r.get(Field::ErrorFingerprint) {
-            if let Removed::Dirty(h) = self.errors.remove(fp, ts, seq, level) {
+            if let Removed::Dirty(h) = self.errors.remove(fp, at) {
                 dirty.insert(h);
             }
         }
         if patterns::record_template(r, &mut self.scratch) {
-            if let Removed::Dirty(h) = self.patterns.remove(&self.scratch, ts, seq, level) {
+            if let Removed::Dirty(h) = self.patterns.remove(&self.scratch, at) {
                 dirty.insert(h);
             }
         }

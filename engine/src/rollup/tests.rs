@@ -192,7 +192,7 @@ fn make_log(ts: i64, level: u8, shape: u8, n: u32, err: Option<u8>) -> NewLog {
         1 => Some(format!("user {} not found", NAMES[n as usize % 4])),
         2 => Some(format!("GET /api/items/{n} took {}ms", n % 100)),
         3 => Some(
-            if n % 2 == 0 {
+            if n & 1 == 0 {
                 "cache hit"
             } else {
                 "cache miss"
