@@ -105,10 +105,13 @@ pub fn attr_matches(obj: &serde_json::Value, a: &AttrMatch) -> bool {
     match lookup_attr(obj, &a.path) {
         Some(serde_json::Value::String(s)) => *s == a.value,
         Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-            v.to_string() == a.value
+            let text = v.to_string();
+            text == a.value
                 || (v.is_number()
-                    && a.value.parse::<f64>().ok() == v.as_f64()
-                    && a.value.parse::<f64>().is_ok())
+                    && a.value
+                        .parse::<f64>()
+                        .ok()
+                        .is_some_and(|x| Some(x) == v.as_f64()))
         }
         Some(serde_json::Value::Null) => a.value == "null",
         _ => false,

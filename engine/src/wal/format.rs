@@ -225,7 +225,7 @@ fn frame_at(buf: &[u8], pos: usize, file_no: u64) -> Result<std::ops::Range<usiz
     }
     let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().expect("4 bytes"));
-    if len < BATCH_HEADER_LEN || len > MAX_PAYLOAD {
+    if !(BATCH_HEADER_LEN..=MAX_PAYLOAD).contains(&len) {
         return Err(format!("implausible frame length {len}"));
     }
     let start = pos + FRAME_HEADER_LEN;

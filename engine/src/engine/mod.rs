@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::Catalog;
@@ -25,6 +25,10 @@ use crate::rollup::{self, Bucket, Rollups};
 use crate::search::{self, index::SearchIndex, SearchBudget, SearchPage};
 use crate::segment::{self, cache::BlockCache, SegmentReader};
 use crate::wal::{self, format, Applier, RecoveryReport, Wal, WalStats};
+
+mod open;
+mod reads;
+mod seal;
 
 /// A project's data that is visible to reads.
 #[derive(Default)]
@@ -173,134 +177,6 @@ impl Drop for Guard {
 }
 
 impl Engine {
-    /// Opens (or creates) a data directory: loads the catalog, opens segments, replays the
-    /// WAL after the last seal, and starts the WAL writer and the flusher.
-    pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenReport)> {
-        fsutil::create_private_dir(dir)?;
-        let wal_dir = dir.join("wal");
-        let seg_dir = dir.join("segments");
-        fsutil::create_private_dir(&wal_dir)?;
-        fsutil::create_private_dir(&seg_dir)?;
-        let catalog = Catalog::open(&dir.join("catalog.redb"))?;
-        let state = catalog.load()?;
-        let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
-        let rollup_config = config.rollups.clone();
-        let opened = if config.search {
-            Some(SearchIndex::open(
-                &dir.join("index"),
-                config.search_refresh,
-                config.search_writer_bytes,
-            )?)
-        } else {
-            None
-        };
-        let (search_index, mut indexer, watermark, rebuild) = match opened {
-            Some(o) => (Some(o.index), Some(o.indexer), o.watermark, o.rebuilt),
-            None => (None, None, 0, None),
-        };
-        let inner = Arc::new(Inner {
-            dir: dir.to_owned(),
-            cache: BlockCache::new(config.block_cache_bytes),
-            config,
-            catalog,
-            projects: RwLock::new(HashMap::new()),
-            deleted: RwLock::new(state.deleted.clone()),
-            next_segment_id: AtomicU64::new(state.next_segment_id),
-            memtable_bytes: AtomicUsize::new(0),
-            wal: OnceLock::new(),
-            flush_tx,
-            maintenance: Mutex::new(()),
-            flush_error: Mutex::new(None),
-            damaged: Mutex::new(Vec::new()),
-            closed: AtomicBool::new(false),
-            rollups: Rollups::new(rollup_config),
-            search: search_index,
-        });
-        let mut report = OpenReport::default();
-        let mut known = HashSet::new();
-        for m in &state.segments {
-            let path = inner.segment_path(m.project, m.id);
-            known.insert(path.clone());
-            match SegmentReader::open(&path) {
-                Ok(r) => inner.project(m.project).write().segments.push(r),
-                Err(e) => {
-                    tracing::error!(error = %e, "segment set aside: its logs are unreadable");
-                    report.damaged_segments.push(e.to_string());
-                }
-            }
-            report.segments += 1;
-        }
-        *inner.damaged.lock() = report.damaged_segments.clone();
-        report.orphans_removed = remove_orphans(&seg_dir, &known)?;
-        // Count the sealed logs into the rollups; the replay below counts the rest.
-        let sealed: Vec<_> = (inner.projects.read().iter())
-            .map(|(p, st)| (*p, st.read().segments.clone()))
-            .collect();
-        inner.rollups.rebuild(sealed);
-        if let (Some(ix), Some(why)) = (indexer.as_mut(), &rebuild) {
-            rebuild_index(&inner, ix, why)?;
-        }
-        let replayed = wal::replay(&wal_dir, inner.config.recovery, |batch| {
-            let sealed = state.sealed.get(&batch.project).copied().unwrap_or(0);
-            if state.deleted.contains(&batch.project) {
-                return Ok(false);
-            }
-            // After a rebuild the index holds exactly the sealed rows; otherwise it holds
-            // every row up to its last commit's watermark.
-            let indexed = if rebuild.is_some() { sealed } else { watermark };
-            let p = batch.project;
-            if let Some(ix) = indexer.as_mut().filter(|_| batch.last_seq() > indexed) {
-                let rows: Vec<Arc<LogRecord>> =
-                    batch.records.iter().cloned().map(Arc::new).collect();
-                ix.add(p, &rows)?;
-            }
-            if batch.last_seq() <= sealed {
-                return Ok(false);
-            }
-            inner.apply_rows(p, batch.records);
-            if inner.needs_seal(p) {
-                inner.seal_project(p)?;
-            }
-            Ok(true)
-        })?;
-        if let (Some(s), Some(mut ix)) = (inner.search.as_ref(), indexer.take()) {
-            ix.commit()?;
-            s.start(ix)?;
-        }
-        for (path, offset, bytes, what) in &replayed.report.cut {
-            tracing::warn!(file = %path.display(), offset, bytes, what, "cut damaged WAL tail");
-        }
-        report.recovery = replayed.report;
-        let wal = Wal::start(
-            wal::writer::Start {
-                dir: wal_dir,
-                policy: inner.config.fsync,
-                file_limit: inner.config.wal_file_bytes,
-                next_seq: replayed.next_seq.max(state.max_seq + 1),
-                next_file_no: replayed.next_file_no,
-                closed: replayed.files,
-            },
-            Arc::new(WalApplier(inner.clone())),
-        )?;
-        let _ = inner.wal.set(wal);
-        let fi = inner.clone();
-        let flusher = std::thread::Builder::new()
-            .name("ledger-flush".into())
-            .spawn(move || fi.flush_loop(flush_rx))
-            .map_err(|e| EngineError::io("flusher thread", e))?;
-        inner.wal().checkpoint();
-        Ok((
-            Engine {
-                guard: Arc::new(Guard {
-                    inner: inner.clone(),
-                    flusher: Mutex::new(Some(flusher)),
-                }),
-                inner,
-            },
-            report,
-        ))
-    }
-
     /// Appends a batch for a project. Returns once every log is durable (per the fsync
     /// policy) and readable, with one id per log in order. All or nothing: on error, none of
     /// the batch is stored.
@@ -407,69 +283,6 @@ impl Engine {
             return Ok(Some(r.clone()));
         }
         query::get(id, &segs, &self.inner.cache)
-    }
-
-    /// Full-text search: one page of a project's logs that match `expr` and the request's
-    /// filters, in the request's order. Logs are findable within the search refresh interval
-    /// of their append. Bounded by `budget`; a page cut short says so (`partial`).
-    pub fn search(
-        &self,
-        project: ProjectId,
-        expr: &search::Expr,
-        req: &ScanRequest,
-        budget: SearchBudget,
-    ) -> Result<SearchPage> {
-        match &self.inner.search {
-            Some(ix) if ix.narrows(expr) => {
-                let deadline = std::time::Instant::now() + budget.time;
-                search::index_driven(
-                    expr,
-                    req,
-                    budget,
-                    |lo, hi, k, max| {
-                        ix.candidates(
-                            project,
-                            Some(expr),
-                            &req.filter,
-                            lo,
-                            hi,
-                            req.order == query::Order::Desc,
-                            k,
-                            max,
-                            deadline,
-                        )
-                    },
-                    |id| self.get(project, id),
-                )
-            }
-            _ => {
-                let e = Arc::new(expr.clone());
-                let mut scan = req.clone();
-                scan.predicate = Some(query::Predicate(Arc::new(move |r: &LogRecord| {
-                    search::eval::matches(&e, r)
-                })));
-                scan.max_examined = Some(budget.max_examined);
-                let p = self.scan(project, &scan)?;
-                Ok(SearchPage {
-                    logs: p.logs,
-                    next_cursor: p.next_cursor,
-                    partial: p.partial,
-                })
-            }
-        }
-    }
-
-    /// Makes every log appended so far findable by search now (tests, shutdown).
-    pub fn refresh_search(&self) -> Result<()> {
-        match &self.inner.search {
-            Some(s) => s.commit(),
-            None => Ok(()),
-        }
-    }
-
-    /// Logs appended but not yet findable by search.
-    pub fn search_lag(&self) -> u64 {
-        self.inner.search.as_ref().map_or(0, |s| s.lag())
     }
 
     /// Logs accepted for a project but not yet sealed into a segment.
@@ -647,114 +460,11 @@ impl Engine {
     pub fn data_dir(&self) -> &Path {
         &self.inner.dir
     }
-
-    /// The error-rate series of a project (`/metrics/error-rate`), from memory.
-    ///
-    /// Buckets of `bucket` width, aligned to it in UTC, oldest first, from the bucket holding
-    /// `now_us - hours` through the bucket holding `now_us`, every one present (zero-filled
-    /// when no log falls in it). Each counts the project's stored logs by timestamp: `total`
-    /// all of them, `errors` those at level `error` or `critical`; `rate()` is their ratio.
-    /// Unknown or deleted projects get zero buckets. `Invalid` when `hours` is 0, the window
-    /// would hold more than `rollup::bucket::MAX_BUCKETS` buckets, or rollups are disabled.
-    pub fn error_rate(
-        &self,
-        project: ProjectId,
-        now_us: i64,
-        hours: u32,
-        bucket: Bucket,
-    ) -> Result<Vec<rollup::ErrorRateBucket>> {
-        self.inner
-            .rollups
-            .error_rate(project, now_us, hours, bucket)
-    }
-
-    /// The log-volume series of a project (`/metrics/log-volume`), from memory: the same
-    /// buckets as [`Engine::error_rate`], each with its count of stored logs in total and by
-    /// level (`by_level[Level as usize]`, debug … critical). Same errors.
-    pub fn log_volume(
-        &self,
-        project: ProjectId,
-        now_us: i64,
-        hours: u32,
-        bucket: Bucket,
-    ) -> Result<Vec<rollup::VolumeBucket>> {
-        self.inner
-            .rollups
-            .log_volume(project, now_us, hours, bucket)
-    }
-
-    /// The `limit` error groups with the most stored logs in the window
-    /// (`/metrics/top-errors`), most first (ties: latest log first, then fingerprint).
-    ///
-    /// A group is the logs sharing an `error_fingerprint`; the window is whole UTC hours,
-    /// from the hour holding `now_us - hours` through the hour holding `now_us` (the window
-    /// of `log_volume(.., hours, Bucket::Hour)`). Each entry gives the count of the group's
-    /// logs in the window, the earliest and latest of their timestamps, the latest log's id
-    /// as a sample, the error type and the masked message the fingerprint groups by. Exact
-    /// for windows after `rollup_status().fingerprints_exact_after_us` (always, until a
-    /// project passes `RollupConfig::max_fingerprints` groups). `Invalid` when `hours` is 0,
-    /// `limit` is not 1 to 1,000, or rollups are disabled.
-    pub fn top_errors(
-        &self,
-        project: ProjectId,
-        now_us: i64,
-        hours: u32,
-        limit: usize,
-    ) -> Result<Vec<rollup::TopError>> {
-        self.inner.rollups.top_errors(project, now_us, hours, limit)
-    }
-
-    /// The `limit` message patterns with the most stored logs in the window
-    /// (`/logs/patterns`), most first (ties: latest log first, then pattern text).
-    ///
-    /// Patterns are Drain-style templates with variable tokens as `<*>` (rules in
-    /// `rollup::patterns`), over `message` (else `error_message`); the window is that of
-    /// [`Engine::top_errors`]. Each entry gives its count in the window, the count per level,
-    /// the earliest and latest timestamps, and the latest log's id as a sample. Exact for
-    /// windows after `rollup_status().patterns_exact_after_us`. Same errors as `top_errors`.
-    pub fn patterns(
-        &self,
-        project: ProjectId,
-        now_us: i64,
-        hours: u32,
-        limit: usize,
-    ) -> Result<Vec<rollup::Pattern>> {
-        self.inner.rollups.patterns(project, now_us, hours, limit)
-    }
-
-    /// What a project's rollups hold (groups, memory) and from when on the ranked answers
-    /// are exact; all zero for a project without logs.
-    pub fn rollup_status(&self, project: ProjectId) -> rollup::RollupStatus {
-        self.inner.rollups.status(project)
-    }
 }
 
 /// The directory name of a project's segments.
 pub fn project_dir(project: ProjectId) -> String {
     format!("{project:016x}")
-}
-
-fn remove_orphans(seg_dir: &Path, known: &HashSet<PathBuf>) -> Result<usize> {
-    let mut removed = 0;
-    let rd = std::fs::read_dir(seg_dir).map_err(|e| EngineError::io(seg_dir, e))?;
-    for pd in rd {
-        let pd = pd.map_err(|e| EngineError::io(seg_dir, e))?.path();
-        if !pd.is_dir() {
-            continue;
-        }
-        let files = std::fs::read_dir(&pd).map_err(|e| EngineError::io(&pd, e))?;
-        for f in files {
-            let f = f.map_err(|e| EngineError::io(&pd, e))?.path();
-            // A segment written but not yet in the catalog when the process died: its rows
-            // are still in the WAL, so the file is redundant.
-            if !known.contains(&f) {
-                tracing::info!(file = %f.display(), "removing orphan segment file");
-                std::fs::remove_file(&f).map_err(|e| EngineError::io(&f, e))?;
-                removed += 1;
-            }
-        }
-    }
-    Ok(removed)
 }
 
 struct WalApplier(Arc<Inner>);
@@ -843,127 +553,4 @@ impl Inner {
         }
         let _ = self.flush_tx.send(FlushMsg::Seal(project));
     }
-
-    fn flush_loop(self: Arc<Self>, rx: Receiver<FlushMsg>) {
-        loop {
-            match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(FlushMsg::Seal(p)) => self.seal_logged(p),
-                Ok(FlushMsg::SealAll(reply)) => {
-                    let r = self
-                        .projects_now()
-                        .into_iter()
-                        .try_for_each(|p| self.seal_project(p));
-                    let _ = reply.send(r);
-                }
-                Ok(FlushMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => {
-                    for p in self.projects_now() {
-                        let due = self.get_project(p).is_some_and(|st| {
-                            let g = st.read();
-                            !g.frozen.is_empty()
-                                || (!g.active.is_empty()
-                                    && g.active.created().elapsed() >= self.config.seal_age)
-                        });
-                        if due {
-                            self.seal_logged(p);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn seal_all(&self) -> Result<()> {
-        self.projects_now()
-            .into_iter()
-            .try_for_each(|p| self.seal_project(p))
-    }
-
-    fn projects_now(&self) -> Vec<ProjectId> {
-        self.projects.read().keys().copied().collect()
-    }
-
-    fn seal_logged(&self, p: ProjectId) {
-        match self.seal_project(p) {
-            Ok(()) => *self.flush_error.lock() = None,
-            Err(e) => {
-                tracing::error!(project = p, error = %e, "sealing failed; will retry");
-                *self.flush_error.lock() = Some(e.to_string());
-            }
-        }
-    }
-
-    /// Freezes the project's memtable and writes every frozen memtable out as a segment.
-    fn seal_project(&self, project: ProjectId) -> Result<()> {
-        let _m = self.maintenance.lock();
-        let Some(st) = self.get_project(project) else {
-            return Ok(());
-        };
-        {
-            let mut g = st.write();
-            g.seal_requested = false;
-            if !g.active.is_empty() {
-                let m = std::mem::take(&mut g.active);
-                g.frozen.push(Arc::new(m));
-            }
-        }
-        loop {
-            let Some(frozen) = st.read().frozen.first().cloned() else {
-                break;
-            };
-            let id = self.next_segment_id.fetch_add(1, Ordering::AcqRel);
-            let path = self.segment_path(project, id);
-            if let Some(parent) = path.parent() {
-                if !parent.exists() {
-                    fsutil::create_private_dir(parent)?;
-                    fsutil::sync_dir(&self.dir.join("segments"))?;
-                }
-            }
-            let rows: Vec<&LogRecord> = frozen.iter().collect();
-            let meta = segment::write(
-                &path,
-                project,
-                id,
-                &rows,
-                self.config.block_rows,
-                self.config.zstd_level,
-            )?;
-            let reader = SegmentReader::open(&path)?;
-            if let Err(e) = self.catalog.add_segment(&meta, frozen.max_seq()) {
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
-            }
-            {
-                let mut g = st.write();
-                g.frozen.retain(|m| !Arc::ptr_eq(m, &frozen));
-                g.segments.push(reader);
-            }
-            self.memtable_bytes
-                .fetch_sub(frozen.bytes(), Ordering::Relaxed);
-        }
-        if let Some(w) = self.wal.get() {
-            w.checkpoint();
-        }
-        Ok(())
-    }
-}
-
-/// Re-creates the search index from every sealed segment (the WAL replay adds the rest).
-fn rebuild_index(inner: &Inner, ix: &mut search::index::Indexer, why: &str) -> Result<()> {
-    let projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)> = inner
-        .projects
-        .read()
-        .iter()
-        .map(|(p, st)| (*p, st.read().segments.clone()))
-        .collect();
-    let segments: usize = projects.iter().map(|(_, s)| s.len()).sum();
-    tracing::warn!(reason = why, segments, "search index {why}: rebuilding it from segments");
-    for (p, segs) in projects {
-        for seg in segs {
-            for i in 0..seg.blocks.len() {
-                ix.add_owned(p, &seg.read_block(i)?)?;
-            }
-        }
-    }
-    Ok(())
 }

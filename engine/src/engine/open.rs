@@ -1,0 +1,187 @@
+//! Opening a data directory: catalog, segments, search index, WAL replay, threads.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::*;
+
+impl Engine {
+    /// Opens (or creates) a data directory: loads the catalog, opens segments, replays the
+    /// WAL after the last seal, and starts the WAL writer and the flusher.
+    pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenReport)> {
+        fsutil::create_private_dir(dir)?;
+        let wal_dir = dir.join("wal");
+        let seg_dir = dir.join("segments");
+        fsutil::create_private_dir(&wal_dir)?;
+        fsutil::create_private_dir(&seg_dir)?;
+        let catalog = Catalog::open(&dir.join("catalog.redb"))?;
+        let state = catalog.load()?;
+        let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
+        let rollup_config = config.rollups.clone();
+        let opened = if config.search {
+            Some(SearchIndex::open(
+                &dir.join("index"),
+                config.search_refresh,
+                config.search_writer_bytes,
+            )?)
+        } else {
+            None
+        };
+        let (search_index, mut indexer, watermark, rebuild) = match opened {
+            Some(o) => (Some(o.index), Some(o.indexer), o.watermark, o.rebuilt),
+            None => (None, None, 0, None),
+        };
+        let inner = Arc::new(Inner {
+            dir: dir.to_owned(),
+            cache: BlockCache::new(config.block_cache_bytes),
+            config,
+            catalog,
+            projects: RwLock::new(HashMap::new()),
+            deleted: RwLock::new(state.deleted.clone()),
+            next_segment_id: AtomicU64::new(state.next_segment_id),
+            memtable_bytes: AtomicUsize::new(0),
+            wal: OnceLock::new(),
+            flush_tx,
+            maintenance: Mutex::new(()),
+            flush_error: Mutex::new(None),
+            damaged: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            rollups: Rollups::new(rollup_config),
+            search: search_index,
+        });
+        let mut report = OpenReport::default();
+        let mut known = HashSet::new();
+        for m in &state.segments {
+            let path = inner.segment_path(m.project, m.id);
+            known.insert(path.clone());
+            match SegmentReader::open(&path) {
+                Ok(r) => inner.project(m.project).write().segments.push(r),
+                Err(e) => {
+                    tracing::error!(error = %e, "segment set aside: its logs are unreadable");
+                    report.damaged_segments.push(e.to_string());
+                }
+            }
+            report.segments += 1;
+        }
+        *inner.damaged.lock() = report.damaged_segments.clone();
+        report.orphans_removed = remove_orphans(&seg_dir, &known)?;
+        // Count the sealed logs into the rollups; the replay below counts the rest.
+        let sealed: Vec<_> = (inner.projects.read().iter())
+            .map(|(p, st)| (*p, st.read().segments.clone()))
+            .collect();
+        inner.rollups.rebuild(sealed);
+        if let (Some(ix), Some(why)) = (indexer.as_mut(), &rebuild) {
+            rebuild_index(&inner, ix, why)?;
+        }
+        let replayed = wal::replay(&wal_dir, inner.config.recovery, |batch| {
+            let sealed = state.sealed.get(&batch.project).copied().unwrap_or(0);
+            if state.deleted.contains(&batch.project) {
+                return Ok(false);
+            }
+            // After a rebuild the index holds exactly the sealed rows; otherwise it holds
+            // every row up to its last commit's watermark.
+            let indexed = if rebuild.is_some() { sealed } else { watermark };
+            let p = batch.project;
+            if let Some(ix) = indexer.as_mut().filter(|_| batch.last_seq() > indexed) {
+                let rows: Vec<Arc<LogRecord>> =
+                    batch.records.iter().cloned().map(Arc::new).collect();
+                ix.add(p, &rows)?;
+            }
+            if batch.last_seq() <= sealed {
+                return Ok(false);
+            }
+            inner.apply_rows(p, batch.records);
+            if inner.needs_seal(p) {
+                inner.seal_project(p)?;
+            }
+            Ok(true)
+        })?;
+        if let (Some(s), Some(mut ix)) = (inner.search.as_ref(), indexer.take()) {
+            ix.commit()?;
+            s.start(ix)?;
+        }
+        for (path, offset, bytes, what) in &replayed.report.cut {
+            tracing::warn!(file = %path.display(), offset, bytes, what, "cut damaged WAL tail");
+        }
+        report.recovery = replayed.report;
+        let wal = Wal::start(
+            wal::writer::Start {
+                dir: wal_dir,
+                policy: inner.config.fsync,
+                file_limit: inner.config.wal_file_bytes,
+                next_seq: replayed.next_seq.max(state.max_seq + 1),
+                next_file_no: replayed.next_file_no,
+                closed: replayed.files,
+            },
+            Arc::new(WalApplier(inner.clone())),
+        )?;
+        let _ = inner.wal.set(wal);
+        let fi = inner.clone();
+        let flusher = std::thread::Builder::new()
+            .name("ledger-flush".into())
+            .spawn(move || fi.flush_loop(flush_rx))
+            .map_err(|e| EngineError::io("flusher thread", e))?;
+        inner.wal().checkpoint();
+        Ok((
+            Engine {
+                guard: Arc::new(Guard {
+                    inner: inner.clone(),
+                    flusher: Mutex::new(Some(flusher)),
+                }),
+                inner,
+            },
+            report,
+        ))
+    }
+}
+
+fn remove_orphans(seg_dir: &Path, known: &HashSet<PathBuf>) -> Result<usize> {
+    let mut removed = 0;
+    let rd = std::fs::read_dir(seg_dir).map_err(|e| EngineError::io(seg_dir, e))?;
+    for pd in rd {
+        let pd = pd.map_err(|e| EngineError::io(seg_dir, e))?.path();
+        if !pd.is_dir() {
+            continue;
+        }
+        let files = std::fs::read_dir(&pd).map_err(|e| EngineError::io(&pd, e))?;
+        for f in files {
+            let f = f.map_err(|e| EngineError::io(&pd, e))?.path();
+            // A segment written but not yet in the catalog when the process died: its rows
+            // are still in the WAL, so the file is redundant.
+            if !known.contains(&f) {
+                tracing::info!(file = %f.display(), "removing orphan segment file");
+                std::fs::remove_file(&f).map_err(|e| EngineError::io(&f, e))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Re-creates the search index from every sealed segment (the WAL replay adds the rest).
+fn rebuild_index(inner: &Inner, ix: &mut search::index::Indexer, why: &str) -> Result<()> {
+    let projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)> = inner
+        .projects
+        .read()
+        .iter()
+        .map(|(p, st)| (*p, st.read().segments.clone()))
+        .collect();
+    let segments: usize = projects.iter().map(|(_, s)| s.len()).sum();
+    tracing::warn!(
+        reason = why,
+        segments,
+        "search index {why}: rebuilding it from segments"
+    );
+    for (p, segs) in projects {
+        for seg in segs {
+            for i in 0..seg.blocks.len() {
+                ix.add_owned(p, &seg.read_block(i)?)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Sealing: the flusher thread freezes memtables and writes them out as segments, then lets
+//! the WAL be truncated behind them.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::*;
+
+impl Inner {
+    pub(super) fn flush_loop(self: Arc<Self>, rx: Receiver<FlushMsg>) {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(FlushMsg::Seal(p)) => self.seal_logged(p),
+                Ok(FlushMsg::SealAll(reply)) => {
+                    let r = self
+                        .projects_now()
+                        .into_iter()
+                        .try_for_each(|p| self.seal_project(p));
+                    let _ = reply.send(r);
+                }
+                Ok(FlushMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    for p in self.projects_now() {
+                        let due = self.get_project(p).is_some_and(|st| {
+                            let g = st.read();
+                            !g.frozen.is_empty()
+                                || (!g.active.is_empty()
+                                    && g.active.created().elapsed() >= self.config.seal_age)
+                        });
+                        if due {
+                            self.seal_logged(p);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn seal_all(&self) -> Result<()> {
+        self.projects_now()
+            .into_iter()
+            .try_for_each(|p| self.seal_project(p))
+    }
+
+    fn projects_now(&self) -> Vec<ProjectId> {
+        self.projects.read().keys().copied().collect()
+    }
+
+    fn seal_logged(&self, p: ProjectId) {
+        match self.seal_project(p) {
+            Ok(()) => *self.flush_error.lock() = None,
+            Err(e) => {
+                tracing::error!(project = p, error = %e, "sealing failed; will retry");
+                *self.flush_error.lock() = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Freezes the project's memtable and writes every frozen memtable out as a segment.
+    pub(super) fn seal_project(&self, project: ProjectId) -> Result<()> {
+        let _m = self.maintenance.lock();
+        let Some(st) = self.get_project(project) else {
+            return Ok(());
+        };
+        {
+            let mut g = st.write();
+            g.seal_requested = false;
+            if !g.active.is_empty() {
+                let m = std::mem::take(&mut g.active);
+                g.frozen.push(Arc::new(m));
+            }
+        }
+        loop {
+            let Some(frozen) = st.read().frozen.first().cloned() else {
+                break;
+            };
+            let id = self.next_segment_id.fetch_add(1, Ordering::AcqRel);
+            let path = self.segment_path(project, id);
+            if let Some(parent) = path.parent() {
+                if !parent.exists() {
+                    fsutil::create_private_dir(parent)?;
+                    fsutil::sync_dir(&self.dir.join("segments"))?;
+                }
+            }
+            let rows: Vec<&LogRecord> = frozen.iter().collect();
+            let meta = segment::write(
+                &path,
+                project,
+                id,
+                &rows,
+                self.config.block_rows,
+                self.config.zstd_level,
+            )?;
+            let reader = SegmentReader::open(&path)?;
+            if let Err(e) = self.catalog.add_segment(&meta, frozen.max_seq()) {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+            {
+                let mut g = st.write();
+                g.frozen.retain(|m| !Arc::ptr_eq(m, &frozen));
+                g.segments.push(reader);
+            }
+            self.memtable_bytes
+                .fetch_sub(frozen.bytes(), Ordering::Relaxed);
+        }
+        if let Some(w) = self.wal.get() {
+            w.checkpoint();
+        }
+        Ok(())
+    }
+}
