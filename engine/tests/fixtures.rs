@@ -27,7 +27,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn cfg() -> EngineConfig {
-    EngineConfig { seal_rows: 1_000_000, fsync: FsyncPolicy::Always, ..small_config() }
+    EngineConfig {
+        seal_rows: 1_000_000,
+        fsync: FsyncPolicy::Always,
+        ..small_config()
+    }
 }
 
 /// 40 sealed logs in one segment and 10 more in the WAL only, for project 1.
@@ -35,11 +39,15 @@ fn write_fixtures(root: &Path) {
     let _ = std::fs::remove_dir_all(root);
     let data = root.join("datadir");
     let e = open(&data, cfg());
-    let logs = (0..40).map(|i| tagged(T0 + i * 1000, 1, i as usize, 40)).collect();
+    let logs = (0..40)
+        .map(|i| tagged(T0 + i * 1000, 1, i as usize, 40))
+        .collect();
     e.append(1, logs, AppendOptions::default()).unwrap();
     e.flush().unwrap();
     for b in 2..4 {
-        let logs = (0..5).map(|i| tagged(T0 + 100_000 + b * 10 + i, b as u64, i as usize, 5)).collect();
+        let logs = (0..5)
+            .map(|i| tagged(T0 + 100_000 + b * 10 + i, b as u64, i as usize, 5))
+            .collect();
         e.append(1, logs, AppendOptions::default()).unwrap();
     }
     e.close_without_sealing();
@@ -48,7 +56,12 @@ fn write_fixtures(root: &Path) {
     copy_dir(&data, &root.join("torn-tail"));
     let wal = newest_wal(&root.join("torn-tail"));
     let len = std::fs::metadata(&wal).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&wal).unwrap().set_len(len - 9).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wal)
+        .unwrap()
+        .set_len(len - 9)
+        .unwrap();
     // Corruption before the tail: one bit flipped inside the first frame.
     copy_dir(&data, &root.join("corrupt-wal"));
     let wal = newest_wal(&root.join("corrupt-wal"));
@@ -68,7 +81,10 @@ fn newest_wal(dir: &Path) -> PathBuf {
 }
 
 fn messages(e: &Engine) -> Vec<String> {
-    all_logs(e, 1).iter().map(|r| r.get(Field::Message).unwrap().to_owned()).collect()
+    all_logs(e, 1)
+        .iter()
+        .map(|r| r.get(Field::Message).unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -93,7 +109,10 @@ fn version_1_fixtures_read_and_verify() {
     let torn = tmp.path().join("torn-tail");
     copy_dir(&testdata().join("torn-tail"), &torn);
     let rep = ledger_engine::inspect::verify_dir(&torn).unwrap();
-    assert!(rep.problems.is_empty(), "a torn tail is not damage: {rep:?}");
+    assert!(
+        rep.problems.is_empty(),
+        "a torn tail is not damage: {rep:?}"
+    );
     assert_eq!(rep.notes.len(), 1, "{rep:?}");
     let (e, open) = Engine::open(&torn, cfg()).unwrap();
     assert_eq!(open.recovery.cut.len(), 1);
