@@ -1,15 +1,14 @@
-//! `/api/v1/metrics/*` and `/api/v1/logs/patterns`. Usage stats come from the server's own
-//! quota book. The others will be answered from the engine's in-memory rollups, which are
-//! being built separately; until then they answer 503 `unavailable` rather than invent
-//! figures.
+//! `/api/v1/metrics/*` and `/api/v1/logs/patterns`, answered from the engine's in-memory
+//! rollups (no log is read); usage stats come from the server's own quota book.
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use ledger_engine::now_micros;
-use ledger_engine::timefmt::format_date;
-use serde_json::{json, Value};
+use ledger_engine::rollup::Bucket;
+use ledger_engine::timefmt::{format_date, format_micros};
+use ledger_engine::{now_micros, Level};
+use serde_json::{json, Map, Value};
 
 use super::{blocking, project_access, project_id_param};
 use crate::app::{App, Ctx};
@@ -18,19 +17,128 @@ use crate::http::{self, int_param, query_pairs, Resp};
 use crate::limits::day_of;
 use crate::meta::Scope;
 
-const RETRY_AFTER_SECS: u64 = 3600;
 const MAX_DAYS: u64 = 366;
+/// Longest window a rollup query takes (a year).
+const MAX_HOURS: u64 = 24 * 366;
+const MAX_RANKED: u64 = 1_000;
 
-/// `GET /api/v1/metrics/{error-rate,log-volume,top-errors}`
-pub fn rollup(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
-    let pairs = query_pairs(req.uri().query())?;
-    project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
-    Err(ApiError::unavailable("not available yet", RETRY_AFTER_SECS))
+/// The parameters of a rollup route: `hours`, `bucket`, `limit` (each where it applies).
+struct Params {
+    hours: u32,
+    bucket: Bucket,
+    limit: usize,
 }
 
-/// `GET /api/v1/logs/patterns`
-pub fn patterns(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
-    rollup(app, req, ctx)
+fn params(pairs: &[(String, String)], default_bucket: Bucket, ranked: bool) -> ApiResult<Params> {
+    let mut p = Params {
+        hours: 24,
+        bucket: default_bucket,
+        limit: 50,
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "project_id" => {}
+            "hours" => p.hours = int_param(k, v, 1, MAX_HOURS)? as u32,
+            "bucket" if !ranked => {
+                p.bucket = Bucket::parse(v).ok_or_else(|| {
+                    ApiError::InvalidQuery("bucket: expected one of 1m, 5m, 15m, 1h, 1d".into())
+                })?
+            }
+            "limit" if ranked => p.limit = int_param(k, v, 1, MAX_RANKED)? as usize,
+            _ => return Err(ApiError::InvalidQuery(format!("{k}: unknown parameter"))),
+        }
+    }
+    Ok(p)
+}
+
+fn by_level(counts: &[u64; 5]) -> Value {
+    let mut m = Map::new();
+    for l in Level::ALL {
+        m.insert(l.as_str().into(), counts[l as usize].into());
+    }
+    Value::Object(m)
+}
+
+/// `GET /api/v1/metrics/error-rate?hours=24&bucket=5m`
+pub async fn error_rate(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
+    let pairs = query_pairs(req.uri().query())?;
+    let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
+    let p = params(&pairs, Bucket::FiveMinutes, false)?;
+    let (a, pid) = (app.clone(), project.id);
+    let buckets =
+        blocking(move || a.engine.error_rate(pid, now_micros(), p.hours, p.bucket)).await??;
+    let list: Vec<Value> = buckets
+        .iter()
+        .map(|b| {
+            json!({"start": format_micros(b.start_us), "total": b.total, "errors": b.errors, "rate": b.rate()})
+        })
+        .collect();
+    Ok(http::json(200, &json!({ "buckets": list })))
+}
+
+/// `GET /api/v1/metrics/log-volume?hours=24&bucket=1h`
+pub async fn log_volume(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
+    let pairs = query_pairs(req.uri().query())?;
+    let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
+    let p = params(&pairs, Bucket::Hour, false)?;
+    let (a, pid) = (app.clone(), project.id);
+    let buckets =
+        blocking(move || a.engine.log_volume(pid, now_micros(), p.hours, p.bucket)).await??;
+    let list: Vec<Value> = buckets
+        .iter()
+        .map(|b| {
+            json!({"start": format_micros(b.start_us), "total": b.total, "by_level": by_level(&b.by_level)})
+        })
+        .collect();
+    Ok(http::json(200, &json!({ "buckets": list })))
+}
+
+/// `GET /api/v1/metrics/top-errors?hours=24&limit=50`
+pub async fn top_errors(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
+    let pairs = query_pairs(req.uri().query())?;
+    let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
+    let p = params(&pairs, Bucket::Hour, true)?;
+    let (a, pid) = (app.clone(), project.id);
+    let errors =
+        blocking(move || a.engine.top_errors(pid, now_micros(), p.hours, p.limit)).await??;
+    let list: Vec<Value> = errors
+        .iter()
+        .map(|e| {
+            json!({
+                "error_fingerprint": e.fingerprint,
+                "error_type": e.error_type,
+                "error_message": e.error_message,
+                "count": e.count,
+                "first_seen": format_micros(e.first_seen_us),
+                "last_seen": format_micros(e.last_seen_us),
+                "sample_log_id": e.sample_log_id.to_string(),
+            })
+        })
+        .collect();
+    Ok(http::json(200, &json!({ "errors": list })))
+}
+
+/// `GET /api/v1/logs/patterns?hours=24&limit=50`
+pub async fn patterns(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
+    let pairs = query_pairs(req.uri().query())?;
+    let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
+    let p = params(&pairs, Bucket::Hour, true)?;
+    let (a, pid) = (app.clone(), project.id);
+    let found = blocking(move || a.engine.patterns(pid, now_micros(), p.hours, p.limit)).await??;
+    let list: Vec<Value> = found
+        .iter()
+        .map(|x| {
+            json!({
+                "pattern": x.pattern,
+                "count": x.count,
+                "levels": by_level(&x.levels),
+                "first_seen": format_micros(x.first_seen_us),
+                "last_seen": format_micros(x.last_seen_us),
+                "sample_log_id": x.sample_log_id.to_string(),
+            })
+        })
+        .collect();
+    Ok(http::json(200, &json!({ "patterns": list })))
 }
 
 /// `GET /api/v1/metrics/usage-stats?days=30` → per-day logs and bytes (oldest first, today

@@ -57,9 +57,11 @@ pub async fn dispatch(
         Route::QueueDepth => logs::queue_depth(app, req, ctx).await,
         Route::Logs => logs::list(app, req, ctx).await,
         Route::Log(id) => logs::get(app, req, ctx, &id).await,
-        Route::LogsSearch => search::search(app, req, ctx),
-        Route::LogsPatterns => metrics::patterns(app, req, ctx),
-        Route::ErrorRate | Route::LogVolume | Route::TopErrors => metrics::rollup(app, req, ctx),
+        Route::LogsSearch => search::search(app, req, ctx).await,
+        Route::LogsPatterns => metrics::patterns(app, req, ctx).await,
+        Route::ErrorRate => metrics::error_rate(app, req, ctx).await,
+        Route::LogVolume => metrics::log_volume(app, req, ctx).await,
+        Route::TopErrors => metrics::top_errors(app, req, ctx).await,
         Route::UsageStats => metrics::usage_stats(app, req, ctx).await,
     }
 }

@@ -1,27 +1,51 @@
-//! `GET /api/v1/logs/search`: the full-text query language is being built separately (with
-//! the engine's search index). Until it lands the route authenticates and authorizes like
-//! every query route, then answers 503 `unavailable` — it never pretends with fake results.
+//! `GET /api/v1/logs/search?q=...`: the query language (see `ledger_engine::search`) with
+//! every filter of `/logs`, newest first by default, limit and cursor.
+//!
+//! The answer is `/logs`'s shape plus `"partial": true|false`: true when the search's
+//! candidate or time budget ran out, so the page holds correct matches but others may be
+//! missing (follow `next_cursor`, or narrow the query).
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::Request;
+use ledger_engine::render::record_json;
+use ledger_engine::search::{self, SearchBudget};
+use serde_json::{json, Value};
 
-use super::{project_access, project_id_param};
+use super::logs::scan_request;
+use super::{blocking, project_access, project_id_param};
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{query_pairs, Resp};
+use crate::http::{self, query_pairs, Resp};
 use crate::meta::Scope;
-
-/// How long clients are told to wait before asking again.
-const RETRY_AFTER_SECS: u64 = 3600;
+use crate::tenants::project_hex;
 
 /// `GET /api/v1/logs/search?q=...`
-pub fn search(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
+pub async fn search(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let pairs = query_pairs(req.uri().query())?;
-    project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
-    Err(ApiError::unavailable(
-        "full-text search is not available yet",
-        RETRY_AFTER_SECS,
+    let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
+    let q = pairs
+        .iter()
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| ApiError::InvalidQuery("q: required (the search query)".into()))?;
+    let expr = search::parse(&q).map_err(|e| {
+        ApiError::InvalidQuery(format!("q: at position {}: {}", e.position, e.message))
+    })?;
+    let scan = scan_request(&pairs, &["q"])?;
+    let a = app.clone();
+    let pid = project.id;
+    let page =
+        blocking(move || a.engine.search(pid, &expr, &scan, SearchBudget::default())).await??;
+    let hex = project_hex(pid);
+    let logs: Vec<Value> = page.logs.iter().map(|r| record_json(r, &hex)).collect();
+    Ok(http::json(
+        200,
+        &json!({
+            "logs": logs,
+            "next_cursor": page.next_cursor.map(|c| c.encode()),
+            "partial": page.partial,
+        }),
     ))
 }
