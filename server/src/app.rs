@@ -42,6 +42,9 @@ pub struct App {
     pub rate: RateLimiter,
     pub usage: UsageBook,
     pub telemetry: Telemetry,
+    /// Bounds concurrent password hashing (hundreds of ms of CPU each) to the core count,
+    /// so a flood of logins or registrations queues instead of starving every other request.
+    pub kdf: tokio::sync::Semaphore,
     request_base: u64,
     request_seq: AtomicU64,
 }
@@ -78,6 +81,9 @@ impl App {
             tenants,
             rate: RateLimiter::default(),
             telemetry: Telemetry::default(),
+            kdf: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             request_base: u64::from_le_bytes(base),
             request_seq: AtomicU64::new(0),
         }

@@ -300,6 +300,12 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                         let _ = window.lock().record(us.max(1));
                         continue;
                     }
+                    Ok((st @ (429 | 503), _)) => {
+                        // Honour the server's pushback like a well-behaved shipper would,
+                        // instead of spinning on refusals.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        st.to_string()
+                    }
                     Ok((st, _)) => st.to_string(),
                     Err(e) => format!("error: {e}"),
                 };

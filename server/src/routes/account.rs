@@ -76,6 +76,7 @@ pub async fn register(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> 
         return Err(taken());
     }
     let iterations = app.pbkdf2_iterations;
+    let _permit = kdf_permit(app).await?;
     let hash = blocking(move || password::hash(&pw, iterations))
         .await?
         .ok_or_else(|| ApiError::unavailable("the system random source failed", 5))?;
@@ -109,6 +110,7 @@ pub async fn login(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Api
     }
     let a = app.clone();
     let iterations = app.pbkdf2_iterations;
+    let permit = kdf_permit(app).await?;
     let outcome = blocking(move || -> ApiResult<Login> {
         Ok(match a.meta.account_by_email(&email)? {
             Some(acc) if password::verify(&pw, &acc.password_hash) => Login::Ok(acc.id),
@@ -120,6 +122,7 @@ pub async fn login(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Api
         })
     })
     .await??;
+    drop(permit);
     match outcome {
         Login::Ok(account) => {
             app.throttle.clear(subjects[0]);
@@ -205,6 +208,13 @@ pub async fn audit(app: &Arc<App>, req: Request<Incoming>) -> ApiResult<Resp> {
         200,
         &json!({"events": events, "next_cursor": page.next.map(|s| format!("{s:x}"))}),
     ))
+}
+
+async fn kdf_permit(app: &App) -> ApiResult<tokio::sync::SemaphorePermit<'_>> {
+    app.kdf
+        .acquire()
+        .await
+        .map_err(|_| ApiError::unavailable("the server is shutting down", 5))
 }
 
 /// A fresh opaque id: `prefix` + 16 random hex digits.
