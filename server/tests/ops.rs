@@ -110,8 +110,41 @@ fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let r = s.get(&format!("/api/v1/logs/{id}"), &t.key);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["message"], "kept");
-    // Sessions survive a restart too (the secret is kept).
+    // Sessions survive a restart too (the secret is kept), and so does the key's last use,
+    // written at shutdown.
     assert_eq!(s.get("/api/v1/auth/me", &t.token).status, 200);
+    let keys = s
+        .get(&format!("/api/v1/projects/{}/keys", t.project), &t.token)
+        .json();
+    assert!(keys["keys"][0]["last_used_at"].is_string(), "{keys}");
+}
+
+#[test]
+fn retention_drops_logs_older_than_the_project_keeps() {
+    let s = Server::start(&["--seal-age-secs", "1", "--retention-interval-secs", "1"]);
+    let t = s.tenant("a@b.co");
+    let p = format!("/api/v1/projects/{}", t.project);
+    assert_eq!(
+        s.patch(&p, &t.token, &serde_json::json!({"retention_days": 1}))
+            .status,
+        200
+    );
+    let mut old = log(1, "ancient");
+    old["timestamp"] = "2020-01-01T00:00:00Z".into();
+    assert_eq!(s.post("/api/v1/ingest/single", &t.key, &old).status, 202);
+    let mut gone = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if s.get("/api/v1/logs", &t.key).json()["logs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "an expired log outlived its retention");
 }
 
 #[test]
