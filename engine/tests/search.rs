@@ -310,3 +310,22 @@ fn retention_removes_a_segments_logs_from_search() {
     assert_eq!(left.len(), 30);
     assert!(left.iter().all(|id| id.timestamp >= T0 + 50_000_000));
 }
+
+#[test]
+fn reindexing_a_project_keeps_results_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    corpus(&e, 21, 500);
+    let before = search_all(&e, 1, "user", Filter::default(), Order::Desc);
+    assert_eq!(e.reindex_project(1).unwrap(), 500);
+    assert_eq!(
+        search_all(&e, 1, "user", Filter::default(), Order::Desc),
+        before
+    );
+    // Twice in a row leaves no duplicates either.
+    e.reindex_project(1).unwrap();
+    assert_eq!(
+        search_all(&e, 1, "user", Filter::default(), Order::Desc),
+        before
+    );
+}

@@ -28,6 +28,7 @@ use crate::wal::{self, format, Applier, RecoveryReport, Wal, WalStats};
 
 mod open;
 mod reads;
+mod reindex;
 mod seal;
 
 /// A project's data that is visible to reads.
@@ -522,9 +523,9 @@ impl Inner {
         let st = self.project(project);
         let mut g = st.write();
         let before = g.active.bytes();
-        // Under the state lock, so a row is counted exactly when it is readable.
-        self.rollups.apply(project, &records);
         let rows: Vec<Arc<LogRecord>> = records.into_iter().map(Arc::new).collect();
+        // Queued for the rollup thread, which every metrics read waits for (see `rollup`).
+        self.rollups.apply(project, &rows);
         for r in &rows {
             g.active.insert(r.clone());
         }

@@ -356,12 +356,14 @@ impl SearchIndex {
         let mut top: Vec<Key> = Vec::new();
         let mut examined = 0u64;
         let mut more = false;
+        // A log indexed twice (a re-index racing an append) must still be one candidate.
         let sort = |v: &mut Vec<Key>| {
             if desc {
                 v.sort_unstable_by(|a, b| b.cmp(a));
             } else {
                 v.sort_unstable();
             }
+            v.dedup();
         };
         for (min_ts, max_ts, seg) in segs {
             if top.len() >= k {
