@@ -34,6 +34,14 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Rebuilds the search index from the segments and the WAL (the server must be
+    /// stopped): the whole index, or one project's documents with --project.
+    Reindex {
+        data_dir: PathBuf,
+        /// A project id (16 hex digits, as the API shows it).
+        #[arg(long)]
+        project: Option<String>,
+    },
     /// Sends realistic logs to a running server over HTTP and reports latency percentiles
     /// and throughput.
     Loadgen(loadgen::Args),
@@ -45,6 +53,9 @@ fn main() -> ExitCode {
         Command::Inspect { path } => offline::inspect(&path).map(|_| true),
         Command::Verify { data_dir } => offline::verify(&data_dir),
         Command::Dump { segment, limit } => offline::dump(&segment, limit).map(|_| true),
+        Command::Reindex { data_dir, project } => {
+            offline::reindex(&data_dir, project.as_deref()).map(|_| true)
+        }
         Command::Loadgen(args) => loadgen::run(args).map(|_| true),
     };
     match res {

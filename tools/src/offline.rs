@@ -164,3 +164,45 @@ pub fn dump(path: &Path, limit: Option<usize>) -> Result<()> {
     out.flush().context("stdout")?;
     Ok(())
 }
+
+/// Rebuilds the search index offline: the whole of it (delete and let the engine rebuild at
+/// open), or one project's documents.
+pub fn reindex(dir: &Path, project: Option<&str>) -> Result<()> {
+    if !dir.join("catalog.redb").is_file() {
+        bail!(
+            "{}: not a Ledger data directory (no catalog.redb)",
+            dir.display()
+        );
+    }
+    let project = project
+        .map(|p| {
+            u64::from_str_radix(p, 16)
+                .ok()
+                .filter(|_| p.len() == 16)
+                .with_context(|| format!("--project {p:?}: expected 16 hex digits"))
+        })
+        .transpose()?;
+    if project.is_none() {
+        let index = dir.join("index");
+        if index.exists() {
+            std::fs::remove_dir_all(&index)
+                .with_context(|| format!("removing {}", index.display()))?;
+        }
+    }
+    let started = std::time::Instant::now();
+    let (engine, report) = ledger_engine::Engine::open(dir, ledger_engine::EngineConfig::default())
+        .with_context(|| format!("opening {} (is a server running on it?)", dir.display()))?;
+    let n = match project {
+        Some(p) => engine.reindex_project(p)?,
+        None => engine.stats().segment_rows + report.recovery.rows_replayed,
+    };
+    engine.close()?;
+    println!(
+        "re-indexed {n} logs{} in {:.1}s",
+        project
+            .map(|p| format!(" of project {p:016x}"))
+            .unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

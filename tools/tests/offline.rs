@@ -120,3 +120,22 @@ fn missing_and_wrong_files_are_clear_errors_not_panics() {
     assert_eq!(code, 2);
     assert!(err.contains("junk.seg") && err.contains("byte"), "{err}");
 }
+
+#[test]
+fn reindex_rebuilds_the_index_offline() {
+    let (_t, dir) = copy("datadir");
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = ledgerctl(&["reindex", d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("re-indexed 50 logs"), "{out}");
+    assert!(dir.join("index/meta.json").exists());
+    let (code, out, err) = ledgerctl(&["reindex", d, "--project", "0000000000000001"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("re-indexed 50 logs of project 0000000000000001"),
+        "{out}"
+    );
+    let (code, _, err) = ledgerctl(&["reindex", d, "--project", "xyz"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("16 hex digits"), "{err}");
+}
