@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 
 use super::bucket::hour_of;
+use super::fasthash::KeyedState;
 use crate::model::{Level, LogId, LogRecord};
 
 /// What the groups need of one log: its timestamp, sequence number and level.
@@ -229,7 +230,7 @@ pub enum Removed {
 
 /// A capped table of groups keyed by text.
 pub struct Groups<M> {
-    index: HashMap<Box<str>, u32>,
+    index: HashMap<Box<str>, u32, KeyedState>,
     slots: Vec<Option<Entry<M>>>,
     free: Vec<u32>,
     cap: usize,
@@ -239,7 +240,7 @@ pub struct Groups<M> {
 impl<M> Groups<M> {
     pub fn new(cap: usize) -> Groups<M> {
         Groups {
-            index: HashMap::new(),
+            index: HashMap::with_hasher(KeyedState::new()),
             slots: Vec::new(),
             free: Vec::new(),
             cap: cap.max(1),

@@ -36,30 +36,67 @@ pub const HOUR_CHUNK_BYTES: usize = std::mem::size_of::<HourChunk>();
 /// A project's log counts per minute and level.
 #[derive(Default)]
 pub struct LevelCounts {
-    hours: BTreeMap<i64, Box<HourChunk>>,
+    /// Hour → slot in `chunks`.
+    index: BTreeMap<i64, usize>,
+    chunks: Vec<Box<HourChunk>>,
+    free: Vec<usize>,
+    /// The hour the last log went to, and its slot: most logs go to the same hour as the
+    /// one before, and then counting one is two array increments.
+    hot: Option<(i64, usize)>,
 }
 
 impl LevelCounts {
     /// Counts one log.
+    #[inline]
     pub fn add(&mut self, ts: i64, level: Level) {
-        let c = self.hours.entry(hour_of(ts)).or_insert_with(HourChunk::new);
+        let h = hour_of(ts);
+        let slot = match self.hot {
+            Some((hot, slot)) if hot == h => slot,
+            _ => self.slot(h),
+        };
+        let c = &mut self.chunks[slot];
         c.minutes[minute_in_hour(ts)][level as usize] += 1;
         c.total[level as usize] += 1;
+    }
+
+    fn slot(&mut self, h: i64) -> usize {
+        let slot = match self.index.get(&h) {
+            Some(&s) => s,
+            None => {
+                let s = match self.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        self.chunks.push(HourChunk::new());
+                        self.chunks.len() - 1
+                    }
+                };
+                self.index.insert(h, s);
+                s
+            }
+        };
+        self.hot = Some((h, slot));
+        slot
     }
 
     /// Uncounts one log that was counted before. Empty hours are freed.
     pub fn remove(&mut self, ts: i64, level: Level) {
         let h = hour_of(ts);
-        let Some(c) = self.hours.get_mut(&h) else {
+        let Some(&slot) = self.index.get(&h) else {
             debug_assert!(false, "removing a log that was never counted");
             return;
         };
+        let c = &mut self.chunks[slot];
         let m = &mut c.minutes[minute_in_hour(ts)][level as usize];
         debug_assert!(*m > 0, "removing a log that was never counted");
         *m = m.saturating_sub(1);
         c.total[level as usize] = c.total[level as usize].saturating_sub(1);
         if c.is_empty() {
-            self.hours.remove(&h);
+            // All counts are zero again, so the chunk can be reused as it is.
+            self.index.remove(&h);
+            self.free.push(slot);
+            if self.hot.is_some_and(|(hot, _)| hot == h) {
+                self.hot = None;
+            }
         }
     }
 
@@ -72,7 +109,8 @@ impl LevelCounts {
         }
         let end = start + size * n as i64;
         let (first, last) = (hour_of(start), hour_of(end - 1));
-        for (&h, c) in self.hours.range(first..=last) {
+        for (&h, &slot) in self.index.range(first..=last) {
+            let c = &self.chunks[slot];
             let hour_start = h * HOUR_US;
             if size >= HOUR_US {
                 // Buckets of whole hours: an hour lies in exactly one bucket.
@@ -98,7 +136,7 @@ impl LevelCounts {
 
     /// Hours that hold at least one log.
     pub fn hours(&self) -> usize {
-        self.hours.len()
+        self.index.len()
     }
 }
 
@@ -131,5 +169,12 @@ mod tests {
         c.remove(t0 + HOUR_US + 1, Level::Critical);
         assert_eq!(c.hours(), 2);
         assert_eq!(c.series(t0, HOUR_US, 2)[1], [0; 5]);
+        // The freed hour is reused, from zero.
+        c.add(t0 + 3 * HOUR_US, Level::Warning);
+        assert_eq!(
+            c.series(t0 + 3 * HOUR_US, HOUR_US, 1),
+            vec![[0, 0, 1, 0, 0]]
+        );
+        assert_eq!(c.hours(), 3);
     }
 }

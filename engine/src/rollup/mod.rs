@@ -14,9 +14,11 @@
 //! Every figure equals what counting the stored logs (what `Engine::scan` returns) would
 //! give, for the windows the methods document:
 //!
-//! * logs are counted in as they become readable (the WAL writer's apply, WAL replay) and
-//!   under the same project lock as the memtable insert, so late and out-of-order logs land
-//!   in the bucket of their own timestamp;
+//! * the WAL writer queues each batch for the rollup thread ([`worker`]) as it makes the
+//!   batch readable (and so does the WAL replay at open); every answer first waits until
+//!   the thread has counted everything queued before it was asked, so it counts every
+//!   acknowledged log, and late and out-of-order logs land in the bucket of their own
+//!   timestamp;
 //! * at open, sealed segments are read back and counted before the WAL is replayed (nothing
 //!   is persisted: the rollups are a pure function of what is stored);
 //! * retention counts out the logs of the segments it drops, then recounts from the
@@ -29,19 +31,23 @@
 //!
 //! # Cost
 //!
-//! On the append path (the WAL writer thread): per log, one level increment in a per-hour
-//! array, one template of the message (one pass over it, no allocation) with one hash-map
-//! update, and for logs with a fingerprint one more hash-map update. Memory per project:
-//! 1,240 bytes per UTC hour that holds logs, plus per group its key and title and 56 bytes
-//! per hour in which it has logs.
+//! On the WAL writer thread: one queue send per batch (the rows are the memtable's `Arc`s,
+//! so nothing is copied). On the rollup thread, per log: two increments in a per-hour array,
+//! the template of the message (one pass over its bytes, no allocation), one lookup in a
+//! hash map with a fast keyed hash, and for logs with a fingerprint one more. Memory per
+//! project: 1,240 bytes per UTC hour that holds logs, plus per group its key and title and
+//! 56 bytes per hour in which it has logs. With `RollupConfig::enabled` off none of this
+//! runs (the figure `benches/benches/rollups.rs` compares against).
 
 pub mod bucket;
 pub mod errors;
+pub mod fasthash;
 pub mod groups;
 pub mod levels;
 pub mod patterns;
 pub mod project;
 pub mod stored;
+pub mod worker;
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +69,7 @@ use crate::segment::cache::BlockCache;
 use crate::segment::SegmentReader;
 use bucket::{bucket_window, hour_of, window, HOUR_US};
 use project::ProjectRollup;
+use worker::Worker;
 
 /// Settings of the rollups (part of `EngineConfig`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,24 +151,22 @@ struct Project {
     problem: Mutex<Option<String>>,
 }
 
-/// Every project's rollups. Owned by the engine.
-pub struct Rollups {
+impl Project {
+    fn new(r: ProjectRollup) -> Arc<Project> {
+        Arc::new(Project {
+            rollup: Mutex::new(r),
+            problem: Mutex::new(None),
+        })
+    }
+}
+
+/// Every project's rollups, shared by the engine and the rollup thread.
+pub struct Registry {
     cfg: RollupConfig,
     projects: RwLock<HashMap<ProjectId, Arc<Project>>>,
 }
 
-impl Rollups {
-    pub fn new(cfg: RollupConfig) -> Rollups {
-        Rollups {
-            cfg,
-            projects: RwLock::new(HashMap::new()),
-        }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.cfg.enabled
-    }
-
+impl Registry {
     fn get(&self, project: ProjectId) -> Option<Arc<Project>> {
         self.projects.read().get(&project).cloned()
     }
@@ -170,54 +175,101 @@ impl Rollups {
         if let Some(p) = self.get(project) {
             return p;
         }
-        self.projects
-            .write()
-            .entry(project)
-            .or_insert_with(|| Arc::new(self.fresh(ProjectRollup::new(&self.cfg))))
+        (self.projects.write().entry(project))
+            .or_insert_with(|| Project::new(ProjectRollup::new(&self.cfg)))
             .clone()
     }
 
-    fn fresh(&self, r: ProjectRollup) -> Project {
-        Project {
-            rollup: Mutex::new(r),
-            problem: Mutex::new(None),
-        }
-    }
-
-    /// Counts in a batch of a project's logs as they become readable. The caller holds the
-    /// project's state lock (see [`stored`] on lock order); rows come in sequence order.
-    pub fn apply(&self, project: ProjectId, rows: &[LogRecord]) {
-        if !self.cfg.enabled {
-            return;
-        }
+    /// Counts in a batch of a project's rows, in sequence order.
+    fn count(&self, project: ProjectId, rows: &[Arc<LogRecord>]) {
         let p = self.get_or_create(project);
         let mut g = p.rollup.lock();
         for r in rows {
             g.add(r, r.seq, true);
         }
     }
+}
+
+/// Every project's rollups and the thread that keeps them. Owned by the engine.
+pub struct Rollups {
+    reg: Arc<Registry>,
+    /// `None` when rollups are disabled, or when the thread could not be started (then
+    /// rows are counted on the caller's thread).
+    worker: Option<Worker>,
+}
+
+impl Rollups {
+    pub fn new(cfg: RollupConfig) -> Rollups {
+        let enabled = cfg.enabled;
+        let reg = Arc::new(Registry {
+            cfg,
+            projects: RwLock::new(HashMap::new()),
+        });
+        let worker = if enabled {
+            Worker::start(reg.clone())
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "rollups: no thread; counting on the WAL writer");
+                })
+                .ok()
+        } else {
+            None
+        };
+        Rollups { reg, worker }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.reg.cfg.enabled
+    }
+
+    fn get(&self, project: ProjectId) -> Option<Arc<Project>> {
+        self.reg.get(project)
+    }
+
+    /// Waits until every row applied so far is counted (see [`worker`]); an error if
+    /// counting failed.
+    pub fn catch_up(&self) -> Result<()> {
+        match &self.worker {
+            Some(w) => w.catch_up(),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts in a batch of a project's rows as they become readable: queues them for the
+    /// rollup thread (the rows are shared, not copied). Called by the WAL writer (and the
+    /// WAL replay) in sequence order.
+    pub fn apply(&self, project: ProjectId, rows: &[Arc<LogRecord>]) {
+        if !self.reg.cfg.enabled {
+            return;
+        }
+        match &self.worker {
+            Some(w) => w.send(project, rows.to_vec()),
+            None => self.reg.count(project, rows),
+        }
+    }
 
     /// Replaces all rollups with a count of these projects' segments (at open, before the
     /// WAL replay counts the unsealed logs in). Reads every block once, on all cores.
     pub fn rebuild(&self, projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)>) {
-        if !self.cfg.enabled {
+        if !self.enabled() {
             return;
         }
+        let _ = self.catch_up();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (built, errors) = stored::build_many(&self.cfg, projects, threads);
+        let (built, errors) = stored::build_many(&self.reg.cfg, projects, threads);
         for e in &errors {
             tracing::error!(error = %e, "rollups: a block could not be read; its logs are not counted");
         }
-        let mut map = self.projects.write();
+        let mut map = self.reg.projects.write();
         map.clear();
         for (p, r) in built {
-            map.insert(p, Arc::new(self.fresh(r)));
+            map.insert(p, Project::new(r));
         }
     }
 
     /// Counts out the logs of segments retention dropped (call after they left the
     /// project's segment list, before their files go) and recounts what that leaves
-    /// uncertain from the logs still stored. Call under the engine's maintenance lock.
+    /// uncertain from the logs still stored. Call under the engine's maintenance lock, so
+    /// no segment is sealed meanwhile.
     pub fn retire<F: FnOnce(&mut dyn FnMut(&Memtable))>(
         &self,
         project: ProjectId,
@@ -227,7 +279,12 @@ impl Rollups {
         cache: &BlockCache,
         active: F,
     ) {
-        if !self.cfg.enabled || dropped.is_empty() {
+        if !self.enabled() || dropped.is_empty() {
+            return;
+        }
+        // Every sealed row is counted in before any is counted out.
+        if let Err(e) = self.catch_up() {
+            tracing::error!(project, error = %e, "rollups: retention not counted out");
             return;
         }
         let Some(p) = self.get(project) else {
@@ -239,7 +296,7 @@ impl Rollups {
             cache,
             active,
         };
-        let errors = stored::retire(&self.cfg, &p.rollup, dropped, stored);
+        let errors = stored::retire(&self.reg.cfg, &p.rollup, dropped, stored);
         if let Some(last) = errors.last() {
             for e in &errors {
                 tracing::error!(project, error = %e, "rollups: retention met an unreadable block");
@@ -250,12 +307,14 @@ impl Rollups {
 
     /// Forgets a deleted project's rollups.
     pub fn remove_project(&self, project: ProjectId) {
-        self.projects.write().remove(&project);
+        let _ = self.catch_up();
+        self.reg.projects.write().remove(&project);
     }
 
+    /// Refuses when rollups are off; otherwise waits until they count every row applied.
     fn check(&self) -> Result<()> {
-        if self.cfg.enabled {
-            Ok(())
+        if self.enabled() {
+            self.catch_up()
         } else {
             Err(EngineError::Invalid(
                 "metrics are unavailable: rollups are disabled in the engine configuration".into(),
@@ -369,6 +428,7 @@ impl Rollups {
 
     /// See `Engine::rollup_status`.
     pub fn status(&self, project: ProjectId) -> RollupStatus {
+        let _ = self.catch_up();
         let Some(p) = self.get(project) else {
             return RollupStatus::default();
         };

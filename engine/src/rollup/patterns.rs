@@ -79,30 +79,44 @@ pub fn record_template(r: &LogRecord, out: &mut String) -> bool {
     }
 }
 
-fn is_separator(c: u8) -> bool {
-    matches!(
-        c,
-        b'/' | b'='
-            | b':'
-            | b','
-            | b';'
-            | b'('
-            | b')'
-            | b'['
-            | b']'
-            | b'{'
-            | b'}'
-            | b'<'
-            | b'>'
-            | b'|'
-    )
+/// Byte classes for the tokenizer, one table lookup per byte.
+const WS: u8 = 1;
+const SEP: u8 = 2;
+const QUOTE: u8 = 4;
+/// A byte that makes its piece variable: a digit or `@`.
+const VAR: u8 = 8;
+
+static CLASS: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let ws = b" \t\n\x0c\r";
+    let mut i = 0;
+    while i < ws.len() {
+        t[ws[i] as usize] = WS;
+        i += 1;
+    }
+    let sep = b"/=:,;()[]{}<>|";
+    let mut i = 0;
+    while i < sep.len() {
+        t[sep[i] as usize] = SEP;
+        i += 1;
+    }
+    t[b'"' as usize] = QUOTE;
+    t[b'\'' as usize] = QUOTE;
+    t[b'`' as usize] = QUOTE;
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = VAR;
+        d += 1;
+    }
+    t[b'@' as usize] = VAR;
+    t
 }
 
-fn push_piece(out: &mut String, piece: &str) {
-    if piece.is_empty() {
-        return;
-    }
-    if piece.bytes().any(|c| c.is_ascii_digit() || c == b'@') {
+#[inline]
+fn push_piece(out: &mut String, piece: &str, variable: bool) {
+    if variable {
         out.push_str(WILDCARD);
     } else {
         out.push_str(piece);
@@ -110,14 +124,14 @@ fn push_piece(out: &mut String, piece: &str) {
 }
 
 /// Writes the template of `msg` into `out` (cleared first); false when `msg` has no tokens.
-/// Allocation-free once `out` has grown: this runs for every log on the append path.
+/// One pass over the bytes and no allocation once `out` has grown: this runs for every log.
 pub fn template_into(msg: &str, out: &mut String) -> bool {
     out.clear();
     let b = msg.as_bytes();
     let mut i = 0;
     let mut tokens = 0;
     loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
+        while i < b.len() && CLASS[b[i] as usize] & WS != 0 {
             i += 1;
         }
         if i >= b.len() {
@@ -133,9 +147,18 @@ pub fn template_into(msg: &str, out: &mut String) -> bool {
         tokens += 1;
         let token_start = out.len();
         let mut piece = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() {
+        let mut variable = false;
+        while i < b.len() {
             let c = b[i];
-            if i == piece && matches!(c, b'"' | b'\'' | b'`') {
+            let class = CLASS[c as usize];
+            if class == 0 {
+                i += 1;
+                continue;
+            }
+            if class & WS != 0 {
+                break;
+            }
+            if class & QUOTE != 0 && i == piece {
                 if let Some(close) = b[i + 1..].iter().position(|&d| d == c) {
                     out.push_str(WILDCARD);
                     i += close + 2;
@@ -143,16 +166,21 @@ pub fn template_into(msg: &str, out: &mut String) -> bool {
                     continue;
                 }
             }
-            if is_separator(c) {
-                push_piece(out, &msg[piece..i]);
+            if class & SEP != 0 {
+                // Pieces and separators are split at ASCII bytes: always char boundaries.
+                push_piece(out, &msg[piece..i], variable);
                 out.push(c as char);
                 i += 1;
                 piece = i;
+                variable = false;
                 continue;
             }
+            variable |= class & VAR != 0;
             i += 1;
         }
-        push_piece(out, &msg[piece..i]);
+        if piece < i {
+            push_piece(out, &msg[piece..i], variable);
+        }
         if out.len() - token_start > MAX_TOKEN_BYTES {
             out.truncate(token_start);
             out.push_str(WILDCARD);

@@ -1,14 +1,19 @@
 //! Reading stored logs back into the rollups: the rebuild at open, and the uncounting and
 //! recounting when retention drops segments.
 //!
-//! # Locks
+//! # Locks and order
 //!
-//! The engine holds a project's state lock (`RwLock<ProjectState>`) and then the project's
-//! rollup lock when it applies rows, so a log is in the memtable exactly when it is counted.
-//! Everything here takes them in the same order (state, then rollup) or only the rollup
-//! lock, so no deadlock is possible. Retention runs under the engine's maintenance lock,
-//! so segments and frozen memtables cannot change while it reads them; only the active
-//! memtable can, and it is read under the state lock.
+//! Rows are counted in by the rollup thread after they are readable, in sequence order per
+//! project, and `ProjectRollup::applied_seq` says how far it got. So what a project's
+//! rollups count is exactly its stored rows with a sequence number up to `applied_seq`,
+//! and a recount reads the stored rows and keeps exactly those; rows past it are still on
+//! their way and will be counted in by the thread.
+//!
+//! Retention runs under the engine's maintenance lock, so segments and frozen memtables
+//! cannot change while it reads them (and it first waits for the thread, so every sealed row
+//! is counted before any is counted out); only the active memtable can change, and it is
+//! read under the project's state lock. Locks are taken state first, then rollup, or the
+//! rollup lock alone, so no deadlock is possible.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
