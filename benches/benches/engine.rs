@@ -16,9 +16,17 @@ use ledger_engine::{
 
 const T0: i64 = 1_795_000_000_000_000;
 
+/// The engine's storage path alone: the search index has its own bench (`search.rs`).
+fn storage_config() -> EngineConfig {
+    EngineConfig {
+        search: false,
+        ..EngineConfig::default()
+    }
+}
+
 fn append_throughput(appenders: usize, batch: usize, total: usize) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (e, _) = Engine::open(dir.path(), EngineConfig::default()).expect("open");
+    let (e, _) = Engine::open(dir.path(), storage_config()).expect("open");
     let per = total / appenders / batch;
     // Generate outside the timed part.
     let work: Vec<Vec<Vec<_>>> = (0..appenders)
@@ -50,11 +58,65 @@ fn append_throughput(appenders: usize, batch: usize, total: usize) -> f64 {
     (per * batch * appenders) as f64 / secs
 }
 
+/// Encode + compress and decompress + decode speed of one segment block of 1,024 rows.
+fn block_codec(rows: &mut Vec<Row>) {
+    use ledger_engine::segment::block;
+    let mut g = LogGen::new(3, T0);
+    let recs: Vec<ledger_engine::LogRecord> = g
+        .batch(1024)
+        .into_iter()
+        .enumerate()
+        .map(|(i, log)| ledger_engine::LogRecord {
+            seq: i as u64 + 1,
+            ingested_at: T0,
+            log,
+        })
+        .collect();
+    let json: usize = recs.iter().map(|r| to_json(&r.log).len()).sum();
+    let rounds = 200;
+    let t = Instant::now();
+    let mut z = Vec::new();
+    let mut raw_len = 0;
+    for _ in 0..rounds {
+        let raw = block::encode(&recs);
+        raw_len = raw.len();
+        z = zstd::bulk::compress(&raw, 3).expect("zstd");
+    }
+    let enc = (rounds * recs.len()) as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let raw = zstd::bulk::decompress(&z, raw_len).expect("zstd");
+        assert_eq!(block::decode(&raw).expect("decode").len(), recs.len());
+    }
+    let dec = (rounds * recs.len()) as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "block of 1024 rows: {json} JSON bytes, {raw_len} columnar, {} zstd-3; encode {enc:.0} rows/s, decode {dec:.0} rows/s",
+        z.len()
+    );
+    rows.push(Row {
+        figure: "block bytes per log (columnar + zstd -3)".into(),
+        target: "-".into(),
+        measured: format!(
+            "{:.1} bytes/log, {:.3} of its JSON",
+            z.len() as f64 / 1024.0,
+            z.len() as f64 / json as f64
+        ),
+        met: None,
+    });
+    rows.push(Row {
+        figure: "block encode + compress / decompress + decode".into(),
+        target: "-".into(),
+        measured: format!("{enc:.0} / {dec:.0} rows/s"),
+        met: None,
+    });
+}
+
 fn main() {
     let total = knob("LEDGER_BENCH_APPEND_LOGS", 300_000) as usize;
     let stored = knob("LEDGER_BENCH_LOGS", 1_000_000) as usize;
     let queries = knob("LEDGER_BENCH_QUERIES", 2_000) as usize;
     let mut rows = Vec::new();
+    block_codec(&mut rows);
     println!("durable append (fsync always, group commit), {total} logs per configuration");
     for appenders in [1, 4, 16] {
         for batch in [100, 1000] {
@@ -73,7 +135,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = EngineConfig {
         fsync: FsyncPolicy::Never,
-        ..EngineConfig::default()
+        ..storage_config()
     };
     let (e, _) = Engine::open(dir.path(), cfg).expect("open");
     let mut g = LogGen::new(42, T0);

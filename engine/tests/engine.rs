@@ -489,3 +489,41 @@ fn fingerprints_are_assigned_at_append() {
     assert_eq!(fa.as_deref(), get(1).get(Field::ErrorFingerprint));
     assert_eq!(get(2).get(Field::ErrorFingerprint), None);
 }
+
+#[test]
+fn memtable_memory_limit_gives_backpressure_and_clears_after_sealing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ledger_engine::EngineConfig {
+        seal_rows: 1_000_000,
+        seal_bytes: usize::MAX,
+        memtable_limit_bytes: 64 << 10,
+        search: false,
+        ..small_config()
+    };
+    let e = open(dir.path(), cfg);
+    let big = |b| {
+        (0..100)
+            .map(|i| tagged(T0 + i, b, i as usize, 100))
+            .collect::<Vec<_>>()
+    };
+    let mut refused = None;
+    for b in 0..100 {
+        match e.append(1, big(b), AppendOptions::default()) {
+            Ok(_) => {}
+            Err(err) => {
+                refused = Some((b, err));
+                break;
+            }
+        }
+    }
+    let (b, err) = refused.expect("the limit must be reached");
+    assert!(matches!(err, EngineError::Backpressure(_)), "{err}");
+    assert_eq!(
+        all_logs(&e, 1).len(),
+        b as usize * 100,
+        "nothing of the refused batch stored"
+    );
+    e.flush().unwrap();
+    e.append(1, big(1000), AppendOptions::default())
+        .expect("accepted again once sealed");
+}
