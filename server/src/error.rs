@@ -48,6 +48,9 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("{0}")]
     Conflict(String),
+    /// The body arrived too slowly (an extension to API.md's table: 408 `request_timeout`).
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Conflict(_) => 409,
+            ApiError::RequestTimeout(_) => 408,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => 429,
@@ -129,6 +133,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",

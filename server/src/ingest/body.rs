@@ -5,6 +5,7 @@
 //! limit in memory before it is refused with 413.
 
 use std::io::Read;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
@@ -47,8 +48,18 @@ fn too_large(limit: usize) -> ApiError {
     ))
 }
 
-/// Reads the raw body, refusing more than `limit` bytes.
-pub async fn read_raw(headers: &HeaderMap, mut body: Incoming, limit: usize) -> ApiResult<Bytes> {
+/// How long a whole body may take to arrive; a client trickling one (slowloris) is cut off.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads the raw body, refusing more than `limit` bytes or a body slower than
+/// [`BODY_TIMEOUT`].
+pub async fn read_raw(headers: &HeaderMap, body: Incoming, limit: usize) -> ApiResult<Bytes> {
+    tokio::time::timeout(BODY_TIMEOUT, read_limited(headers, body, limit))
+        .await
+        .map_err(|_| ApiError::RequestTimeout("the request body did not arrive in time".into()))?
+}
+
+async fn read_limited(headers: &HeaderMap, mut body: Incoming, limit: usize) -> ApiResult<Bytes> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -58,6 +58,16 @@ impl UsageBook {
         Ok(granted)
     }
 
+    /// Like [`reserve`](Self::reserve) when the day is already in memory; `None` (nothing
+    /// reserved) when it would need a redb read.
+    pub fn reserve_cached(&self, project: u64, day: i64, want: u64, quota: u64) -> Option<u64> {
+        let mut days = self.days.lock();
+        let e = days.get_mut(&(project, day))?;
+        let granted = want.min(quota.saturating_sub(e.usage.logs + e.reserved));
+        e.reserved += granted;
+        Some(granted)
+    }
+
     /// Turns a reservation into usage once the logs are stored.
     pub fn commit(&self, project: u64, day: i64, reserved: u64, logs: u64, bytes: u64) {
         let mut days = self.days.lock();
