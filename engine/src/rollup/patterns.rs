@@ -114,38 +114,28 @@ const fn classes() -> [u8; 256] {
     t
 }
 
-#[inline]
-fn push_piece(out: &mut String, piece: &str, variable: bool) {
-    if variable {
-        out.push_str(WILDCARD);
-    } else {
-        out.push_str(piece);
-    }
-}
-
 /// Writes the template of `msg` into `out` (cleared first); false when `msg` has no tokens.
-/// One pass over the bytes and no allocation once `out` has grown: this runs for every log.
+///
+/// This runs for every log, so it makes one pass over the bytes (one table lookup each),
+/// allocates nothing once `out` has grown, and copies the stretches of the message that the
+/// template keeps unchanged with one copy each rather than piece by piece. `pend` is where
+/// the stretch not yet copied starts: everything from it up to the scan position belongs in
+/// the template as it is, so the template's length so far is `out.len() + (i - pend)`.
 pub fn template_into(msg: &str, out: &mut String) -> bool {
     out.clear();
     let b = msg.as_bytes();
+    // Copies the unchanged stretch `pend..to` (its ends are at ASCII bytes: char boundaries).
+    let flush = |out: &mut String, pend: usize, to: usize| out.push_str(&msg[pend..to]);
     let mut i = 0;
+    while i < b.len() && CLASS[b[i] as usize] & WS != 0 {
+        i += 1;
+    }
+    let mut pend = i;
     let mut tokens = 0;
-    loop {
-        while i < b.len() && CLASS[b[i] as usize] & WS != 0 {
-            i += 1;
-        }
-        if i >= b.len() {
-            break;
-        }
-        if tokens == MAX_TOKENS {
-            out.push_str(" …");
-            break;
-        }
-        if tokens > 0 {
-            out.push(' ');
-        }
+    while i < b.len() {
+        // A token starts at `i`.
         tokens += 1;
-        let token_start = out.len();
+        let token_len0 = out.len() + (i - pend);
         let mut piece = i;
         let mut variable = false;
         while i < b.len() {
@@ -160,16 +150,20 @@ pub fn template_into(msg: &str, out: &mut String) -> bool {
             }
             if class & QUOTE != 0 && i == piece {
                 if let Some(close) = b[i + 1..].iter().position(|&d| d == c) {
+                    flush(out, pend, i);
                     out.push_str(WILDCARD);
                     i += close + 2;
+                    pend = i;
                     piece = i;
                     continue;
                 }
             }
             if class & SEP != 0 {
-                // Pieces and separators are split at ASCII bytes: always char boundaries.
-                push_piece(out, &msg[piece..i], variable);
-                out.push(c as char);
+                if variable {
+                    flush(out, pend, piece);
+                    out.push_str(WILDCARD);
+                    pend = i;
+                }
                 i += 1;
                 piece = i;
                 variable = false;
@@ -178,12 +172,38 @@ pub fn template_into(msg: &str, out: &mut String) -> bool {
             variable |= class & VAR != 0;
             i += 1;
         }
-        if piece < i {
-            push_piece(out, &msg[piece..i], variable);
-        }
-        if out.len() - token_start > MAX_TOKEN_BYTES {
-            out.truncate(token_start);
+        if variable {
+            flush(out, pend, piece);
             out.push_str(WILDCARD);
+            pend = i;
+        }
+        if out.len() + (i - pend) - token_len0 > MAX_TOKEN_BYTES {
+            if token_len0 >= out.len() {
+                flush(out, pend, pend + (token_len0 - out.len()));
+            } else {
+                out.truncate(token_len0);
+            }
+            out.push_str(WILDCARD);
+            pend = i;
+        }
+        // The whitespace after the token, and whether another token follows.
+        let gap = i;
+        while i < b.len() && CLASS[b[i] as usize] & WS != 0 {
+            i += 1;
+        }
+        if i >= b.len() {
+            flush(out, pend, gap);
+            break;
+        }
+        if tokens == MAX_TOKENS {
+            flush(out, pend, gap);
+            out.push_str(" …");
+            break;
+        }
+        if i - gap != 1 || b[gap] != b' ' {
+            flush(out, pend, gap);
+            out.push(' ');
+            pend = i;
         }
     }
     tokens > 0
@@ -269,6 +289,77 @@ pub fn cluster<S: AsRef<str>>(templates: Vec<(S, Agg)>, limit: usize) -> Vec<Pat
 mod tests {
     use super::*;
     use crate::model::Level;
+    use proptest::prelude::*;
+
+    /// The rules of the module doc written the plain way, piece by piece: the oracle the
+    /// fast tokenizer must agree with.
+    fn reference(msg: &str) -> Option<String> {
+        let b = msg.as_bytes();
+        let mut out = String::new();
+        let mut i = 0;
+        let mut tokens = 0;
+        loop {
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if i >= b.len() {
+                break;
+            }
+            if tokens == MAX_TOKENS {
+                out.push_str(" …");
+                break;
+            }
+            if tokens > 0 {
+                out.push(' ');
+            }
+            tokens += 1;
+            let start = out.len();
+            let mut piece = i;
+            let push = |out: &mut String, p: &str| {
+                if p.bytes().any(|c| c.is_ascii_digit() || c == b'@') {
+                    out.push_str(WILDCARD);
+                } else {
+                    out.push_str(p);
+                }
+            };
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                let c = b[i];
+                if i == piece && matches!(c, b'"' | b'\'' | b'`') {
+                    if let Some(close) = b[i + 1..].iter().position(|&d| d == c) {
+                        out.push_str(WILDCARD);
+                        i += close + 2;
+                        piece = i;
+                        continue;
+                    }
+                }
+                if b"/=:,;()[]{}<>|".contains(&c) {
+                    push(&mut out, &msg[piece..i]);
+                    out.push(c as char);
+                    i += 1;
+                    piece = i;
+                    continue;
+                }
+                i += 1;
+            }
+            push(&mut out, &msg[piece..i]);
+            if out.len() - start > MAX_TOKEN_BYTES {
+                out.truncate(start);
+                out.push_str(WILDCARD);
+            }
+        }
+        (tokens > 0).then_some(out)
+    }
+
+    proptest! {
+        #[test]
+        fn fast_tokenizer_agrees_with_the_rules(
+            msg in proptest::string::string_regex("([a-z]{1,12}|[0-9]{1,4}|[ \t\n]{1,3}|[\"'`/=:,@<>|(]|é|x{60,70}){0,150}").unwrap()
+        ) {
+            let mut out = String::new();
+            let got = template_into(&msg, &mut out).then_some(out);
+            prop_assert_eq!(got, reference(&msg), "{:?}", msg);
+        }
+    }
 
     fn t(msg: &str) -> String {
         let mut s = String::new();
