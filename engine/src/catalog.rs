@@ -79,6 +79,10 @@ fn decode_meta(project: u64, id: u64, b: &[u8]) -> Result<SegmentMeta> {
 impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         let db = Database::create(path)?;
+        // redb creates the file with the default mode; the catalog is private like the rest.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| EngineError::io(path, e))?;
         let tx = db.begin_write()?;
         {
             tx.open_table(SEGMENTS)?;

@@ -128,6 +128,12 @@ impl Telemetry {
         );
         gauge(
             o,
+            "ledger_index_lag",
+            "Logs accepted but not yet findable by search (committed to the index).",
+            engine.search_lag(),
+        );
+        gauge(
+            o,
             "ledger_memtable_bytes",
             "Bytes held in memtables.",
             stats.memtable_bytes as u64,

@@ -21,7 +21,7 @@ fn health_and_deep_health() {
     assert_eq!(r.status, 200, "{}", r.text());
     let j = r.json();
     assert_eq!(j["status"], "ok");
-    for check in ["storage", "wal", "index"] {
+    for check in ["storage", "wal", "sealing", "index", "meta"] {
         assert_eq!(j["checks"][check]["status"], "ok", "{j}");
     }
 }
@@ -46,6 +46,7 @@ fn prometheus_metrics_cover_requests_ingest_and_storage() {
         "ledger_ingested_logs_total 1",
         "ledger_ingested_bytes_total ",
         "ledger_queue_depth ",
+        "ledger_index_lag ",
         "ledger_wal_fsync_seconds_bucket{le=\"+Inf\"}",
         "ledger_wal_fsync_seconds_count ",
         "ledger_segments ",

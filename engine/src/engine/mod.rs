@@ -127,6 +127,8 @@ pub struct Health {
     pub wal: std::result::Result<(), String>,
     pub storage: std::result::Result<(), String>,
     pub flush: std::result::Result<(), String>,
+    /// The search indexer (always `Ok` when search is disabled).
+    pub index: std::result::Result<(), String>,
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -455,6 +457,7 @@ impl Engine {
             wal,
             storage,
             flush,
+            index: inner.search.as_ref().map_or(Ok(()), |s| s.health()),
         }
     }
 

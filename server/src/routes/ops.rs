@@ -30,17 +30,20 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
         (a.engine.health(), meta)
     })
     .await?;
-    let ok = h.storage.is_ok() && h.wal.is_ok() && h.flush.is_ok() && meta.is_ok();
+    let ok =
+        h.storage.is_ok() && h.wal.is_ok() && h.flush.is_ok() && h.index.is_ok() && meta.is_ok();
     let stats = app.engine.stats();
     let body = json!({
         "status": if ok { "ok" } else { "failing" },
         "checks": {
             "storage": check(&h.storage),
             "wal": check(&h.wal),
-            "index": check(&h.flush),
+            "sealing": check(&h.flush),
+            "index": check(&h.index),
             "meta": check(&meta),
         },
         "queue_depth": stats.memtable_rows,
+        "index_lag": app.engine.search_lag(),
     });
     let mut resp = http::json(if ok { 200 } else { 503 }, &body);
     if !ok {

@@ -134,6 +134,8 @@ pub struct SearchIndex {
     /// Rows sent to the indexer and not yet committed.
     pending: Arc<AtomicU64>,
     refresh: Duration,
+    /// The indexer's last failure, cleared by its next successful commit.
+    error: Arc<Mutex<Option<String>>>,
 }
 
 /// The indexer's side: the writer and what it has added since the last commit.
@@ -147,6 +149,7 @@ pub struct Indexer {
     committed: Arc<AtomicU64>,
     pending: Arc<AtomicU64>,
     added_since_commit: u64,
+    error: Arc<Mutex<Option<String>>>,
 }
 
 /// What opening found.
@@ -220,6 +223,7 @@ impl SearchIndex {
             .map_err(|e| tantivy_err(dir, e))?;
         let committed = Arc::new(AtomicU64::new(watermark));
         let pending = Arc::new(AtomicU64::new(0));
+        let error = Arc::new(Mutex::new(None));
         Ok(Opened {
             indexer: Indexer {
                 dir: dir.to_owned(),
@@ -231,6 +235,7 @@ impl SearchIndex {
                 committed: committed.clone(),
                 pending: pending.clone(),
                 added_since_commit: 0,
+                error: error.clone(),
             },
             index: SearchIndex {
                 dir: dir.to_owned(),
@@ -241,6 +246,7 @@ impl SearchIndex {
                 committed,
                 pending,
                 refresh,
+                error,
             },
             watermark,
             rebuilt,
@@ -292,6 +298,14 @@ impl SearchIndex {
     /// Every row with seq ≤ this is searchable.
     pub fn committed(&self) -> u64 {
         self.committed.load(Ordering::Acquire)
+    }
+
+    /// `Err` with the indexer's last failure, until a commit succeeds again.
+    pub fn health(&self) -> std::result::Result<(), String> {
+        match self.error.lock().clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Rows accepted but not yet searchable.
@@ -548,6 +562,7 @@ impl Indexer {
         };
         if let Err(e) = res {
             tracing::error!(error = %e, "search indexing failed");
+            *self.error.lock() = Some(e.to_string());
         }
     }
 
@@ -569,8 +584,14 @@ impl Indexer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if last.elapsed() >= refresh {
-                if let Err(e) = self.commit() {
-                    tracing::error!(error = %e, "search index commit failed; will retry");
+                match self.commit() {
+                    Ok(()) => {
+                        self.error.lock().take();
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "search index commit failed; will retry");
+                        *self.error.lock() = Some(e.to_string());
+                    }
                 }
                 last = Instant::now();
             }
