@@ -19,11 +19,11 @@ struct HourChunk {
 }
 
 impl HourChunk {
-    fn new() -> Box<HourChunk> {
-        Box::new(HourChunk {
+    fn new() -> HourChunk {
+        HourChunk {
             minutes: [[0; 5]; 60],
             total: [0; 5],
-        })
+        }
     }
     fn is_empty(&self) -> bool {
         self.total.iter().all(|&n| n == 0)
@@ -38,7 +38,7 @@ pub const HOUR_CHUNK_BYTES: usize = std::mem::size_of::<HourChunk>();
 pub struct LevelCounts {
     /// Hour → slot in `chunks`.
     index: BTreeMap<i64, usize>,
-    chunks: Vec<Box<HourChunk>>,
+    chunks: Vec<HourChunk>,
     free: Vec<usize>,
     /// The hour the last log went to, and its slot: most logs go to the same hour as the
     /// one before, and then counting one is two array increments.
