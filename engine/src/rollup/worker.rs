@@ -22,6 +22,11 @@ use crate::model::{LogRecord, ProjectId};
 
 type Batch = (ProjectId, Vec<Arc<LogRecord>>);
 
+/// Batches that may wait for the thread. Past this the WAL writer waits for it, so a thread
+/// that falls behind slows appends (backpressure) rather than holding rows in memory without
+/// bound. The thread counts millions of logs a second, so in practice the queue is short.
+const QUEUE_BATCHES: usize = 1024;
+
 #[derive(Default)]
 struct Progress {
     sent: AtomicU64,
@@ -42,7 +47,7 @@ pub struct Worker {
 impl Worker {
     /// Starts the thread, or says why it could not.
     pub fn start(reg: Arc<Registry>) -> std::io::Result<Worker> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
+        let (tx, rx) = crossbeam_channel::bounded::<Batch>(QUEUE_BATCHES);
         let progress = Arc::new(Progress::default());
         let p = progress.clone();
         let thread = std::thread::Builder::new()
@@ -67,7 +72,8 @@ impl Worker {
         })
     }
 
-    /// Queues a batch for counting. Called by the WAL writer, in sequence order.
+    /// Queues a batch for counting (waiting while the queue is full). Called by the WAL
+    /// writer, in sequence order.
     pub fn send(&self, project: ProjectId, rows: Vec<Arc<LogRecord>>) {
         let Some(tx) = &self.tx else {
             return;
