@@ -51,10 +51,7 @@ struct Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let project = b.add_u64_field(
-        "project",
-        NumericOptions::default().set_indexed().set_fast(),
-    );
+    let project = b.add_u64_field("project", NumericOptions::default().set_indexed());
     // Sequence numbers are unique: as indexed terms they would cost more than they help, so
     // they are a fast field only (deletion by range reads the column).
     let ts = b.add_i64_field("ts", NumericOptions::default().set_fast());
@@ -63,6 +60,7 @@ fn schema() -> (Schema, Fields) {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(TOKENIZER)
+                .set_fieldnorms(false)
                 .set_index_option(if positions {
                     IndexRecordOption::WithFreqsAndPositions
                 } else {
@@ -70,8 +68,10 @@ fn schema() -> (Schema, Fields) {
                 }),
         )
     };
+    // No field norms anywhere: nothing is scored, and they cost a byte per field per log.
     let raw = TextFieldIndexing::default()
         .set_tokenizer("raw")
+        .set_fieldnorms(false)
         .set_index_option(IndexRecordOption::Basic);
     let kw = TextOptions::default().set_indexing_options(raw.clone());
     // Positions (for phrases) only where phrases are common; a phrase in `error_type` or
