@@ -320,10 +320,11 @@ fn main() {
 
     // 2. Query latency over a stored data set.
     let dir = tempfile::tempdir().expect("tempdir");
-    // Segments of 10,000 rows: the default 50,000 per project would leave 100 projects'
-    // logs in memtables until the seal age, and appends waiting on backpressure.
+    // Segments of 1,000 rows: logs come round-robin over 100 projects, and with the
+    // default 50,000 rows per project every memtable would wait for the seal age while the
+    // appends wait on backpressure.
     let cfg = EngineConfig {
-        seal_rows: 10_000,
+        seal_rows: 1_000,
         ..config(true, FsyncPolicy::Never)
     };
     let (e, _) = Engine::open(dir.path(), cfg).expect("open");
