@@ -13,6 +13,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::codec::Reader;
 use crate::error::{EngineError, Result};
+use crate::fs::{FileSystem, RedbBackend};
 use crate::model::ProjectId;
 use crate::segment::SegmentMeta;
 
@@ -76,13 +77,52 @@ fn decode_meta(project: u64, id: u64, b: &[u8]) -> Result<SegmentMeta> {
     })
 }
 
+/// Creates an empty catalog beside its final name, then renames it into place, so a crash
+/// while redb lays out a new file never leaves a half-made catalog behind.
+fn create(fs: &dyn FileSystem, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("redb.tmp");
+    let _ = fs.remove_file(&tmp);
+    {
+        let db = if fs.is_real() {
+            Database::create(&tmp)?
+        } else {
+            let f = fs.create_new(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
+            Database::builder().create_with_backend(RedbBackend(f))?
+        };
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(SEGMENTS)?;
+            tx.open_table(SEALED)?;
+            tx.open_table(DELETED)?;
+            tx.open_table(META)?;
+        }
+        tx.commit()?;
+    }
+    fs.rename(&tmp, path)
+        .map_err(|e| EngineError::io(path, e))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))
+}
+
 impl Catalog {
-    pub fn open(path: &Path) -> Result<Catalog> {
-        let db = Database::create(path)?;
-        // redb creates the file with the default mode; the catalog is private like the rest.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| EngineError::io(path, e))?;
+    /// Opens or creates the catalog. On the real disk redb manages the file itself (and
+    /// locks it against a second process); on any other file system it writes through the
+    /// seam.
+    pub fn open(fs: &dyn FileSystem, path: &Path) -> Result<Catalog> {
+        if !fs.exists(path) {
+            create(fs, path)?;
+        }
+        let db = if fs.is_real() {
+            let db = Database::create(path)?;
+            // redb creates the file with the default mode; the catalog is private like the rest.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| EngineError::io(path, e))?;
+            db
+        } else {
+            let file = fs.open(path).map_err(|e| EngineError::io(path, e))?;
+            Database::builder().create_with_backend(RedbBackend(file))?
+        };
         let tx = db.begin_write()?;
         {
             tx.open_table(SEGMENTS)?;
@@ -224,7 +264,7 @@ mod tests {
             raw_bytes: 5000,
         };
         {
-            let c = Catalog::open(&p).unwrap();
+            let c = Catalog::open(&crate::fs::RealFs, &p).unwrap();
             c.add_segment(&m, 20).unwrap();
             c.add_segment(
                 &SegmentMeta {
@@ -237,7 +277,7 @@ mod tests {
             .unwrap();
             c.delete_project(5, 1, 31).unwrap();
         }
-        let c = Catalog::open(&p).unwrap();
+        let c = Catalog::open(&crate::fs::RealFs, &p).unwrap();
         let s = c.load().unwrap();
         assert_eq!(s.segments, vec![m]);
         assert_eq!(s.sealed.get(&4), Some(&20));

@@ -70,6 +70,8 @@ impl std::str::FromStr for RecoveryMode {
 /// Tunables of an engine instance.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Where the WAL, segments and catalog live: the real disk, or a test file system.
+    pub fs: std::sync::Arc<dyn crate::fs::FileSystem>,
     pub fsync: FsyncPolicy,
     pub recovery: RecoveryMode,
     /// A WAL file is closed and a new one started past this size.
@@ -105,6 +107,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
+            fs: std::sync::Arc::new(crate::fs::RealFs),
             fsync: FsyncPolicy::Always,
             recovery: RecoveryMode::default(),
             wal_file_bytes: 64 << 20,

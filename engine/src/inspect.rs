@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::Catalog;
 use crate::error::{EngineError, Result};
+use crate::fs::{FileSystem, RealFs};
 use crate::segment::{SegmentMeta, SegmentReader};
 use crate::wal::{self, format};
 
@@ -58,8 +59,8 @@ pub struct VerifyReport {
     pub notes: Vec<String>,
 }
 
-fn require_dir(dir: &Path) -> Result<()> {
-    if !dir.join("catalog.redb").is_file() {
+fn require_dir(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    if !fs.exists(&dir.join("catalog.redb")) {
         return Err(EngineError::io(
             dir,
             std::io::Error::new(
@@ -71,9 +72,13 @@ fn require_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn catalog_segments(dir: &Path) -> Result<Vec<SegmentMeta>> {
+fn catalog_segments(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<SegmentMeta>> {
     let db = dir.join("catalog.redb");
-    let c = Catalog::open_existing(&db)?;
+    let c = if fs.is_real() {
+        Catalog::open_existing(&db)?
+    } else {
+        Catalog::open(fs, &db)?
+    };
     Ok(c.load()?.segments)
 }
 
@@ -85,7 +90,7 @@ pub fn segment_path(dir: &Path, m: &SegmentMeta) -> PathBuf {
 }
 
 fn wal_file_info(path: &Path) -> Result<WalFileInfo> {
-    let (buf, scan) = wal::scan_path(path)?;
+    let (buf, scan) = wal::scan_path(&RealFs, path)?;
     let mut rows = 0;
     for (_, r) in &scan.frames {
         if let Ok((_, _, n)) = format::peek_batch(&buf[r.clone()]) {
@@ -103,12 +108,12 @@ fn wal_file_info(path: &Path) -> Result<WalFileInfo> {
 
 /// Lists segments (from the catalog) and WAL files with their sizes.
 pub fn inspect_dir(dir: &Path) -> Result<DirInfo> {
-    require_dir(dir)?;
+    require_dir(&RealFs, dir)?;
     let mut info = DirInfo {
-        segments: catalog_segments(dir)?,
+        segments: catalog_segments(&RealFs, dir)?,
         ..Default::default()
     };
-    for (_, path) in wal::list_files(&dir.join("wal"))? {
+    for (_, path) in wal::list_files(&RealFs, &dir.join("wal"))? {
         info.wal.push(wal_file_info(&path)?);
     }
     Ok(info)
@@ -117,13 +122,18 @@ pub fn inspect_dir(dir: &Path) -> Result<DirInfo> {
 /// Checks every checksum in a data directory: each WAL frame and batch, each segment's
 /// header, index and blocks, and that the catalog and the segment files agree.
 pub fn verify_dir(dir: &Path) -> Result<VerifyReport> {
-    require_dir(dir)?;
+    verify_dir_in(&RealFs, dir)
+}
+
+/// [`verify_dir`] on any file system (tests check a crashed [`crate::fs::FaultFs`]).
+pub fn verify_dir_in(fs: &dyn FileSystem, dir: &Path) -> Result<VerifyReport> {
+    require_dir(fs, dir)?;
     let mut rep = VerifyReport::default();
-    let files = wal::list_files(&dir.join("wal"))?;
+    let files = wal::list_files(fs, &dir.join("wal"))?;
     let count = files.len();
     for (i, (_, path)) in files.into_iter().enumerate() {
         rep.wal_files += 1;
-        let (buf, scan) = match wal::scan_path(&path) {
+        let (buf, scan) = match wal::scan_path(fs, &path) {
             Ok(x) => x,
             Err(EngineError::Corrupt { path, offset, what }) => {
                 rep.problems.push(Problem { path, offset, what });
@@ -159,11 +169,11 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport> {
         }
     }
     let mut known = HashSet::new();
-    for m in catalog_segments(dir)? {
+    for m in catalog_segments(fs, dir)? {
         let path = segment_path(dir, &m);
         known.insert(path.clone());
         rep.segments += 1;
-        match SegmentReader::open(&path).and_then(|s| s.verify()) {
+        match SegmentReader::open(fs, &path).and_then(|s| s.verify()) {
             Ok(rows) => rep.segment_rows += rows,
             Err(EngineError::Corrupt { path, offset, what }) => {
                 rep.problems.push(Problem { path, offset, what })
@@ -175,15 +185,13 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport> {
             }),
         }
     }
-    if let Ok(rd) = std::fs::read_dir(dir.join("segments")) {
-        for pd in rd.flatten() {
-            for f in std::fs::read_dir(pd.path()).into_iter().flatten().flatten() {
-                if !known.contains(&f.path()) {
-                    rep.notes.push(format!(
-                        "{}: not in the catalog (a seal interrupted by a crash); the next open removes it",
-                        f.path().display()
-                    ));
-                }
+    for (pd, _) in fs.list_dir(&dir.join("segments")).unwrap_or_default() {
+        for (f, _) in fs.list_dir(&pd).unwrap_or_default() {
+            if !known.contains(&f) {
+                rep.notes.push(format!(
+                    "{}: not in the catalog (a seal interrupted by a crash); the next open removes it",
+                    f.display()
+                ));
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod config;
 mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod fs;
 pub mod fsutil;
 pub mod inspect;
 pub mod memtable;

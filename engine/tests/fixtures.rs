@@ -71,7 +71,7 @@ fn write_fixtures(root: &Path) {
 }
 
 fn newest_wal(dir: &Path) -> PathBuf {
-    ledger_engine::wal::list_files(&dir.join("wal"))
+    ledger_engine::wal::list_files(&ledger_engine::fs::RealFs, &dir.join("wal"))
         .unwrap()
         .into_iter()
         .rev()

@@ -81,7 +81,7 @@ pub fn inspect(path: &Path) -> Result<()> {
 }
 
 fn inspect_segment(path: &Path) -> Result<()> {
-    let seg = SegmentReader::open(path)?;
+    let seg = SegmentReader::open(&ledger_engine::fs::RealFs, path)?;
     let m = seg.meta();
     println!("segment {}", path.display());
     println!(
@@ -147,7 +147,7 @@ pub fn verify(path: &Path) -> Result<bool> {
 
 /// Writes a segment's logs as NDJSON, oldest first.
 pub fn dump(path: &Path, limit: Option<usize>) -> Result<()> {
-    let seg = SegmentReader::open(path)?;
+    let seg = SegmentReader::open(&ledger_engine::fs::RealFs, path)?;
     let project = project_dir(seg.project);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut left = limit.unwrap_or(usize::MAX);

@@ -333,11 +333,14 @@ impl Engine {
         for s in &old {
             rows += s.rows;
             inner.cache.evict_segment(s.id);
-            if let Err(e) = std::fs::remove_file(&s.path) {
+            if let Err(e) = inner.fs().remove_file(&s.path) {
                 tracing::warn!(file = %s.path.display(), error = %e, "could not delete an expired segment");
             }
         }
-        fsutil::sync_dir(&inner.dir.join("segments").join(project_dir(project)))?;
+        fsutil::sync_dir_in(
+            inner.fs(),
+            &inner.dir.join("segments").join(project_dir(project)),
+        )?;
         Ok((old.len(), rows))
     }
 
@@ -363,8 +366,8 @@ impl Engine {
             }
         }
         let pdir = inner.dir.join("segments").join(project_dir(project));
-        match std::fs::remove_dir_all(&pdir) {
-            Ok(()) => fsutil::sync_dir(&inner.dir.join("segments"))?,
+        match inner.fs().remove_dir_all(&pdir) {
+            Ok(()) => fsutil::sync_dir_in(inner.fs(), &inner.dir.join("segments"))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(EngineError::io(&pdir, e)),
         }
@@ -442,8 +445,12 @@ impl Engine {
             None => Ok(()),
         };
         let probe = inner.dir.join(".health-probe");
-        let mut storage = std::fs::write(&probe, b"ok")
-            .and_then(|_| std::fs::remove_file(&probe))
+        let fs = inner.fs();
+        let _ = fs.remove_file(&probe);
+        let mut storage = fs
+            .create_new(&probe)
+            .and_then(|f| f.append(b"ok"))
+            .and_then(|_| fs.remove_file(&probe))
             .map_err(|e| format!("{}: {e}", inner.dir.display()));
         let damaged = inner.damaged.lock().clone();
         if storage.is_ok() && !damaged.is_empty() {
@@ -495,6 +502,11 @@ impl Applier for WalApplier {
 }
 
 impl Inner {
+    /// The file system the WAL, segments and catalog live on.
+    fn fs(&self) -> &dyn crate::fs::FileSystem {
+        &*self.config.fs
+    }
+
     fn wal(&self) -> &Wal {
         self.wal
             .get()

@@ -13,12 +13,18 @@ impl Engine {
     /// Opens (or creates) a data directory: loads the catalog, opens segments, replays the
     /// WAL after the last seal, and starts the WAL writer and the flusher.
     pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenReport)> {
-        fsutil::create_private_dir(dir)?;
+        let fs = config.fs.clone();
+        if config.search && !fs.is_real() {
+            return Err(EngineError::Invalid(
+                "the search index needs the real file system; disable search on a test one".into(),
+            ));
+        }
+        fsutil::create_dir_in(&*fs, dir)?;
         let wal_dir = dir.join("wal");
         let seg_dir = dir.join("segments");
-        fsutil::create_private_dir(&wal_dir)?;
-        fsutil::create_private_dir(&seg_dir)?;
-        let catalog = Catalog::open(&dir.join("catalog.redb"))?;
+        fsutil::create_dir_in(&*fs, &wal_dir)?;
+        fsutil::create_dir_in(&*fs, &seg_dir)?;
+        let catalog = Catalog::open(&*fs, &dir.join("catalog.redb"))?;
         let state = catalog.load()?;
         let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
         let rollup_config = config.rollups.clone();
@@ -58,7 +64,7 @@ impl Engine {
         for m in &state.segments {
             let path = inner.segment_path(m.project, m.id);
             known.insert(path.clone());
-            match SegmentReader::open(&path) {
+            match SegmentReader::open(&*fs, &path) {
                 Ok(r) => inner.project(m.project).write().segments.push(r),
                 Err(e) => {
                     tracing::error!(error = %e, "segment set aside: its logs are unreadable");
@@ -68,7 +74,7 @@ impl Engine {
             report.segments += 1;
         }
         *inner.damaged.lock() = report.damaged_segments.clone();
-        report.orphans_removed = remove_orphans(&seg_dir, &known)?;
+        report.orphans_removed = remove_orphans(&*fs, &seg_dir, &known)?;
         // Count the sealed logs into the rollups; the replay below counts the rest.
         let sealed: Vec<_> = (inner.projects.read().iter())
             .map(|(p, st)| (*p, st.read().segments.clone()))
@@ -77,7 +83,7 @@ impl Engine {
         if let (Some(ix), Some(why)) = (indexer.as_mut(), &rebuild) {
             rebuild_index(&inner, ix, why)?;
         }
-        let replayed = wal::replay(&wal_dir, inner.config.recovery, |batch| {
+        let replayed = wal::replay(&*fs, &wal_dir, inner.config.recovery, |batch| {
             let sealed = state.sealed.get(&batch.project).copied().unwrap_or(0);
             if state.deleted.contains(&batch.project) {
                 return Ok(false);
@@ -110,6 +116,7 @@ impl Engine {
         report.recovery = replayed.report;
         let wal = Wal::start(
             wal::writer::Start {
+                fs: fs.clone(),
                 dir: wal_dir,
                 policy: inner.config.fsync,
                 file_limit: inner.config.wal_file_bytes,
@@ -139,24 +146,33 @@ impl Engine {
     }
 }
 
-fn remove_orphans(seg_dir: &Path, known: &HashSet<PathBuf>) -> Result<usize> {
+fn remove_orphans(
+    fs: &dyn crate::fs::FileSystem,
+    seg_dir: &Path,
+    known: &HashSet<PathBuf>,
+) -> Result<usize> {
     let mut removed = 0;
-    let rd = std::fs::read_dir(seg_dir).map_err(|e| EngineError::io(seg_dir, e))?;
-    for pd in rd {
-        let pd = pd.map_err(|e| EngineError::io(seg_dir, e))?.path();
-        if !pd.is_dir() {
+    let dirs = fs
+        .list_dir(seg_dir)
+        .map_err(|e| EngineError::io(seg_dir, e))?;
+    for (pd, is_dir) in dirs {
+        if !is_dir {
             continue;
         }
-        let files = std::fs::read_dir(&pd).map_err(|e| EngineError::io(&pd, e))?;
-        for f in files {
-            let f = f.map_err(|e| EngineError::io(&pd, e))?.path();
+        let files = fs.list_dir(&pd).map_err(|e| EngineError::io(&pd, e))?;
+        let mut any = false;
+        for (f, _) in files {
             // A segment written but not yet in the catalog when the process died: its rows
             // are still in the WAL, so the file is redundant.
             if !known.contains(&f) {
                 tracing::info!(file = %f.display(), "removing orphan segment file");
-                std::fs::remove_file(&f).map_err(|e| EngineError::io(&f, e))?;
+                fs.remove_file(&f).map_err(|e| EngineError::io(&f, e))?;
                 removed += 1;
+                any = true;
             }
+        }
+        if any {
+            fsutil::sync_dir_in(fs, &pd)?;
         }
     }
     Ok(removed)

@@ -80,13 +80,14 @@ impl Inner {
             let id = self.next_segment_id.fetch_add(1, Ordering::AcqRel);
             let path = self.segment_path(project, id);
             if let Some(parent) = path.parent() {
-                if !parent.exists() {
-                    fsutil::create_private_dir(parent)?;
-                    fsutil::sync_dir(&self.dir.join("segments"))?;
+                if !self.fs().exists(parent) {
+                    fsutil::create_dir_in(self.fs(), parent)?;
+                    fsutil::sync_dir_in(self.fs(), &self.dir.join("segments"))?;
                 }
             }
             let rows: Vec<&LogRecord> = frozen.iter().collect();
             let meta = segment::write(
+                self.fs(),
                 &path,
                 project,
                 id,
@@ -94,9 +95,9 @@ impl Inner {
                 self.config.block_rows,
                 self.config.zstd_level,
             )?;
-            let reader = SegmentReader::open(&path)?;
+            let reader = SegmentReader::open(self.fs(), &path)?;
             if let Err(e) = self.catalog.add_segment(&meta, frozen.max_seq()) {
-                let _ = std::fs::remove_file(&path);
+                let _ = self.fs().remove_file(&path);
                 return Err(e);
             }
             {

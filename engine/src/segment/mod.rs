@@ -7,14 +7,12 @@ pub mod block;
 pub mod cache;
 
 use std::borrow::Borrow;
-use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::Reader;
 use crate::error::{EngineError, Result};
+use crate::fs::{DataFile, FileSystem};
 use crate::fsutil;
 use crate::model::{LogRecord, ProjectId};
 
@@ -202,6 +200,7 @@ pub fn build<R: Borrow<LogRecord>>(
 
 /// Writes a segment file atomically (temporary, fsync, rename, fsync directory).
 pub fn write<R: Borrow<LogRecord>>(
+    fs: &dyn FileSystem,
     path: &Path,
     project: ProjectId,
     id: u64,
@@ -210,19 +209,7 @@ pub fn write<R: Borrow<LogRecord>>(
     zstd_level: i32,
 ) -> Result<SegmentMeta> {
     let (bytes, meta) = build(project, id, rows, block_rows, zstd_level)?;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = fsutil::create_new(&tmp)?;
-    let res = f
-        .write_all(&bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| EngineError::io(&tmp, e))
-        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e)));
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res?;
-    fsutil::sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    fsutil::write_atomic_in(fs, path, &bytes)?;
     Ok(meta)
 }
 
@@ -235,7 +222,7 @@ pub struct SegmentReader {
     pub rows: u64,
     pub raw_bytes: u64,
     pub file_len: u64,
-    file: File,
+    file: Arc<dyn DataFile>,
 }
 
 impl std::fmt::Debug for SegmentReader {
@@ -246,15 +233,15 @@ impl std::fmt::Debug for SegmentReader {
 
 impl SegmentReader {
     /// Opens a segment and checks its header, trailer and index checksum.
-    pub fn open(path: &Path) -> Result<Arc<SegmentReader>> {
+    pub fn open(fs: &dyn FileSystem, path: &Path) -> Result<Arc<SegmentReader>> {
         let corrupt = |off: u64, what: &str| EngineError::corrupt(path, off, what);
-        let file = File::open(path).map_err(|e| EngineError::io(path, e))?;
-        let file_len = file.metadata().map_err(|e| EngineError::io(path, e))?.len();
+        let file = fs.open(path).map_err(|e| EngineError::io(path, e))?;
+        let file_len = file.size().map_err(|e| EngineError::io(path, e))?;
         if file_len < (HEADER_LEN + TRAILER_LEN) as u64 {
             return Err(corrupt(0, "file shorter than a segment header and trailer"));
         }
         let mut header = [0u8; HEADER_LEN];
-        file.read_exact_at(&mut header, 0)
+        file.read_at(&mut header, 0)
             .map_err(|e| EngineError::io(path, e))?;
         if &header[..VERSION_OFFSET] != MAGIC {
             return Err(corrupt(0, "not a Ledger segment (bad magic)"));
@@ -273,7 +260,7 @@ impl SegmentReader {
         let id = r.u64().map_err(|e| corrupt(e.offset as u64, e.what))?;
         let trailer_at = file_len - TRAILER_LEN as u64;
         let mut trailer = [0u8; TRAILER_LEN];
-        file.read_exact_at(&mut trailer, trailer_at)
+        file.read_at(&mut trailer, trailer_at)
             .map_err(|e| EngineError::io(path, e))?;
         if &trailer[TRAILER_LEN - 8..] != TRAILER_MAGIC {
             return Err(corrupt(
@@ -294,7 +281,7 @@ impl SegmentReader {
             return Err(corrupt(trailer_at, "index offset and block count disagree"));
         }
         let mut index = vec![0u8; (count as usize) * INDEX_ENTRY_LEN];
-        file.read_exact_at(&mut index, index_offset)
+        file.read_at(&mut index, index_offset)
             .map_err(|e| EngineError::io(path, e))?;
         if index_crc(id, project, &index, rows, raw_bytes) != crc {
             return Err(corrupt(index_offset, "block index checksum mismatch"));
@@ -347,7 +334,7 @@ impl SegmentReader {
             .ok_or_else(|| EngineError::Invalid(format!("block {i} out of range")))?;
         let mut buf = vec![0u8; m.len as usize];
         self.file
-            .read_exact_at(&mut buf, m.offset)
+            .read_at(&mut buf, m.offset)
             .map_err(|e| EngineError::io(&self.path, e))?;
         if block_crc(self.id, m.offset, &buf) != m.crc {
             return Err(EngineError::corrupt(
@@ -410,6 +397,7 @@ impl SegmentReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::RealFs;
     use crate::model::{Field, Importance, Level, LogType, NewLog};
 
     fn rows(n: usize) -> Vec<LogRecord> {
@@ -433,8 +421,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(file_name(5));
         let rs = rows(2500);
-        let meta = write(&p, 3, 5, &rs, 1000, 3).unwrap();
-        let seg = SegmentReader::open(&p).unwrap();
+        let meta = write(&RealFs, &p, 3, 5, &rs, 1000, 3).unwrap();
+        let seg = SegmentReader::open(&RealFs, &p).unwrap();
         assert_eq!(seg.blocks.len(), 3);
         assert_eq!(seg.meta(), meta);
         let mut back = Vec::new();
@@ -457,7 +445,7 @@ mod tests {
             let mut b = bytes.clone();
             b[at] ^= 0x04;
             std::fs::write(&p, &b).unwrap();
-            let ok = SegmentReader::open(&p).and_then(|s| s.verify());
+            let ok = SegmentReader::open(&RealFs, &p).and_then(|s| s.verify());
             // Reserved bytes are not covered by a checksum; everything else is.
             let reserved = (RESERVED_OFFSET..PROJECT_OFFSET).contains(&at);
             if !reserved {
@@ -470,11 +458,11 @@ mod tests {
     fn truncated_segment_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(file_name(1));
-        write(&p, 1, 1, &rows(100), 10, 3).unwrap();
+        write(&RealFs, &p, 1, 1, &rows(100), 10, 3).unwrap();
         let len = std::fs::metadata(&p).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
         f.set_len(len - 7).unwrap();
-        let err = SegmentReader::open(&p).unwrap_err().to_string();
+        let err = SegmentReader::open(&RealFs, &p).unwrap_err().to_string();
         assert!(err.contains(&p.display().to_string()), "{err}");
     }
 }

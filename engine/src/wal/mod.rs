@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::RecoveryMode;
 use crate::error::{EngineError, Result};
+use crate::fs::FileSystem;
 use format::{Batch, FileScan};
 
 pub use writer::{Applier, Wal, WalStats};
@@ -21,20 +22,18 @@ pub fn file_name(n: u64) -> String {
 }
 
 /// WAL files in `dir`, sorted by number.
-pub fn list_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+pub fn list_files(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
+    let entries = match fs.list_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(EngineError::io(dir, e)),
     };
-    for ent in rd {
-        let ent = ent.map_err(|e| EngineError::io(dir, e))?;
-        let name = ent.file_name();
-        let name = name.to_string_lossy();
-        if let Some(stem) = name.strip_suffix(".wal") {
-            if let Ok(n) = u64::from_str_radix(stem, 16) {
-                out.push((n, ent.path()));
+    for (path, is_dir) in entries {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(stem) = name.as_deref().and_then(|n| n.strip_suffix(".wal")) {
+            if let (Ok(n), false) = (u64::from_str_radix(stem, 16), is_dir) {
+                out.push((n, path.clone()));
             }
         }
     }
@@ -65,8 +64,8 @@ pub struct Replayed {
 }
 
 /// Reads and checks one WAL file; the error names the file and offset.
-pub fn scan_path(path: &Path) -> Result<(Vec<u8>, FileScan)> {
-    let buf = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+pub fn scan_path(fs: &dyn FileSystem, path: &Path) -> Result<(Vec<u8>, FileScan)> {
+    let buf = fs.read(path).map_err(|e| EngineError::io(path, e))?;
     let scan =
         format::scan_file(&buf).map_err(|e| EngineError::corrupt(path, e.offset as u64, e.what))?;
     Ok((buf, scan))
@@ -75,11 +74,12 @@ pub fn scan_path(path: &Path) -> Result<(Vec<u8>, FileScan)> {
 /// Replays every WAL file in `dir` in order, calling `on_batch` for each whole batch, and
 /// applies `mode` to damage. A torn tail is truncated on disk so the next open is clean.
 pub fn replay(
+    fs: &dyn FileSystem,
     dir: &Path,
     mode: RecoveryMode,
     mut on_batch: impl FnMut(Batch) -> Result<bool>,
 ) -> Result<Replayed> {
-    let files = list_files(dir)?;
+    let files = list_files(fs, dir)?;
     let mut report = RecoveryReport {
         wal_files: files.len(),
         ..Default::default()
@@ -91,14 +91,16 @@ pub fn replay(
     for (i, (no, path)) in files.into_iter().enumerate() {
         let is_last = i + 1 == count;
         next_file_no = next_file_no.max(no + 1);
-        let (buf, scan) = match scan_path(&path) {
+        let (buf, scan) = match scan_path(fs, &path) {
             Ok(x) => x,
             // A crash while a new file was being created leaves it without a whole header.
             Err(EngineError::Corrupt { offset, what, .. })
                 if is_last && mode != RecoveryMode::AbsoluteConsistency && offset < 24 =>
             {
-                let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                std::fs::remove_file(&path).map_err(|e| EngineError::io(&path, e))?;
+                let len = fs.read(&path).map(|b| b.len() as u64).unwrap_or(0);
+                fs.remove_file(&path)
+                    .map_err(|e| EngineError::io(&path, e))?;
+                fs.sync_dir(dir).map_err(|e| EngineError::io(dir, e))?;
                 report.cut.push((path, 0, len, what));
                 continue;
             }
@@ -136,7 +138,7 @@ pub fn replay(
                 return Err(EngineError::corrupt(&path, d.offset, d.what));
             }
             let dropped = buf.len() as u64 - d.offset;
-            truncate(&path, d.offset)?;
+            truncate(fs, &path, d.offset)?;
             report.cut.push((path.clone(), d.offset, dropped, d.what));
         }
         closed.push((no, max_seq));
@@ -149,12 +151,9 @@ pub fn replay(
     })
 }
 
-fn truncate(path: &Path, len: u64) -> Result<()> {
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| EngineError::io(path, e))?;
+fn truncate(fs: &dyn FileSystem, path: &Path, len: u64) -> Result<()> {
+    let f = fs.open(path).map_err(|e| EngineError::io(path, e))?;
     f.set_len(len)
-        .and_then(|_| f.sync_all())
+        .and_then(|_| f.sync_data())
         .map_err(|e| EngineError::io(path, e))
 }

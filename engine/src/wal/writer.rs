@@ -10,8 +10,6 @@
 //! dropped the dirty pages, so retrying could report success for lost data). A write that
 //! fails for lack of space is undone (the file is cut back) and refused; later writes try again.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +22,7 @@ use parking_lot::Mutex;
 use super::format::{self, EncodedBody};
 use crate::config::FsyncPolicy;
 use crate::error::{EngineError, Result};
+use crate::fs::{DataFile, FileSystem};
 use crate::fsutil;
 use crate::model::{LogRecord, ProjectId};
 
@@ -90,10 +89,11 @@ pub struct Wal {
 }
 
 struct Writer {
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     policy: FsyncPolicy,
     file_limit: u64,
-    file: File,
+    file: Arc<dyn DataFile>,
     file_no: u64,
     file_len: u64,
     file_max_seq: u64,
@@ -108,6 +108,7 @@ struct Writer {
 
 /// Where the writer starts: the state replay left.
 pub struct Start {
+    pub fs: Arc<dyn FileSystem>,
     pub dir: PathBuf,
     pub policy: FsyncPolicy,
     pub file_limit: u64,
@@ -119,12 +120,13 @@ pub struct Start {
 impl Wal {
     /// Starts the writer on a fresh WAL file after the ones replay read.
     pub fn start(start: Start, applier: Arc<dyn Applier>) -> Result<Wal> {
-        let (file, file_no) = new_file(&start.dir, start.next_file_no)?;
+        let (file, file_no) = new_file(&*start.fs, &start.dir, start.next_file_no)?;
         let next_seq = Arc::new(AtomicU64::new(start.next_seq));
         let failed = Arc::new(Mutex::new(None));
         let stats = Arc::new(WalStats::default());
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut w = Writer {
+            fs: start.fs,
             dir: start.dir,
             policy: start.policy,
             file_limit: start.file_limit,
@@ -217,13 +219,17 @@ impl Drop for Wal {
     }
 }
 
-fn new_file(dir: &std::path::Path, file_no: u64) -> Result<(File, u64)> {
+fn new_file(
+    fs: &dyn FileSystem,
+    dir: &std::path::Path,
+    file_no: u64,
+) -> Result<(Arc<dyn DataFile>, u64)> {
     let path = dir.join(super::file_name(file_no));
-    let mut f = fsutil::create_new(&path)?;
-    f.write_all(&format::file_header(file_no))
-        .and_then(|_| f.sync_all())
+    let f = fsutil::create_new_in(fs, &path)?;
+    f.append(&format::file_header(file_no))
+        .and_then(|_| f.sync_data())
         .map_err(|e| EngineError::io(&path, e))?;
-    fsutil::sync_dir(dir)?;
+    fsutil::sync_dir_in(fs, dir)?;
     Ok((f, file_no))
 }
 
@@ -312,7 +318,7 @@ impl Writer {
             format::put_frame(&mut self.buf, self.file_no, &payload);
             seq += u64::from(count);
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
+        if let Err(e) = self.file.append(&self.buf) {
             // Undo the partial write so the file ends at a whole record.
             let path = self.path();
             if let Err(cut) = self.file.set_len(self.file_len) {
@@ -394,7 +400,7 @@ impl Writer {
         if self.fsync().is_err() {
             return;
         }
-        match new_file(&self.dir, self.file_no + 1) {
+        match new_file(&*self.fs, &self.dir, self.file_no + 1) {
             Ok((f, no)) => {
                 self.closed.push((self.file_no, self.file_max_seq));
                 self.file = f;
@@ -419,7 +425,7 @@ impl Writer {
         self.closed.retain(|&(no, max_seq)| {
             if max_seq < min {
                 let path = self.dir.join(super::file_name(no));
-                match std::fs::remove_file(&path) {
+                match self.fs.remove_file(&path) {
                     Ok(()) => {
                         deleted = true;
                         self.stats.files_deleted.fetch_add(1, Ordering::Relaxed);
@@ -431,7 +437,7 @@ impl Writer {
             true
         });
         if deleted {
-            let _ = fsutil::sync_dir(&self.dir);
+            let _ = fsutil::sync_dir_in(&*self.fs, &self.dir);
         }
     }
 }

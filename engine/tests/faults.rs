@@ -1,0 +1,270 @@
+//! Fault injection through the file-system seam (`ledger_engine::fs::FaultFs`): a crash at
+//! every numbered write of a workload, failed fsyncs, a full disk, short writes and read
+//! errors. After each, the rebooted file system (only what was synced survives) must hold
+//! every acknowledged log exactly once, no partial batch, and verify clean.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::*;
+use ledger_engine::fs::{FaultFs, Faults};
+use ledger_engine::{AppendOptions, Engine, EngineConfig, EngineError, Field, FsyncPolicy};
+
+fn dir() -> PathBuf {
+    PathBuf::from("/ledger-faults")
+}
+
+fn config(fs: &FaultFs) -> EngineConfig {
+    EngineConfig {
+        fs: Arc::new(fs.clone()),
+        fsync: FsyncPolicy::Always,
+        search: false,
+        seal_rows: 60,
+        block_rows: 16,
+        wal_file_bytes: 4 << 10,
+        ..EngineConfig::default()
+    }
+}
+
+/// Batches acknowledged: batch number → (project, rows).
+type Acked = HashMap<u64, (u64, usize)>;
+
+/// Appends batches until one fails; seals now and then. Returns what was acknowledged and
+/// the first error.
+fn workload(e: &Engine, batches: u64) -> (Acked, Option<EngineError>) {
+    workload_sealing(e, batches, true)
+}
+
+fn workload_sealing(e: &Engine, batches: u64, seal: bool) -> (Acked, Option<EngineError>) {
+    let mut acked = Acked::new();
+    for b in 0..batches {
+        let project = b % 2 + 1;
+        let n = (b % 7 + 1) as usize;
+        let logs = (0..n)
+            .map(|i| tagged(T0 + (b * 10 + i as u64) as i64, b, i, n))
+            .collect();
+        match e.append(project, logs, AppendOptions::default()) {
+            Ok(_) => {
+                acked.insert(b, (project, n));
+            }
+            Err(err) => return (acked, Some(err)),
+        }
+        if seal && b % 9 == 8 {
+            let _ = e.flush();
+        }
+    }
+    (acked, None)
+}
+
+/// Opens the rebooted file system and checks the guarantees.
+fn check(fs: &FaultFs, acked: &Acked, context: &str) {
+    let (e, _) = Engine::open(&dir(), config(fs))
+        .unwrap_or_else(|err| panic!("{context}: reopen failed: {err}"));
+    let mut seen: HashMap<u64, Vec<usize>> = HashMap::new();
+    for project in 1..=2 {
+        for r in all_logs(&e, project) {
+            let msg = r.get(Field::Message).unwrap();
+            let mut it = msg.split(' ');
+            let b: u64 = it.next().unwrap()[1..].parse().unwrap();
+            let i: usize = it.next().unwrap()[1..].parse().unwrap();
+            assert_eq!(
+                b % 2 + 1,
+                project,
+                "{context}: batch {b} in the wrong project"
+            );
+            seen.entry(b).or_default().push(i);
+        }
+    }
+    for (b, rows) in &mut seen {
+        rows.sort_unstable();
+        let n = (*b % 7 + 1) as usize;
+        assert_eq!(
+            *rows,
+            (0..n).collect::<Vec<_>>(),
+            "{context}: batch {b} not whole and once"
+        );
+    }
+    for b in acked.keys() {
+        assert!(
+            seen.contains_key(b),
+            "{context}: acknowledged batch {b} lost"
+        );
+    }
+    drop(e);
+    let rep = ledger_engine::inspect::verify_dir_in(fs, &dir()).expect("verify runs");
+    assert!(
+        rep.problems.is_empty(),
+        "{context}: verify found {:?}",
+        rep.problems
+    );
+}
+
+#[test]
+fn a_crash_at_any_write_loses_nothing_acknowledged() {
+    // Count the writes of the whole workload once, then crash at points across it.
+    let probe = FaultFs::new(Faults::default());
+    {
+        let (e, _) = Engine::open(&dir(), config(&probe)).unwrap();
+        let (_, err) = workload(&e, 40);
+        assert!(err.is_none());
+        e.close().unwrap();
+    }
+    let total = probe.writes();
+    assert!(total > 50, "the workload should write a lot: {total}");
+    let step = (total / 120).max(1);
+    let mut crashes = 0;
+    for k in (1..=total).step_by(step as usize) {
+        let fs = FaultFs::new(Faults {
+            crash_at_write: Some(k),
+            ..Faults::default()
+        });
+        let acked = match Engine::open(&dir(), config(&fs)) {
+            Ok((e, _)) => {
+                let (acked, _) = workload(&e, 40);
+                drop(e);
+                acked
+            }
+            Err(_) => Acked::new(), // crashed while creating the directory
+        };
+        crashes += u64::from(fs.crashed());
+        for seed in [k, k * 31 + 7] {
+            check(
+                &fs.reboot(seed),
+                &acked,
+                &format!("crash at write {k}, seed {seed}"),
+            );
+        }
+    }
+    assert!(
+        crashes > 100,
+        "most sweep points must really crash: {crashes}"
+    );
+}
+
+#[test]
+fn a_failed_fsync_is_final_and_never_acknowledged() {
+    let mut read_only = 0;
+    for n in 1..40 {
+        let fs = FaultFs::new(Faults {
+            fail_fsync: Some(n),
+            ..Faults::default()
+        });
+        let Ok((e, _)) = Engine::open(&dir(), config(&fs)) else {
+            continue; // the failed fsync was one of the open's own
+        };
+        let (acked, err) = workload(&e, 30);
+        if let Some(EngineError::ReadOnly(_)) = err {
+            read_only += 1;
+            assert!(e.health().wal.is_err(), "health must say the WAL failed");
+            // Never retried as if it had worked: every later append is refused too.
+            let again = e.append(1, vec![tagged(T0, 999, 0, 1)], AppendOptions::default());
+            assert!(matches!(again, Err(EngineError::ReadOnly(_))), "{again:?}");
+        }
+        drop(e);
+        check(&fs.reboot(n), &acked, &format!("fsync {n} failed"));
+    }
+    assert!(
+        read_only > 5,
+        "some failed fsyncs must be the WAL's: {read_only}"
+    );
+}
+
+#[test]
+fn a_full_disk_refuses_appends_keeps_reads_and_recovers_when_space_returns() {
+    let fs = FaultFs::new(Faults::default());
+    let cfg = EngineConfig {
+        seal_rows: 1_000_000,
+        ..config(&fs)
+    };
+    let (e, _) = Engine::open(&dir(), cfg).unwrap();
+    // The WAL grows until the disk is full (nothing is sealed, so nothing is freed).
+    fs.set_faults(Faults {
+        space_bytes: Some(fs.usage() + (64 << 10)),
+        ..Faults::default()
+    });
+    let (acked, err) = workload_sealing(&e, 10_000, false);
+    assert!(
+        matches!(err, Some(EngineError::StorageFull(_))),
+        "expected storage full, got {err:?}"
+    );
+    let stored: usize = (1..=2).map(|p| all_logs(&e, p).len()).sum();
+    assert_eq!(
+        stored,
+        acked.values().map(|(_, n)| n).sum::<usize>(),
+        "reads keep working"
+    );
+    // Space returns: appends resume by themselves.
+    fs.set_faults(Faults::default());
+    let b = 20_000u64;
+    let n = (b % 7 + 1) as usize;
+    let logs = (0..n).map(|i| tagged(T0 + i as i64, b, i, n)).collect();
+    let more = e.append(b % 2 + 1, logs, AppendOptions::default());
+    assert!(more.is_ok(), "{more:?}");
+    let mut acked = acked;
+    acked.insert(b, (b % 2 + 1, n));
+    drop(e);
+    check(&fs.reboot(1), &acked, "disk full");
+}
+
+#[test]
+fn a_short_write_is_cut_back_and_refused() {
+    for k in [5, 9, 14, 30] {
+        let fs = FaultFs::new(Faults {
+            short_write_at: Some(k),
+            ..Faults::default()
+        });
+        let Ok((e, _)) = Engine::open(&dir(), config(&fs)) else {
+            continue;
+        };
+        let mut acked = Acked::new();
+        for round in 0..3 {
+            // A refused batch is simply not acknowledged; later ones go on.
+            let (a, _) = workload(&e, 12);
+            for (b, v) in a {
+                acked.insert(b + round * 1000, v);
+            }
+        }
+        drop(e);
+        let fs = fs.reboot(k);
+        let (e, _) = Engine::open(&dir(), config(&fs)).unwrap();
+        let stored: usize = (1..=2).map(|p| all_logs(&e, p).len()).sum();
+        assert!(
+            stored >= acked.len(),
+            "short write at {k}: lost acknowledged logs"
+        );
+        drop(e);
+        let rep = ledger_engine::inspect::verify_dir_in(&fs, &dir()).unwrap();
+        assert!(
+            rep.problems.is_empty(),
+            "short write at {k}: {:?}",
+            rep.problems
+        );
+    }
+}
+
+#[test]
+fn read_errors_are_reported_with_the_file_not_a_panic() {
+    let fs = FaultFs::new(Faults::default());
+    let (e, _) = Engine::open(&dir(), config(&fs)).unwrap();
+    let (_, err) = workload(&e, 30);
+    assert!(err.is_none());
+    e.flush().unwrap();
+    drop(e);
+    let fs = fs.reboot(0);
+    fs.set_faults(Faults {
+        eio_reading: Some(".seg".into()),
+        ..Faults::default()
+    });
+    // Segments that cannot be read are set aside at open, named, and the rest stays readable.
+    let (e, report) = Engine::open(&dir(), config(&fs)).unwrap();
+    assert!(!report.damaged_segments.is_empty());
+    assert!(
+        report.damaged_segments[0].contains(".seg"),
+        "{:?}",
+        report.damaged_segments
+    );
+    assert!(e.health().storage.is_err());
+}
