@@ -8,6 +8,7 @@
 //! omission).
 
 mod logs;
+mod mixed;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,9 @@ pub enum Mode {
     Batch,
     /// `POST /api/v1/ingest/single`, one log each.
     Single,
+    /// The soak: ingest, queries, lookups, searches and metrics at once, plus a project
+    /// whose logs outlive their retention; checks every acknowledged id at the end.
+    Mixed,
 }
 
 /// Options of `ledgerctl loadgen`.
@@ -60,6 +64,9 @@ pub struct Args {
     /// Seed of the generated logs: the same seed sends the same logs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The server's process id, to sample its resident memory each second (mixed mode).
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -225,6 +232,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.concurrency)
         .build(connector);
+    if args.mode == Mode::Mixed {
+        return mixed::run(&args, client, base).await;
+    }
     let key = match &args.key {
         Some(k) => k.clone(),
         None => setup(&client, &base, args.seed).await?,
@@ -238,7 +248,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
     let path = match args.mode {
         Mode::Batch => format!("{base}/api/v1/ingest/batch"),
-        Mode::Single => format!("{base}/api/v1/ingest/single"),
+        Mode::Single | Mode::Mixed => format!("{base}/api/v1/ingest/single"),
     };
     println!(
         "loadgen: {:?} mode, {} logs/request of ~{avg} bytes, concurrency {}, rate {}, {:?}",
