@@ -1,0 +1,100 @@
+//! The ingest pipeline's body stages on arbitrary bytes: `body::decode` (gzip/zstd under a
+//! limit), `parse::batch` (JSON envelope or NDJSON) and `validate::validate` (the Log schema).
+//! Invariants: no panic; every refusal is a 4xx error with a code; a decompressed body never
+//! exceeds its limit; a batch holds 1..=MAX_BATCH logs; a log that validates keeps every
+//! field within its documented limit.
+//!
+//! The first byte picks the framing and the encoding, the rest is the body.
+#![no_main]
+
+use bytes::Bytes;
+use ledger_engine::Field;
+use ledger_server::ingest::body::{decode, Encoding};
+use ledger_server::ingest::parse::{batch, Framing, MAX_BATCH};
+use ledger_server::ingest::validate::{
+    validate, MAX_ATTRIBUTES_BYTES, MAX_ID_CHARS, MAX_MESSAGE_CHARS, MAX_SHORT_CHARS,
+    MAX_STACK_TRACE_CHARS,
+};
+use ledger_server::error::ApiError;
+use libfuzzer_sys::fuzz_target;
+
+/// Decompressed-size limit for the fuzzer: small, so bombs are cheap to refuse.
+const LIMIT: usize = 1 << 20;
+
+fn assert_client_error(e: &ApiError) {
+    let s = e.status();
+    assert!((400..500).contains(&s), "status {s} ({}) for bad input", e.code());
+}
+
+fn chars(log: &ledger_engine::NewLog, f: Field) -> usize {
+    log.get(f).map_or(0, |s| s.chars().count())
+}
+
+fn check_log(raw: &str) {
+    match validate(raw) {
+        Ok(log) => {
+            assert!(chars(&log, Field::Message) <= MAX_MESSAGE_CHARS);
+            assert!(chars(&log, Field::StackTrace) <= MAX_STACK_TRACE_CHARS);
+            for f in [
+                Field::Service,
+                Field::Source,
+                Field::Environment,
+                Field::Release,
+                Field::Platform,
+                Field::Language,
+            ] {
+                assert!(chars(&log, f) <= MAX_SHORT_CHARS, "{f:?} over its limit");
+            }
+            for f in [Field::TraceId, Field::SpanId] {
+                if let Some(id) = log.get(f) {
+                    assert!(!id.is_empty() && id.len() <= MAX_ID_CHARS);
+                    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+                }
+            }
+            if let Some(a) = log.get(Field::Attributes) {
+                assert!(a.len() <= MAX_ATTRIBUTES_BYTES);
+                let v: serde_json::Value =
+                    serde_json::from_str(a).expect("stored attributes are JSON");
+                assert!(v.is_object(), "stored attributes are not an object");
+            }
+        }
+        Err(r) => assert_client_error(&ApiError::from(r)),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, body)) = data.split_first() else {
+        return;
+    };
+    let framing = if mode & 1 == 0 {
+        Framing::Json
+    } else {
+        Framing::NdJson
+    };
+    let encoding = match (mode >> 1) % 4 {
+        1 => Encoding::Gzip,
+        2 => Encoding::Zstd,
+        _ => Encoding::Identity,
+    };
+    let body = match decode(Bytes::copy_from_slice(body), encoding, LIMIT) {
+        Ok(b) => b,
+        Err(e) => {
+            assert_client_error(&e);
+            return;
+        }
+    };
+    assert!(body.len() <= LIMIT, "decoded body over the limit");
+    match batch(&body, framing) {
+        Ok(items) => {
+            assert!(!items.is_empty() && items.len() <= MAX_BATCH);
+            for raw in items {
+                check_log(raw);
+            }
+        }
+        Err(e) => assert_client_error(&e),
+    }
+    // Each body is also one log, as /ingest/single reads it.
+    if let Ok(text) = std::str::from_utf8(&body) {
+        check_log(text);
+    }
+});
