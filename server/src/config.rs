@@ -15,6 +15,23 @@ pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
 /// Default body limit, applied to the raw and to the decompressed size.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 << 20;
 
+/// Default time a client has to send a request's whole head (request line and headers),
+/// counted from the connection's first byte or the end of the previous answer; an idle
+/// keep-alive connection is closed after it too.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default time a client has to send a whole request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default limit on a request's head (request line plus headers); over it, 431.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// The smallest `--max-header-bytes` accepted (hyper's read buffer cannot go lower).
+pub const MIN_MAX_HEADER_BYTES: usize = 8 << 10;
+
+/// Default cap on open client connections; past it, new ones wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
 /// How the server runs. `Config::new(data_dir)` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,6 +43,15 @@ pub struct Config {
     pub pbkdf2_iterations: u32,
     /// Largest request body, raw and after decompression.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request head (and how long a connection may
+    /// sit idle between requests).
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request body; slower is 408.
+    pub body_timeout: Duration,
+    /// Largest request head (request line plus headers) in bytes; larger is 431.
+    pub max_header_bytes: usize,
+    /// Most client connections open at once.
+    pub max_connections: usize,
     /// Failed logins allowed per email and per source address within `login_window`.
     pub login_max_failures: usize,
     pub login_window: Duration,
@@ -67,6 +93,10 @@ impl Config {
             engine: EngineConfig::default(),
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             login_max_failures: 10,
             login_window: Duration::from_secs(15 * 60),
             retention_interval: Duration::from_secs(60),
@@ -91,6 +121,17 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err("--max-body-bytes must be at least 1024".into());
+        }
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            return Err("--header-timeout-ms and --body-timeout-ms must be at least 1".into());
+        }
+        if self.max_header_bytes < MIN_MAX_HEADER_BYTES {
+            return Err(format!(
+                "--max-header-bytes must be at least {MIN_MAX_HEADER_BYTES}"
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
         }
         if self.login_max_failures == 0 {
             return Err("--login-max-failures must be at least 1".into());

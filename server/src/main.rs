@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ledger_engine::FsyncPolicy;
 use ledger_server::config::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS,
 };
 use ledger_server::Config;
 
@@ -47,6 +48,20 @@ struct ServeArgs {
     /// Largest request body in bytes, before and after decompression.
     #[arg(long, env = "LEDGER_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Time a client has to send a request's head (request line and headers), in ms, from
+    /// its first byte or the end of the previous answer; slower connections (and idle
+    /// keep-alive ones) are closed.
+    #[arg(long, env = "LEDGER_HEADER_TIMEOUT_MS", default_value_t = 30_000)]
+    header_timeout_ms: u64,
+    /// Time a client has to send a whole request body, in ms; slower is 408.
+    #[arg(long, env = "LEDGER_BODY_TIMEOUT_MS", default_value_t = 60_000)]
+    body_timeout_ms: u64,
+    /// Largest request head (request line plus headers) in bytes; larger is 431.
+    #[arg(long, env = "LEDGER_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
+    max_header_bytes: usize,
+    /// Most client connections open at once; past it, new ones wait to be accepted.
+    #[arg(long, env = "LEDGER_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Failed logins allowed per email and per client address within the login window.
     #[arg(long, env = "LEDGER_LOGIN_MAX_FAILURES", default_value_t = 10)]
     login_max_failures: usize,
@@ -84,6 +99,10 @@ impl ServeArgs {
         let mut c = Config::new(&self.data_dir).with_fsync(self.fsync);
         c.pbkdf2_iterations = self.pbkdf2_iterations;
         c.max_body_bytes = self.max_body_bytes;
+        c.header_timeout = Duration::from_millis(self.header_timeout_ms);
+        c.body_timeout = Duration::from_millis(self.body_timeout_ms);
+        c.max_header_bytes = self.max_header_bytes;
+        c.max_connections = self.max_connections;
         c.login_max_failures = self.login_max_failures;
         c.login_window = Duration::from_secs(self.login_window_secs);
         c.retention_interval = Duration::from_secs(self.retention_interval_secs.max(1));
@@ -137,6 +156,13 @@ async fn main() -> anyhow::Result<()> {
         None => cli.serve,
     };
     init_logging(&args.log_format);
+    // Everything the server creates is private to its user: files 0600, directories 0700,
+    // also where a library (tantivy's index files and lock files) creates them without an
+    // explicit mode.
+    // SAFETY: umask only swaps the process's file-creation mask; no memory is involved.
+    unsafe {
+        libc::umask(0o077);
+    }
     if args.pbkdf2_iterations < MIN_PBKDF2_ITERATIONS {
         anyhow::bail!("--pbkdf2-iterations must be at least {MIN_PBKDF2_ITERATIONS}");
     }

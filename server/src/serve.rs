@@ -1,5 +1,11 @@
 //! Connections: accept, serve HTTP/1.1 on each, and on shutdown stop accepting, let every
 //! in-flight request finish (idle keep-alive connections close at once), then return.
+//!
+//! What a hostile client can hold is bounded here: at most `max_connections` connections
+//! (past it, new ones wait in the kernel's listen backlog until one closes), each of which
+//! must send a whole request head within `header_timeout` (from its first byte or the end
+//! of the previous answer, so idle and slow-loris connections are closed) and at most
+//! `max_header_bytes` of it (else 431). Bodies are bounded in `ingest::body`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,13 +16,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::app::App;
-
-/// A client that sends its headers slower than this is cut off (slowloris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves until `shutdown` completes, then drains connections (up to the grace period).
 pub async fn accept_until(
@@ -26,9 +29,20 @@ pub async fn accept_until(
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(app.config.max_connections));
+    let header_timeout = app.config.header_timeout;
+    let max_header_bytes = app.config.max_header_bytes;
     tokio::pin!(shutdown);
     loop {
         while conns.try_join_next().is_some() {}
+        // A free slot first, so that at the cap nothing more is accepted.
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
@@ -45,13 +59,15 @@ pub async fn accept_until(
         let app = app.clone();
         let mut stop = stop_rx.clone();
         conns.spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |req| {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(header_timeout)
+                .max_header_size(max_header_bytes)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {

@@ -48,13 +48,15 @@ fn too_large(limit: usize) -> ApiError {
     ))
 }
 
-/// How long a whole body may take to arrive; a client trickling one (slowloris) is cut off.
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Reads the raw body, refusing more than `limit` bytes or a body slower than
-/// [`BODY_TIMEOUT`].
-pub async fn read_raw(headers: &HeaderMap, body: Incoming, limit: usize) -> ApiResult<Bytes> {
-    tokio::time::timeout(BODY_TIMEOUT, read_limited(headers, body, limit))
+/// Reads the raw body, refusing more than `limit` bytes or a body that takes longer than
+/// `timeout` to arrive (a client trickling one, slowloris, is cut off with 408).
+pub async fn read_raw(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> ApiResult<Bytes> {
+    tokio::time::timeout(timeout, read_limited(headers, body, limit))
         .await
         .map_err(|_| ApiError::RequestTimeout("the request body did not arrive in time".into()))?
 }
@@ -65,6 +67,11 @@ async fn read_limited(headers: &HeaderMap, mut body: Incoming, limit: usize) -> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let mut over = declared.is_some_and(|n| n > limit as u64);
+    // Too large even to drain: answer at once rather than wait for bytes that would all be
+    // thrown away (a client may well declare a terabyte and send nothing).
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_BYTES) as u64) {
+        return Err(too_large(limit));
+    }
     let mut buf = BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {

@@ -32,7 +32,7 @@ async fn read_checked(app: &App, req: Request<Incoming>, batch: bool) -> ApiResu
     let enc = body::encoding(req.headers())?;
     let limit = app.config.max_body_bytes;
     let (parts, incoming) = req.into_parts();
-    let raw = body::read_raw(&parts.headers, incoming, limit).await?;
+    let raw = body::read_raw(&parts.headers, incoming, limit, app.config.body_timeout).await?;
     // A small plain body takes microseconds to check: not worth a hop to the blocking pool.
     if enc == body::Encoding::Identity && raw.len() <= INLINE_CHECK_BYTES {
         return check(raw, enc, limit, framing, batch);

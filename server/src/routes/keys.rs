@@ -9,7 +9,7 @@ use ledger_engine::timefmt::format_micros;
 use serde_json::{json, Value};
 
 use super::account::new_id;
-use super::{audit, blocking, owned_project, read_object, session};
+use super::{audit, blocking, owned_project, read_object, session_for};
 use crate::app::{App, Ctx};
 use crate::auth::keys;
 use crate::auth::password::hex;
@@ -31,7 +31,7 @@ pub async fn create(
     ctx: &mut Ctx,
     id: &str,
 ) -> ApiResult<Resp> {
-    let account = session(app, &req)?;
+    let account = session_for(app, &req, id)?;
     let project = owned_project(app, &account, id)?;
     let body = read_object(app, req).await?;
     json::only(&body, &["name", "scopes"])?;
@@ -99,7 +99,7 @@ pub async fn create(
 
 /// `GET /api/v1/projects/{project_id}/keys`
 pub async fn list(app: &Arc<App>, req: Request<Incoming>, id: &str) -> ApiResult<Resp> {
-    let account = session(app, &req)?;
+    let account = session_for(app, &req, id)?;
     let project = owned_project(app, &account, id)?;
     let a = app.clone();
     let recs = blocking(move || a.meta.project_keys(project.id)).await??;
@@ -136,7 +136,7 @@ pub async fn revoke(
     id: &str,
     key_id: &str,
 ) -> ApiResult<Resp> {
-    let account = session(app, &req)?;
+    let account = session_for(app, &req, id)?;
     let project = owned_project(app, &account, id)?;
     let a = app.clone();
     let kid = key_id.to_owned();

@@ -66,13 +66,28 @@ pub async fn dispatch(
     }
 }
 
+fn key_not_session() -> ApiError {
+    ApiError::Forbidden(
+        "this route needs a session token from /api/v1/auth/login, not an API key".into(),
+    )
+}
+
 /// The account of a session token; API keys are refused (403: valid, but not for this).
 pub(crate) fn session(app: &App, req: &Request<Incoming>) -> ApiResult<String> {
     match app.auth.authenticate(req.headers(), now_micros())? {
         Principal::Session(account) => Ok(account),
-        Principal::Key(_) => Err(ApiError::Forbidden(
-            "this route needs a session token from /api/v1/auth/login, not an API key".into(),
-        )),
+        Principal::Key(_) => Err(key_not_session()),
+    }
+}
+
+/// The account of a session token on a route about project `id`. An API key is refused
+/// with 403 only on its own project; on any other id it is 404, like a session token on a
+/// project it does not own, so no credential can tell another tenant's ids from unknown ones.
+pub(crate) fn session_for(app: &App, req: &Request<Incoming>, id: &str) -> ApiResult<String> {
+    match app.auth.authenticate(req.headers(), now_micros())? {
+        Principal::Session(account) => Ok(account),
+        Principal::Key(k) if parse_project_id(id) == Some(k.project) => Err(key_not_session()),
+        Principal::Key(_) => Err(ApiError::not_found("project")),
     }
 }
 
@@ -173,7 +188,7 @@ pub(crate) async fn read_object(
     let enc = body::encoding(req.headers())?;
     let limit = app.config.max_body_bytes;
     let (parts, incoming) = req.into_parts();
-    let raw = body::read_raw(&parts.headers, incoming, limit).await?;
+    let raw = body::read_raw(&parts.headers, incoming, limit, app.config.body_timeout).await?;
     let bytes = match enc {
         body::Encoding::Identity => raw,
         _ => blocking(move || body::decode(raw, enc, limit)).await??,

@@ -8,7 +8,7 @@ use ledger_engine::now_micros;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Map, Value};
 
-use super::{audit, blocking, owned_project, read_object, session};
+use super::{audit, blocking, owned_project, read_object, session, session_for};
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Resp};
@@ -116,7 +116,7 @@ pub fn list(app: &Arc<App>, req: Request<Incoming>) -> ApiResult<Resp> {
 
 /// `GET /api/v1/projects/{project_id}`
 pub fn get(app: &Arc<App>, req: Request<Incoming>, id: &str) -> ApiResult<Resp> {
-    let account = session(app, &req)?;
+    let account = session_for(app, &req, id)?;
     let p = owned_project(app, &account, id)?;
     Ok(http::json(200, &project_json(&p)))
 }
@@ -128,7 +128,7 @@ pub async fn update(
     ctx: &mut Ctx,
     id: &str,
 ) -> ApiResult<Resp> {
-    let account = session(app, &req)?;
+    let account = session_for(app, &req, id)?;
     let current = owned_project(app, &account, id)?;
     let body = read_object(app, req).await?;
     json::only(&body, &FIELDS)?;
@@ -155,7 +155,7 @@ pub async fn delete(
     ctx: &mut Ctx,
     id: &str,
 ) -> ApiResult<Resp> {
-    let account = session(app, &req)?;
+    let account = session_for(app, &req, id)?;
     let p = owned_project(app, &account, id)?;
     let pid = p.id;
     // The engine goes first: if it fails, the project is still listed and the delete can be

@@ -29,8 +29,28 @@ impl Server {
         s
     }
 
+    /// Starts a server on a fresh data directory with extra flags and environment
+    /// variables (which override the defaults below, e.g. `LEDGER_LOG`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut s = Server::spawn(&dir, extra, env);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// The server's log (its stderr) so far.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.with_extension("log")).unwrap_or_default())
+            .into_owned()
+    }
+
     /// Starts a server on `dir` (which may hold data from an earlier run).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        Server::spawn(dir, extra, &[])
+    }
+
+    fn spawn(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -42,6 +62,7 @@ impl Server {
             .args(["--pbkdf2-iterations", "10000", "--fsync", "always"])
             .args(extra)
             .env("LEDGER_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -154,6 +175,14 @@ impl Server {
         self.child.wait().expect("wait for the server")
     }
 
+    /// Stops with SIGTERM and waits, keeping the data directory for inspection.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().expect("wait for the server")
+    }
+
     /// Kills with SIGKILL (no chance to flush anything).
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -230,7 +259,19 @@ pub fn request(
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Resp {
+/// Sends `raw` bytes as they are (a hand-made request) and reads the answer until the
+/// server closes the connection.
+pub fn exchange(addr: &str, raw: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let _ = s.write_all(raw);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    parse_response(&out)
+}
+
+/// Parses an HTTP/1.1 answer (status line, headers, body; chunked bodies are joined).
+pub fn parse_response(raw: &[u8]) -> Resp {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
