@@ -464,7 +464,13 @@ fn data_directory_is_private() {
     let (mut bad, mut seen) = (Vec::new(), Vec::new());
     walk(&dir, &mut bad, &mut seen);
     // The walk covered every kind of file: WAL, sealed segments, the index, metadata.
-    for part in ["/wal/", "/segments/", "/index/", "meta.redb", "server.secret"] {
+    for part in [
+        "/wal/",
+        "/segments/",
+        "/index/",
+        "meta.redb",
+        "server.secret",
+    ] {
         assert!(
             seen.iter().any(|p| p.contains(part)),
             "no {part} in the data directory: {seen:#?}"
