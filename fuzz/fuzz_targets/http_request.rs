@@ -128,7 +128,10 @@ fn server() -> &'static Server {
             r#"{"email":"fuzz@example.com","password":"correct horse battery"}"#,
         );
         let jwt = field(&r, "token");
-        let project = field(&post(addr, "/api/v1/projects", &jwt, r#"{"name":"fuzz"}"#), "id");
+        let project = field(
+            &post(addr, "/api/v1/projects", &jwt, r#"{"name":"fuzz"}"#),
+            "id",
+        );
         let r = post(
             addr,
             &format!("/api/v1/projects/{project}/keys"),

@@ -9,13 +9,13 @@
 
 use bytes::Bytes;
 use ledger_engine::Field;
+use ledger_server::error::ApiError;
 use ledger_server::ingest::body::{decode, Encoding};
 use ledger_server::ingest::parse::{batch, Framing, MAX_BATCH};
 use ledger_server::ingest::validate::{
     validate, MAX_ATTRIBUTES_BYTES, MAX_ID_CHARS, MAX_MESSAGE_CHARS, MAX_SHORT_CHARS,
     MAX_STACK_TRACE_CHARS,
 };
-use ledger_server::error::ApiError;
 use libfuzzer_sys::fuzz_target;
 
 /// Decompressed-size limit for the fuzzer: small, so bombs are cheap to refuse.
@@ -23,7 +23,11 @@ const LIMIT: usize = 1 << 20;
 
 fn assert_client_error(e: &ApiError) {
     let s = e.status();
-    assert!((400..500).contains(&s), "status {s} ({}) for bad input", e.code());
+    assert!(
+        (400..500).contains(&s),
+        "status {s} ({}) for bad input",
+        e.code()
+    );
 }
 
 fn chars(log: &ledger_engine::NewLog, f: Field) -> usize {

@@ -97,14 +97,20 @@ fn read_segment(bytes: &[u8]) {
             Err(_) => all_ok = false,
         }
     }
-    assert!(seg.read_block(seg.blocks.len()).is_err(), "block past the end read");
+    assert!(
+        seg.read_block(seg.blocks.len()).is_err(),
+        "block past the end read"
+    );
     match seg.verify() {
         Ok(n) => {
             assert!(all_ok, "verify passed a segment with an unreadable block");
             assert_eq!(n, rows);
             assert_eq!(n, seg.rows);
         }
-        Err(_) => assert!(!all_ok || rows != seg.rows, "verify refused a readable segment"),
+        Err(_) => assert!(
+            !all_ok || rows != seg.rows,
+            "verify refused a readable segment"
+        ),
     }
     let _ = seg.meta();
 }

@@ -9,8 +9,8 @@
 #![no_main]
 
 use ledger_engine::wal::format::{
-    batch_payload, decode_batch, encode_body, file_header, peek_batch, put_frame, scan_file,
-    Batch, BATCH_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
+    batch_payload, decode_batch, encode_body, file_header, peek_batch, put_frame, scan_file, Batch,
+    BATCH_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -21,9 +21,17 @@ fn check_batch(payload: &[u8]) {
     let (project, first_seq, count) = peek_batch(payload).expect("decoded, so the header reads");
     assert_eq!(b.project, project);
     assert_eq!(b.first_seq, first_seq);
-    assert_eq!(b.records.len(), count as usize, "row count disagrees with the header");
+    assert_eq!(
+        b.records.len(),
+        count as usize,
+        "row count disagrees with the header"
+    );
     for (i, r) in b.records.iter().enumerate() {
-        assert_eq!(r.seq, first_seq + i as u64, "sequence numbers are not consecutive");
+        assert_eq!(
+            r.seq,
+            first_seq + i as u64,
+            "sequence numbers are not consecutive"
+        );
     }
     // Decode → encode → decode is the identity on what decoded.
     for compress in [false, true] {
@@ -41,12 +49,18 @@ fuzz_target!(|data: &[u8]| {
         let mut end = HEADER_LEN;
         for (offset, range) in &scan.frames {
             assert_eq!(*offset as usize, end, "frames are not contiguous");
-            assert!(range.start <= range.end && range.end <= data.len(), "frame out of bounds");
+            assert!(
+                range.start <= range.end && range.end <= data.len(),
+                "frame out of bounds"
+            );
             end = range.end;
             check_batch(&data[range.clone()]);
         }
         if let Some(d) = &scan.damage {
-            assert_eq!(d.offset as usize, end, "damage is not where the valid frames stop");
+            assert_eq!(
+                d.offset as usize, end,
+                "damage is not where the valid frames stop"
+            );
             assert!((d.offset as usize) < data.len());
         } else {
             assert_eq!(end, data.len(), "undamaged file not scanned to its end");
@@ -63,7 +77,10 @@ fuzz_target!(|data: &[u8]| {
         put_frame(&mut f, file_no, data);
         let scan = scan_file(&f).expect("a well-formed header parses");
         assert_eq!(scan.file_no, file_no);
-        assert!(scan.damage.is_none(), "a well-formed frame reported as damage");
+        assert!(
+            scan.damage.is_none(),
+            "a well-formed frame reported as damage"
+        );
         assert_eq!(scan.frames.len(), 1);
         assert_eq!(&f[scan.frames[0].1.clone()], data);
     }
