@@ -1,7 +1,8 @@
 //! The soak's short version for CI: `ledgerctl loadgen --mode mixed` for a few seconds
 //! against a real server (run in-process on a free port) with small seal and retention
-//! intervals, so ingest, queries, searches, metrics and retention all run at once. The long
-//! soak is the same command with `--duration 10m` (BENCHMARKS.md).
+//! intervals, so ingest, queries, searches, metrics and retention all run at once.
+//! `LEDGER_SOAK_DURATION=10m cargo test -p ledger-tools --release --test soak` is the long
+//! soak (BENCHMARKS.md has the same against a separate release server).
 
 use std::process::Command;
 
@@ -35,7 +36,9 @@ fn a_short_mixed_soak_passes_with_every_acknowledged_id_readable() {
             "--batch-size",
             "100",
         ])
-        .args(["--duration", "6s", "--pid", &std::process::id().to_string()])
+        .arg("--duration")
+        .arg(std::env::var("LEDGER_SOAK_DURATION").unwrap_or_else(|_| "6s".into()))
+        .args(["--pid", &std::process::id().to_string()])
         .arg("--url")
         .arg(format!("http://{addr}"))
         .output()
