@@ -77,6 +77,19 @@ fn decode_meta(project: u64, id: u64, b: &[u8]) -> Result<SegmentMeta> {
     })
 }
 
+/// Creates any table the catalog lacks (all of them, in a new file).
+fn ensure_tables(db: &Database) -> Result<()> {
+    let tx = db.begin_write()?;
+    {
+        tx.open_table(SEGMENTS)?;
+        tx.open_table(SEALED)?;
+        tx.open_table(DELETED)?;
+        tx.open_table(META)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Creates an empty catalog beside its final name, then renames it into place, so a crash
 /// while redb lays out a new file never leaves a half-made catalog behind.
 fn create(fs: &dyn FileSystem, path: &Path) -> Result<()> {
@@ -89,14 +102,7 @@ fn create(fs: &dyn FileSystem, path: &Path) -> Result<()> {
             let f = fs.create_new(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
             Database::builder().create_with_backend(RedbBackend(f))?
         };
-        let tx = db.begin_write()?;
-        {
-            tx.open_table(SEGMENTS)?;
-            tx.open_table(SEALED)?;
-            tx.open_table(DELETED)?;
-            tx.open_table(META)?;
-        }
-        tx.commit()?;
+        ensure_tables(&db)?;
     }
     fs.rename(&tmp, path)
         .map_err(|e| EngineError::io(path, e))?;
@@ -123,14 +129,7 @@ impl Catalog {
             let file = fs.open(path).map_err(|e| EngineError::io(path, e))?;
             Database::builder().create_with_backend(RedbBackend(file))?
         };
-        let tx = db.begin_write()?;
-        {
-            tx.open_table(SEGMENTS)?;
-            tx.open_table(SEALED)?;
-            tx.open_table(DELETED)?;
-            tx.open_table(META)?;
-        }
-        tx.commit()?;
+        ensure_tables(&db)?;
         Ok(Catalog {
             db: parking_lot::RwLock::new(Some(db)),
         })

@@ -121,66 +121,10 @@ async fn call(
 
 /// Registers an account, creates a project with high limits and returns an ingest key.
 async fn setup(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<String> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let email = format!("loadgen-{seed}-{nanos}@example.com");
-    let body = json!({"email": email, "password": "loadgen password 1"}).to_string();
-    let (st, b) = call(
-        client,
-        "POST",
-        &format!("{base}/api/v1/auth/register"),
-        None,
-        body.into(),
-    )
-    .await?;
-    if st != 201 {
-        bail!("register answered {st}: {}", String::from_utf8_lossy(&b));
-    }
-    let token = serde_json::from_slice::<Value>(&b)?["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let body = json!({"name": "loadgen", "daily_quota": 1_000_000_000_000u64, "rate_limit_per_minute": 1_000_000_000_000u64,
-                      "rate_limit_per_hour": 1_000_000_000_000u64, "max_queue_depth": 1_000_000}).to_string();
-    let (st, b) = call(
-        client,
-        "POST",
-        &format!("{base}/api/v1/projects"),
-        Some(&token),
-        body.into(),
-    )
-    .await?;
-    if st != 201 {
-        bail!(
-            "creating the project answered {st}: {}",
-            String::from_utf8_lossy(&b)
-        );
-    }
-    let project = serde_json::from_slice::<Value>(&b)?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let body = json!({"name": "loadgen", "scopes": ["ingest", "query"]}).to_string();
-    let (st, b) = call(
-        client,
-        "POST",
-        &format!("{base}/api/v1/projects/{project}/keys"),
-        Some(&token),
-        body.into(),
-    )
-    .await?;
-    if st != 201 {
-        bail!(
-            "creating the key answered {st}: {}",
-            String::from_utf8_lossy(&b)
-        );
-    }
-    println!("loadgen: made project {project} (account {email})");
-    Ok(serde_json::from_slice::<Value>(&b)?["key"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
+    let token = mixed::session(client, base, seed).await?;
+    let key = mixed::project(client, base, &token, 30).await?;
+    println!("loadgen: made an account and a project");
+    Ok(key)
 }
 
 /// Request bodies, generated once: enough distinct ones that the server sees varied data.

@@ -42,9 +42,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-async fn session(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<String> {
-    let email = format!("soak-{seed}-{}@example.com", now_ms());
-    let body = json!({"email": email, "password": "soak password 1"}).to_string();
+/// Registers a fresh account and returns its session token.
+pub(super) async fn session(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<String> {
+    let email = format!("loadgen-{seed}-{}@example.com", now_ms());
+    let body = json!({"email": email, "password": "loadgen password 1"}).to_string();
     let (st, b) = call(
         client,
         "POST",
@@ -63,7 +64,7 @@ async fn session(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<S
 }
 
 /// A project with high limits (and the given retention) and an ingest+query key for it.
-async fn project(
+pub(super) async fn project(
     client: &HttpClient,
     base: &str,
     token: &str,
@@ -92,7 +93,7 @@ async fn project(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let body = json!({"name": "soak", "scopes": ["ingest", "query"]}).to_string();
+    let body = json!({"name": "loadgen", "scopes": ["ingest", "query"]}).to_string();
     let (st, b) = call(
         client,
         "POST",
