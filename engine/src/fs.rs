@@ -377,6 +377,12 @@ impl FaultFs {
         Ok(())
     }
 
+    /// The file at `path` as a process sees it now.
+    fn node(&self, path: &Path) -> io::Result<Arc<Mutex<Node>>> {
+        let st = self.state.lock();
+        st.files.get(path).cloned().ok_or_else(|| not_found(path))
+    }
+
     fn file(&self, path: &Path, node: Arc<Mutex<Node>>) -> Arc<dyn DataFile> {
         Arc::new(FaultFile {
             fs: self.clone(),
@@ -407,25 +413,12 @@ impl FileSystem for FaultFs {
     }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn DataFile>> {
         self.check_alive()?;
-        let node = self
-            .state
-            .lock()
-            .files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| not_found(path))?;
+        let node = self.node(path)?;
         Ok(self.file(path, node))
     }
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.check_read(path)?;
-        let node = self
-            .state
-            .lock()
-            .files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| not_found(path))?;
-        let data = node.lock().data.clone();
+        let data = self.node(path)?.lock().data.clone();
         Ok(data)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
