@@ -272,19 +272,36 @@ fn corpus_no_refresh(e: &Engine) {
     e.sync().unwrap();
 }
 
+/// Copies a directory the forgotten engine may still be writing to (tantivy writes its
+/// metadata through temporary files that vanish when renamed). A copy during which a file
+/// vanished is not a snapshot of one instant, so it is thrown away and taken again.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for ent in std::fs::read_dir(from).unwrap() {
-        let ent = ent.unwrap();
+    for attempt in 0.. {
+        match try_copy_tree(from, to) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 50 => {
+                std::fs::remove_dir_all(to).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("copying {}: {e}", from.display()),
+        }
+    }
+}
+
+fn try_copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for ent in std::fs::read_dir(from)? {
+        let ent = ent?;
         let dst = to.join(ent.file_name());
-        if ent.file_type().unwrap().is_dir() {
-            copy_tree(&ent.path(), &dst);
+        if ent.file_type()?.is_dir() {
+            try_copy_tree(&ent.path(), &dst)?;
         } else if ent.file_name() != ".tantivy-writer.lock"
             && ent.file_name() != ".tantivy-meta.lock"
         {
-            std::fs::copy(ent.path(), dst).unwrap();
+            std::fs::copy(ent.path(), dst)?;
         }
     }
+    Ok(())
 }
 
 #[test]
