@@ -76,6 +76,7 @@ impl Filter {
         ok(self.levels, b.level_mask)
             && ok(self.log_types, b.type_mask)
             && ok(self.importances, b.importance_mask)
+            && self.fields.iter().all(|(f, v)| b.may_contain(*f, v))
     }
 }
 

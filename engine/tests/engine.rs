@@ -335,6 +335,46 @@ fn corruption_before_the_tail_stops_the_open_naming_file_and_offset() {
 }
 
 #[test]
+fn exact_match_filters_skip_blocks_without_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    // 640 logs of service "api" sealed in blocks of 32, one "rare" log among them.
+    for b in 0..4u64 {
+        let logs = (0..160)
+            .map(|i| {
+                let n = b as i64 * 160 + i;
+                let svc = if n == 333 { "rare" } else { "api" };
+                tagged(T0 + n, b, i as usize, 160).with(Field::Service, svc.to_string())
+            })
+            .collect();
+        e.append(3, logs, AppendOptions::default()).unwrap();
+    }
+    e.flush().unwrap();
+    assert_eq!(e.stats().memtable_rows, 0, "everything is in segments");
+    // A budget of two blocks: a scan that read every block would run out of it.
+    let scan = |svc: &str| {
+        let req = ScanRequest {
+            filter: Filter {
+                fields: vec![(Field::Service, svc.into())],
+                ..Default::default()
+            },
+            max_examined: Some(64),
+            limit: 100,
+            ..Default::default()
+        };
+        e.scan(3, &req).unwrap()
+    };
+    let page = scan("rare");
+    assert!(!page.partial, "blocks without the value were read");
+    assert_eq!(page.logs.len(), 1);
+    assert_eq!(page.logs[0].log.timestamp, T0 + 333);
+    let page = scan("absent");
+    assert!(!page.partial && page.logs.is_empty());
+    // A value in every block reads blocks until the budget runs out: the budget is real.
+    assert!(scan("api").partial);
+}
+
+#[test]
 fn retention_drops_whole_old_segments_only() {
     let dir = tempfile::tempdir().unwrap();
     let e = open(dir.path(), small_config());

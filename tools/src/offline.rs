@@ -100,17 +100,18 @@ fn inspect_segment(path: &Path) -> Result<()> {
         ratio(m.raw_bytes, m.bytes)
     );
     println!(
-        "\n  {:>5} {:>10} {:>6} {:>9} {:>9} {:<27} {:<27}",
-        "block", "offset", "rows", "raw", "stored", "from", "to"
+        "\n  {:>5} {:>10} {:>6} {:>9} {:>9} {:>6} {:<27} {:<27}",
+        "block", "offset", "rows", "raw", "stored", "filter", "from", "to"
     );
     for (i, b) in seg.blocks.iter().enumerate() {
         println!(
-            "  {:>5} {:>10} {:>6} {:>9} {:>9} {:<27} {:<27}",
+            "  {:>5} {:>10} {:>6} {:>9} {:>9} {:>6} {:<27} {:<27}",
             i,
             b.offset,
             b.rows,
             b.raw_len,
             b.len,
+            b.filter.len(),
             format_micros(b.min_ts),
             format_micros(b.max_ts)
         );

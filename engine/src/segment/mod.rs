@@ -1,9 +1,11 @@
 //! Sealed segments: immutable, per-project files of compressed column blocks, with a block
-//! index that lets a scan skip what its time range or level filter cannot match.
+//! index and per-block keyword filters that let a scan skip what its time range, level or
+//! exact-match filters cannot match.
 //!
-//! File layout (FORMAT.md, "Segment file"): `header | block* | index | trailer`.
+//! File layout (FORMAT.md, "Segment file"): `header | block* | index | filters | trailer`.
 
 pub mod block;
+pub mod bloom;
 pub mod cache;
 
 use std::borrow::Borrow;
@@ -18,7 +20,9 @@ use crate::model::{LogRecord, ProjectId};
 
 pub const MAGIC: &[u8; 8] = b"LDGRSEG\0";
 pub const TRAILER_MAGIC: &[u8; 8] = b"LDGRSEGE";
-pub const VERSION: u8 = 1;
+/// The version this code writes. Version 1 (no keyword filters) is still read.
+pub const VERSION: u8 = 2;
+pub const OLDEST_READABLE_VERSION: u8 = 1;
 pub const COMPRESSION_ZSTD: u8 = 1;
 
 pub const MAGIC_OFFSET: usize = 0;
@@ -35,7 +39,8 @@ pub const TRAILER_LEN: usize = 40;
 /// Largest block (compressed or not) a reader accepts.
 const MAX_BLOCK: u32 = 64 << 20;
 
-/// Where a block is and what it holds; one 64-byte entry of the block index.
+/// Where a block is and what it holds; one 64-byte entry of the block index, plus the
+/// block's keyword filter (stored after the index).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockMeta {
     pub offset: u64,
@@ -51,6 +56,8 @@ pub struct BlockMeta {
     pub min_seq: u64,
     pub max_seq: u64,
     pub crc: u32,
+    /// The block's keyword filter ([`bloom`]); empty in version 1 segments.
+    pub filter: Box<[u8]>,
 }
 
 impl BlockMeta {
@@ -65,9 +72,13 @@ impl BlockMeta {
         out.extend_from_slice(&self.min_seq.to_le_bytes());
         out.extend_from_slice(&self.max_seq.to_le_bytes());
         out.extend_from_slice(&self.crc.to_le_bytes());
-        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&(self.filter.len() as u32).to_le_bytes());
     }
-    fn decode(r: &mut Reader<'_>) -> std::result::Result<BlockMeta, crate::codec::DecodeError> {
+    /// Decodes an index entry; the filter is left empty and its length returned, since the
+    /// filters follow the whole index.
+    fn decode(
+        r: &mut Reader<'_>,
+    ) -> std::result::Result<(BlockMeta, u32), crate::codec::DecodeError> {
         let offset = r.u64()?;
         let len = r.u32()?;
         let raw_len = r.u32()?;
@@ -86,9 +97,15 @@ impl BlockMeta {
             min_seq: r.u64()?,
             max_seq: r.u64()?,
             crc: r.u32()?,
+            filter: Box::default(),
         };
-        r.bytes(4)?;
-        Ok(m)
+        let filter_len = r.u32()?;
+        Ok((m, filter_len))
+    }
+
+    /// False when no row of this block can have `value` in `field`.
+    pub fn may_contain(&self, field: crate::model::Field, value: &str) -> bool {
+        bloom::may_contain(&self.filter, field, value)
     }
 }
 
@@ -119,7 +136,8 @@ fn block_crc(segment_id: u64, offset: u64, bytes: &[u8]) -> u32 {
     crc32c::crc32c_append(c, bytes)
 }
 
-/// The checksum that guards the header's ids, the block index and the trailer's totals.
+/// The checksum that guards the header's ids, the block index, the filters and the
+/// trailer's totals. `index` is the index followed by the filters.
 fn index_crc(segment_id: u64, project: ProjectId, index: &[u8], rows: u64, raw: u64) -> u32 {
     let c = crc32c::crc32c(&segment_id.to_le_bytes());
     let c = crc32c::crc32c_append(c, &project.to_le_bytes());
@@ -166,6 +184,7 @@ pub fn build<R: Borrow<LogRecord>>(
             min_seq: chunk.iter().map(|r| r.seq).min().unwrap_or(0),
             max_seq: chunk.iter().map(|r| r.seq).max().unwrap_or(0),
             crc: block_crc(id, offset, &z),
+            filter: bloom::build(chunk).into_boxed_slice(),
         });
         raw_total += raw.len() as u64;
         out.extend_from_slice(&z);
@@ -174,6 +193,9 @@ pub fn build<R: Borrow<LogRecord>>(
     let mut index = Vec::with_capacity(metas.len() * INDEX_ENTRY_LEN);
     for m in &metas {
         m.encode(&mut index);
+    }
+    for m in &metas {
+        index.extend_from_slice(&m.filter);
     }
     out.extend_from_slice(&index);
     out.extend_from_slice(&index_offset.to_le_bytes());
@@ -246,7 +268,8 @@ impl SegmentReader {
         if &header[..VERSION_OFFSET] != MAGIC {
             return Err(corrupt(0, "not a Ledger segment (bad magic)"));
         }
-        if header[VERSION_OFFSET] != VERSION {
+        let version = header[VERSION_OFFSET];
+        if !(OLDEST_READABLE_VERSION..=VERSION).contains(&version) {
             return Err(corrupt(
                 VERSION_OFFSET as u64,
                 "unsupported segment version",
@@ -275,31 +298,51 @@ impl SegmentReader {
         let crc = r.u32().map_err(tr)?;
         let rows = r.u64().map_err(tr)?;
         let raw_bytes = r.u64().map_err(tr)?;
-        if index_offset < HEADER_LEN as u64
-            || index_offset.checked_add(count * INDEX_ENTRY_LEN as u64) != Some(trailer_at)
-        {
+        let index_end = index_offset.checked_add(count * INDEX_ENTRY_LEN as u64);
+        if index_offset < HEADER_LEN as u64 || index_end.is_none_or(|end| end > trailer_at) {
             return Err(corrupt(trailer_at, "index offset and block count disagree"));
         }
-        let mut index = vec![0u8; (count as usize) * INDEX_ENTRY_LEN];
+        // The index and the filters after it run to the trailer; the checksum covers both.
+        let mut index = vec![0u8; (trailer_at - index_offset) as usize];
         file.read_at(&mut index, index_offset)
             .map_err(|e| EngineError::io(path, e))?;
         if index_crc(id, project, &index, rows, raw_bytes) != crc {
             return Err(corrupt(index_offset, "block index checksum mismatch"));
         }
-        let mut r = Reader::new(&index);
+        let entries_len = count as usize * INDEX_ENTRY_LEN;
+        let mut r = Reader::new(&index[..entries_len]);
         let mut blocks = Vec::with_capacity(count as usize);
         let mut at = HEADER_LEN as u64;
+        let mut filter_at = entries_len;
         for i in 0..count {
-            let m = BlockMeta::decode(&mut r)
+            let entry_at = index_offset + i * INDEX_ENTRY_LEN as u64;
+            let (mut m, filter_len) = BlockMeta::decode(&mut r)
                 .map_err(|e| corrupt(index_offset + e.offset as u64, e.what))?;
             if m.offset != at || m.len > MAX_BLOCK || m.raw_len > MAX_BLOCK || m.rows == 0 {
+                return Err(corrupt(entry_at, "block index entry out of range"));
+            }
+            let filter_len = filter_len as usize;
+            let filter_ok = if version == 1 {
+                filter_len == 0
+            } else {
+                bloom::valid_len(filter_len)
+            };
+            if !filter_ok || index.len() - filter_at < filter_len {
                 return Err(corrupt(
-                    index_offset + i * INDEX_ENTRY_LEN as u64,
-                    "block index entry out of range",
+                    entry_at + 60,
+                    "block keyword filter length out of range",
                 ));
             }
+            m.filter = index[filter_at..filter_at + filter_len].into();
+            filter_at += filter_len;
             at = m.offset + u64::from(m.len);
             blocks.push(m);
+        }
+        if filter_at != index.len() {
+            return Err(corrupt(
+                index_offset + filter_at as u64,
+                "keyword filters do not end where the trailer starts",
+            ));
         }
         if at != index_offset {
             return Err(corrupt(

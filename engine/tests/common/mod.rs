@@ -88,10 +88,20 @@ pub fn rng(seed: u64) -> StdRng {
 
 /// Every log of a project, oldest first, by paging with the cursor.
 pub fn all_logs(e: &Engine, project: u64) -> Vec<ledger_engine::LogRecord> {
+    scan_all(e, project, ledger_engine::Filter::default())
+}
+
+/// Every log of a project that passes `filter`, oldest first, by paging with the cursor.
+pub fn scan_all(
+    e: &Engine,
+    project: u64,
+    filter: ledger_engine::Filter,
+) -> Vec<ledger_engine::LogRecord> {
     let mut out = Vec::new();
     let mut req = ScanRequest {
         limit: 1000,
         order: ledger_engine::Order::Asc,
+        filter,
         ..Default::default()
     };
     loop {
