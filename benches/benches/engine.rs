@@ -176,14 +176,16 @@ fn main() {
         met: Some(ratio <= 0.20),
     });
 
-    let scans: Vec<(&str, Filter)> = vec![
-        ("newest 100, no filter", Filter::default()),
+    // (name, filter, logs a page holds)
+    let scans: Vec<(&str, Filter, usize)> = vec![
+        ("newest 100, no filter", Filter::default(), 100),
         (
             "newest 100, level=error,critical",
             Filter {
                 levels: Some(1 << Level::Error as u8 | 1 << Level::Critical as u8),
                 ..Default::default()
             },
+            100,
         ),
         (
             "newest 100, service=billing & environment=production",
@@ -194,9 +196,19 @@ fn main() {
                 ],
                 ..Default::default()
             },
+            100,
+        ),
+        // A value no log has: every block is ruled out by its keyword filter, unread.
+        (
+            "release matching no log",
+            Filter {
+                fields: vec![(Field::Release, "2025.01.1".into())],
+                ..Default::default()
+            },
+            0,
         ),
     ];
-    for (name, filter) in scans {
+    for (name, filter, want) in scans {
         let req = ScanRequest {
             filter,
             limit: 100,
@@ -207,7 +219,7 @@ fn main() {
             let t = Instant::now();
             let page = e.scan(1, &req).expect("scan");
             h.record(t.elapsed().as_micros() as u64).expect("record");
-            assert_eq!(page.logs.len(), 100);
+            assert_eq!(page.logs.len(), want);
         }
         let (p50, p99) = (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
         println!("  scan {name}: p50 {p50} us, p99 {p99} us");

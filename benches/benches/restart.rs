@@ -1,0 +1,104 @@
+//! Restart proof: how long `Engine::open` takes to replay a large WAL (target: 1 GB in
+//! ≤ 10 s). The WAL is written by an engine that never seals (as after a crash with a long
+//! unsealed tail), then the data directory is opened with the default configuration, which
+//! replays every frame, rebuilds the memtables and seals them into segments as it goes.
+//!
+//! Knobs: `LEDGER_BENCH_WAL_BYTES` (WAL to write, default 1 GiB), `LEDGER_BENCH_SEARCH`
+//! (1 also feeds the replayed rows to the search index, which indexes them in the
+//! background after `open` returns; default 0).
+
+use std::time::Instant;
+
+use ledger_benches::{knob, print_table, LogGen, Row};
+use ledger_engine::{AppendOptions, Engine, EngineConfig, FsyncPolicy};
+
+const T0: i64 = 1_795_000_000_000_000;
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let target = knob("LEDGER_BENCH_WAL_BYTES", 1 << 30);
+    let search = knob("LEDGER_BENCH_SEARCH", 0) == 1;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal_dir = dir.path().join("wal");
+
+    // Write: no sealing, no backpressure, no fsync (the bytes are the same; only the
+    // restart is timed).
+    let writer = EngineConfig {
+        seal_rows: usize::MAX,
+        seal_bytes: usize::MAX,
+        memtable_limit_bytes: usize::MAX,
+        fsync: FsyncPolicy::Never,
+        search: false,
+        ..EngineConfig::default()
+    };
+    let (e, _) = Engine::open(dir.path(), writer).expect("open");
+    let mut gens: Vec<LogGen> = (0..4).map(|p| LogGen::new(p, T0)).collect();
+    let t = Instant::now();
+    let mut logs = 0u64;
+    while dir_bytes(&wal_dir) < target {
+        for (p, g) in gens.iter_mut().enumerate() {
+            for _ in 0..10 {
+                e.append(p as u64 + 1, g.batch(1000), AppendOptions::default())
+                    .expect("append");
+                logs += 1000;
+            }
+        }
+    }
+    e.sync().expect("sync");
+    e.close_without_sealing();
+    drop(e);
+    let wal = dir_bytes(&wal_dir);
+    println!(
+        "wrote {logs} logs, {:.0} MiB of WAL ({:.0} bytes/log) in {:.1}s",
+        wal as f64 / (1 << 20) as f64,
+        wal as f64 / logs as f64,
+        t.elapsed().as_secs_f64()
+    );
+
+    let cfg = EngineConfig {
+        search,
+        ..EngineConfig::default()
+    };
+    let t = Instant::now();
+    let (e, report) = Engine::open(dir.path(), cfg).expect("reopen");
+    let secs = t.elapsed().as_secs_f64();
+    let st = e.stats();
+    println!(
+        "replayed {} rows ({:.0} MiB) in {secs:.2}s; {} segments, {} rows still in memtables",
+        report.recovery.rows_replayed,
+        report.recovery.wal_bytes as f64 / (1 << 20) as f64,
+        st.segments,
+        st.memtable_rows
+    );
+    assert_eq!(report.recovery.rows_replayed, logs, "every log replayed");
+    let per_gb = secs / (report.recovery.wal_bytes as f64 / 1e9);
+    e.close().expect("close");
+    print_table(&[
+        Row {
+            figure: format!(
+                "restart, {:.2} GB of WAL replayed and sealed{}",
+                report.recovery.wal_bytes as f64 / 1e9,
+                if search { ", search on" } else { "" }
+            ),
+            target: "<= 10 s for 1 GB".into(),
+            measured: format!("{secs:.2} s ({per_gb:.2} s per GB)"),
+            met: Some(per_gb <= 10.0),
+        },
+        Row {
+            figure: "replay rate".into(),
+            target: "-".into(),
+            measured: format!("{:.0} logs/s", report.recovery.rows_replayed as f64 / secs),
+            met: None,
+        },
+    ]);
+}
