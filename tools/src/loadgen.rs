@@ -7,7 +7,7 @@
 //! server shows up in the percentiles instead of silently lowering the rate (coordinated
 //! omission).
 
-mod logs;
+pub(crate) mod logs;
 mod mixed;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! `ledgerctl`: offline inspection and verification of a Ledger data directory, and load
 //! generation against a running server.
 
+mod generate;
 mod loadgen;
 mod offline;
 
@@ -45,6 +46,9 @@ enum Command {
     /// Sends realistic logs to a running server over HTTP and reports latency percentiles
     /// and throughput.
     Loadgen(loadgen::Args),
+    /// Writes the load generator's logs to standard output as NDJSON or CSV (sample data,
+    /// and the same data for a comparison with another store).
+    Generate(generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
             offline::reindex(&data_dir, project.as_deref()).map(|_| true)
         }
         Command::Loadgen(args) => loadgen::run(args).map(|_| true),
+        Command::Generate(args) => generate::run(args).map(|_| true),
     };
     match res {
         Ok(true) => ExitCode::SUCCESS,
