@@ -3,6 +3,7 @@
 //! Start at [`Engine`]: `open` a data directory, `append` batches, `scan` and `get` them.
 //! `engine/FORMAT.md` describes every byte this crate writes.
 
+pub mod background;
 pub mod catalog;
 pub mod codec;
 pub mod config;

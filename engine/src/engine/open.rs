@@ -130,7 +130,10 @@ impl Engine {
         let fi = inner.clone();
         let flusher = std::thread::Builder::new()
             .name("ledger-flush".into())
-            .spawn(move || fi.flush_loop(flush_rx))
+            .spawn(move || {
+                crate::background::lower_priority();
+                fi.flush_loop(flush_rx)
+            })
             .map_err(|e| EngineError::io("flusher thread", e))?;
         inner.wal().checkpoint();
         Ok((
