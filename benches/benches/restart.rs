@@ -36,6 +36,7 @@ fn main() {
     let writer = EngineConfig {
         seal_rows: usize::MAX,
         seal_bytes: usize::MAX,
+        seal_age: std::time::Duration::from_secs(1 << 32),
         memtable_limit_bytes: usize::MAX,
         fsync: FsyncPolicy::Never,
         search: false,
