@@ -1,11 +1,14 @@
-//! Background work yields the CPU to requests: sealing, indexing and index merges run at a
-//! lower scheduling priority than the threads that answer requests, write the WAL and count
-//! rollups, so on a small machine a seal or an index merge does not stall a request. Their
-//! lag is bounded elsewhere: the memtable limit and the search lag limit push back on
-//! ingest when they fall behind.
+//! Sealing yields the CPU to requests: the flusher thread, which compresses and writes
+//! segments in bursts, runs at a lower scheduling priority than the threads that answer
+//! requests, write the WAL, count rollups and index, so on a small machine a seal does not
+//! stall a request. Its lag is bounded elsewhere: the memtable limit pushes back on ingest
+//! when sealing falls behind.
 //!
-//! On Linux a thread's nice value is its own and is inherited by the threads it creates;
-//! elsewhere these are no-ops.
+//! Indexing stays at normal priority: lowered, it fell behind appends and the index-lag
+//! limit cut ingest-until-searchable by a fifth (BENCHMARKS.md, "Background work at lower
+//! priority").
+//!
+//! On Linux a thread's nice value is its own; elsewhere this is a no-op.
 
 /// The nice value background threads run at (0 is normal, 19 the lowest).
 pub const NICE: i32 = 10;
@@ -24,19 +27,6 @@ pub fn lower_priority() {
     }
 }
 
-/// Runs `f` on a short-lived thread at background priority and returns its result, so that
-/// threads `f` creates (a library's worker pools) inherit the lower priority.
-pub fn run_lowered<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            lower_priority();
-            f()
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
-}
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -50,15 +40,15 @@ mod tests {
     }
 
     #[test]
-    fn lowered_threads_and_their_children_run_at_background_priority() {
+    fn a_lowered_thread_runs_at_background_priority_and_others_do_not() {
         let before = nice_of_this_thread();
-        let (own, child) = run_lowered(|| {
-            let own = nice_of_this_thread();
-            let child = std::thread::spawn(nice_of_this_thread).join().unwrap();
-            (own, child)
-        });
+        let own = std::thread::spawn(|| {
+            lower_priority();
+            nice_of_this_thread()
+        })
+        .join()
+        .unwrap();
         assert_eq!(own, NICE.max(before));
-        assert_eq!(child, own, "a child inherits the priority");
         assert_eq!(nice_of_this_thread(), before, "the caller is unchanged");
     }
 }

@@ -208,12 +208,9 @@ impl SearchIndex {
                 .unwrap_or(0)
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-        // Made on a background-priority thread so tantivy's indexing and merge threads
-        // inherit the lower priority.
-        let writer: IndexWriter = crate::background::run_lowered(|| {
-            index.writer_with_num_threads(threads, writer_bytes.max((threads * 16) << 20))
-        })
-        .map_err(|e| tantivy_err(dir, e))?;
+        let writer: IndexWriter = index
+            .writer_with_num_threads(threads, writer_bytes.max((threads * 16) << 20))
+            .map_err(|e| tantivy_err(dir, e))?;
         // Small, recent segments let a newest-first search stop early; cap merges so a
         // segment never grows past a size that is quick to walk.
         let mut mp = LogMergePolicy::default();
@@ -262,10 +259,7 @@ impl SearchIndex {
         let refresh = self.refresh;
         let t = std::thread::Builder::new()
             .name("ledger-index".into())
-            .spawn(move || {
-                crate::background::lower_priority();
-                indexer.run(rx, refresh)
-            })
+            .spawn(move || indexer.run(rx, refresh))
             .map_err(|e| EngineError::io("indexer thread", e))?;
         *self.tx.lock() = Some(tx);
         *self.thread.lock() = Some(t);
