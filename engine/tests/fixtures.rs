@@ -59,40 +59,6 @@ fn write_datadir(data: &Path) {
     let _ = std::fs::remove_dir_all(data.join("index"));
 }
 
-/// Version 1's set: a data directory, a torn tail and a corrupt WAL. Kept for the record of
-/// how they were made; rewriting them now would write the current version.
-#[allow(dead_code)]
-fn write_v1_fixtures(root: &Path) {
-    let data = root.join("datadir");
-    write_datadir(&data);
-    // A torn tail: the last frame cut short.
-    copy_dir(&data, &root.join("torn-tail"));
-    let wal = newest_wal(&root.join("torn-tail"));
-    let len = std::fs::metadata(&wal).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&wal)
-        .unwrap()
-        .set_len(len - 9)
-        .unwrap();
-    // Corruption before the tail: one bit flipped inside the first frame.
-    copy_dir(&data, &root.join("corrupt-wal"));
-    let wal = newest_wal(&root.join("corrupt-wal"));
-    let mut b = std::fs::read(&wal).unwrap();
-    b[50] ^= 0x01;
-    std::fs::write(&wal, b).unwrap();
-}
-
-fn newest_wal(dir: &Path) -> PathBuf {
-    ledger_engine::wal::list_files(&ledger_engine::fs::RealFs, &dir.join("wal"))
-        .unwrap()
-        .into_iter()
-        .rev()
-        .find(|(_, p)| std::fs::metadata(p).unwrap().len() > 24)
-        .unwrap()
-        .1
-}
-
 fn messages(e: &Engine) -> Vec<String> {
     all_logs(e, 1)
         .iter()
@@ -140,6 +106,10 @@ fn version_2_fixtures_read_and_verify() {
     }
 }
 
+/// `testdata/v1` was written by this file's fixture writer as of commit 774ad45:
+/// the same data directory as `write_datadir` but without `service`, then `torn-tail` (its
+/// newest non-empty WAL file cut by 9 bytes) and `corrupt-wal` (byte 50 of that file
+/// flipped). The WAL format is still version 1, so these also stand for today's WAL.
 #[test]
 fn version_1_fixtures_read_and_verify() {
     let tmp = tempfile::tempdir().unwrap();
