@@ -16,7 +16,9 @@ fn every_fuzz_target_runs_without_a_crash() {
         eprintln!("fuzz smoke skipped: LEDGER_FUZZ_SECONDS=0");
         return;
     }
-    let nightly = Command::new("cargo").args(["+nightly", "--version"]).output();
+    let nightly = Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .output();
     if !nightly.as_ref().is_ok_and(|o| o.status.success()) {
         eprintln!(
             "fuzz smoke skipped: no nightly toolchain (`cargo +nightly --version` failed: {:?})",
