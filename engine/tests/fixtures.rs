@@ -13,19 +13,6 @@ fn testdata(version: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../testdata/v{version}"))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
 fn cfg() -> EngineConfig {
     EngineConfig {
         seal_rows: 1_000_000,
@@ -77,7 +64,7 @@ fn segment_version(data: &Path) -> u8 {
 fn check_datadir(fixture: &Path) -> (tempfile::TempDir, Engine) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("datadir");
-    copy_dir(fixture, &data);
+    copy_dir(fixture, &data).unwrap();
     let rep = ledger_engine::inspect::verify_dir(&data).unwrap();
     assert!(rep.problems.is_empty() && rep.notes.is_empty(), "{rep:?}");
     assert_eq!(rep.segment_rows, 40);
@@ -118,7 +105,7 @@ fn version_1_fixtures_read_and_verify() {
     drop(e);
 
     let torn = tmp.path().join("torn-tail");
-    copy_dir(&testdata(1).join("torn-tail"), &torn);
+    copy_dir(&testdata(1).join("torn-tail"), &torn).unwrap();
     let rep = ledger_engine::inspect::verify_dir(&torn).unwrap();
     assert!(
         rep.problems.is_empty(),
@@ -131,7 +118,7 @@ fn version_1_fixtures_read_and_verify() {
     drop(e);
 
     let bad = tmp.path().join("corrupt-wal");
-    copy_dir(&testdata(1).join("corrupt-wal"), &bad);
+    copy_dir(&testdata(1).join("corrupt-wal"), &bad).unwrap();
     let rep = ledger_engine::inspect::verify_dir(&bad).unwrap();
     assert_eq!(rep.problems.len(), 1, "{rep:?}");
     assert_eq!(rep.problems[0].offset, 24);

@@ -277,7 +277,7 @@ fn corpus_no_refresh(e: &Engine) {
 /// vanished is not a snapshot of one instant, so it is thrown away and taken again.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     for attempt in 0.. {
-        match try_copy_tree(from, to) {
+        match copy_dir(from, to) {
             Ok(()) => return,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 50 => {
                 std::fs::remove_dir_all(to).unwrap();
@@ -286,22 +286,6 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
             Err(e) => panic!("copying {}: {e}", from.display()),
         }
     }
-}
-
-fn try_copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for ent in std::fs::read_dir(from)? {
-        let ent = ent?;
-        let dst = to.join(ent.file_name());
-        if ent.file_type()?.is_dir() {
-            try_copy_tree(&ent.path(), &dst)?;
-        } else if ent.file_name() != ".tantivy-writer.lock"
-            && ent.file_name() != ".tantivy-meta.lock"
-        {
-            std::fs::copy(ent.path(), dst)?;
-        }
-    }
-    Ok(())
 }
 
 #[test]

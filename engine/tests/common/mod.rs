@@ -113,3 +113,21 @@ pub fn scan_all(
         }
     }
 }
+
+/// Copies a directory tree, leaving out tantivy's lock files (a copy is never the live
+/// index's owner).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for ent in std::fs::read_dir(from)? {
+        let ent = ent?;
+        let dst = to.join(ent.file_name());
+        if ent.file_type()?.is_dir() {
+            copy_dir(&ent.path(), &dst)?;
+        } else if ent.file_name() != ".tantivy-writer.lock"
+            && ent.file_name() != ".tantivy-meta.lock"
+        {
+            std::fs::copy(ent.path(), dst)?;
+        }
+    }
+    Ok(())
+}
