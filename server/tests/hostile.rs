@@ -17,14 +17,47 @@ use std::time::{Duration, Instant};
 use common::{exchange, gzip, log, parse_response, zstd, Resp, Server};
 use serde_json::json;
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
+/// A memory figure of a process from `/proc/<pid>/status`, in KiB (`VmRSS`: resident now;
+/// `VmHWM`: the most it has been resident). Panics when it cannot be read: a memory
+/// assertion against a made-up 0 would hold whatever the server did.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read {path} to measure the server's memory (Linux /proc needed): {e}")
+    });
+    let value = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{path} has no {field} line:\n{status}"));
+    value
+        .trim()
+        .strip_suffix("kB")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{path}: cannot parse {field}:{value}"))
+}
+
+/// Resident memory of a process now, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// The most memory a process has had resident so far, in KiB: catches a spike that was
+/// freed again before the test looked.
+fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM")
+}
+
+/// True under CI (`CI` set, as CI services and `.ci/run` do). CI has what every test here
+/// needs, so there a test that cannot run is a failure, not a skip.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A test that cannot run on this machine: fails under CI, else says why (the caller then
+/// returns without asserting anything).
+fn cannot_run(test: &str, why: &str) {
+    assert!(!in_ci(), "{test} cannot run under CI: {why}");
+    eprintln!("SKIPPED {test}: {why} (under CI=true this is a failure)");
 }
 
 /// The server answers an ordinary request, from a fresh client, within `deadline`.
@@ -171,50 +204,125 @@ fn oversized_heads_get_431() {
     assert_serves(&s, Duration::from_secs(10));
 }
 
+/// Opens `n` connections that send nothing.
+fn idle_connections(s: &Server, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| TcpStream::connect(&s.addr).expect("connect an idle socket"))
+        .collect()
+}
+
 #[test]
 fn thousands_of_idle_connections_do_not_starve_others_or_grow_memory() {
     const IDLE: usize = 2_000;
+    // What one idle or stalled connection may cost the server, on average. Measured: about
+    // 17 KiB (hyper's read buffer, the task); half of them holding a 40 KiB head is over.
+    const PER_CONNECTION_KIB: u64 = 32;
     let limit = raise_fd_limit(8_192);
     if limit < (IDLE + 200) as u64 {
-        eprintln!("skipped: the open-file limit is {limit}, below {IDLE} sockets");
+        let why = format!("the open-file limit is {limit}, too low for {IDLE} sockets");
+        cannot_run(
+            "thousands_of_idle_connections_do_not_starve_others_or_grow_memory",
+            &why,
+        );
         return;
     }
     let s = Server::start(&[]);
     let t = s.tenant("crowd@example.com");
     let pid = s.child.id();
     let before = rss_kib(pid);
-    let idle: Vec<TcpStream> = (0..IDLE)
-        .map(|_| TcpStream::connect(&s.addr).expect("connect an idle socket"))
-        .collect();
+    let idle = idle_connections(&s, IDLE);
     // Half of them start a request and stall after the request line.
     for c in idle.iter().step_by(2) {
         let _ = (&*c).write_all(b"POST /api/v1/ingest/single HTTP/1.1\r\n");
     }
     thread::sleep(Duration::from_millis(500));
+    // Accepted after every idle one (the listen backlog is first in, first out), so all of
+    // them are the server's by now.
     assert_serves(&s, Duration::from_secs(10));
+    let during = rss_kib(pid);
+    eprintln!("RSS before {before} KiB, with {IDLE} idle connections {during} KiB");
+    assert!(
+        during.saturating_sub(before) < IDLE as u64 * PER_CONNECTION_KIB,
+        "RSS grew from {before} KiB to {during} KiB with {IDLE} idle connections \
+         (budget {PER_CONNECTION_KIB} KiB each)"
+    );
     let start = Instant::now();
     let r = s.post("/api/v1/ingest/single", &t.key, &log(1, "still here"));
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(start.elapsed() < Duration::from_secs(10));
-    let during = rss_kib(pid);
-    eprintln!("RSS before {before} KiB, with {IDLE} idle connections {during} KiB");
-    assert!(
-        during.saturating_sub(before) < 200 << 10,
-        "RSS grew from {before} KiB to {during} KiB"
-    );
     drop(idle);
     assert_serves(&s, Duration::from_secs(10));
 }
 
+/// Sends `GET /health` on a new connection without waiting for the answer. At the cap the
+/// kernel still completes the handshake and keeps the bytes: the connection waits in the
+/// listen backlog until the server accepts it.
+fn send_health(s: &Server) -> TcpStream {
+    let mut c = TcpStream::connect(&s.addr).expect("connect");
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send a request");
+    c
+}
+
+/// What the server sends on `c` until it closes it or `wait` passes.
+fn read_for(c: &mut TcpStream, wait: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some(left) = wait.checked_sub(start.elapsed()).filter(|d| !d.is_zero()) {
+        c.set_read_timeout(Some(left)).unwrap();
+        match c.read(&mut buf) {
+            // Closed, or nothing more within `wait`.
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
 #[test]
-fn the_connection_cap_queues_new_clients_until_idle_ones_time_out() {
-    let s = Server::start(&["--max-connections", "50", "--header-timeout-ms", "1000"]);
-    let idle: Vec<TcpStream> = (0..50)
-        .map(|_| TcpStream::connect(&s.addr).unwrap())
-        .collect();
-    thread::sleep(Duration::from_millis(200));
-    // Accepted once the idle ones are closed by the header timeout.
-    assert_serves(&s, Duration::from_secs(20));
+fn the_connection_cap_queues_new_clients_until_a_held_one_closes() {
+    // A header timeout far longer than the test, so only the client frees a slot.
+    let s = Server::start(&["--max-connections", "50", "--header-timeout-ms", "600000"]);
+    let mut idle = idle_connections(&s, 50);
+    let mut queued = send_health(&s);
+    let early = read_for(&mut queued, Duration::from_secs(2));
+    assert!(
+        early.is_empty(),
+        "a 51st client was answered while 50 idle ones held --max-connections 50: {:?}",
+        String::from_utf8_lossy(&early)
+    );
+    // Ten of the held ones leave: the queued client is accepted and answered.
+    idle.truncate(40);
+    let raw = read_for(&mut queued, Duration::from_secs(20));
+    assert!(
+        !raw.is_empty(),
+        "the queued client was not answered once slots were free"
+    );
+    assert_eq!(parse_response(&raw).status, 200);
+    assert_serves(&s, Duration::from_secs(10));
+}
+
+#[test]
+fn idle_connections_at_the_cap_time_out_and_free_their_slots() {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let s = Server::start(&["--max-connections", "50", "--header-timeout-ms", "2000"]);
+    let start = Instant::now();
+    let idle = idle_connections(&s, 50);
+    let mut queued = send_health(&s);
+    let raw = read_for(&mut queued, Duration::from_secs(30));
+    let waited = start.elapsed();
+    assert!(
+        !raw.is_empty(),
+        "the queued client was not answered after the idle ones timed out"
+    );
+    assert_eq!(parse_response(&raw).status, 200);
+    // No idle connection can time out before TIMEOUT after `start`; answered sooner, the
+    // client was never held back by the cap.
+    assert!(
+        waited >= TIMEOUT,
+        "answered after {waited:?}, while 50 idle connections held --max-connections 50"
+    );
     drop(idle);
 }
 
@@ -368,11 +476,17 @@ fn bombs(n: usize) -> [(&'static str, Vec<u8>); 2] {
     [("gzip", g.repeat(n)), ("zstd", z.repeat(n))]
 }
 
+/// What the bombs may add to the server's peak RSS. Each is refused once 10 MiB (the body
+/// limit) have been inflated, so the peak grows by a few times that (measured: 15 MiB);
+/// a bomb inflated whole is 1 GiB.
+const BOMB_BUDGET_KIB: u64 = 64 << 10;
+
 #[test]
 fn decompression_bombs_are_413_within_bounded_memory() {
     let s = Server::start(&[]);
     let t = s.tenant("bomb@example.com");
-    let before = rss_kib(s.child.id());
+    let pid = s.child.id();
+    let before = rss_kib(pid);
     for (enc, bomb) in bombs(1024) {
         assert!(bomb.len() < 10 << 20, "{enc} bomb is {} bytes", bomb.len());
         for (path, cred) in [
@@ -393,11 +507,13 @@ fn decompression_bombs_are_413_within_bounded_memory() {
             r.expect_error(413, "payload_too_large");
         }
     }
-    let after = rss_kib(s.child.id());
-    eprintln!("RSS before {before} KiB, after the bombs {after} KiB");
+    // The peak, not the RSS after: a bomb inflated whole and then refused is freed again
+    // (and trimmed) before anyone looks.
+    let peak = peak_rss_kib(pid);
+    eprintln!("RSS before {before} KiB, peak by the end of the bombs {peak} KiB");
     assert!(
-        after.saturating_sub(before) < 200 << 10,
-        "{before} → {after} KiB"
+        peak.saturating_sub(before) < BOMB_BUDGET_KIB,
+        "RSS went from {before} KiB to a peak of {peak} KiB"
     );
     assert_serves(&s, Duration::from_secs(10));
 }
