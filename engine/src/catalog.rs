@@ -4,6 +4,8 @@
 //! * `segments`: `(project u64, segment u64)` → encoded [`SegmentMeta`];
 //! * `sealed`: `project u64` → highest sequence number sealed into that project's segments;
 //! * `deleted`: `project u64` → deletion time (µs); replay drops their WAL batches;
+//! * `usage`: `(project u64, day i64)` → `(logs u64, bytes u64)`: the daily usage of every
+//!   sealed row (the memtables and the WAL hold the rest; see `usage`);
 //! * `meta`: `name str` → `u64` (`next_segment_id`, `max_seq`).
 
 use std::collections::{HashMap, HashSet};
@@ -16,11 +18,13 @@ use crate::error::{EngineError, Result};
 use crate::fs::{FileSystem, RedbBackend};
 use crate::model::ProjectId;
 use crate::segment::SegmentMeta;
+use crate::usage::{DayMap, DayUsage};
 
 const SEGMENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("segments");
 const SEALED: TableDefinition<u64, u64> = TableDefinition::new("sealed");
 const DELETED: TableDefinition<u64, u64> = TableDefinition::new("deleted");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const USAGE: TableDefinition<(u64, i64), (u64, u64)> = TableDefinition::new("usage");
 
 const SEGMENT_META_VERSION: u8 = 1;
 
@@ -36,6 +40,8 @@ pub struct CatalogState {
     pub deleted: HashSet<ProjectId>,
     pub next_segment_id: u64,
     pub max_seq: u64,
+    /// Daily usage of the sealed rows.
+    pub usage: Vec<((ProjectId, i64), DayUsage)>,
 }
 
 fn encode_meta(m: &SegmentMeta) -> Vec<u8> {
@@ -85,6 +91,7 @@ fn ensure_tables(db: &Database) -> Result<()> {
         tx.open_table(SEALED)?;
         tx.open_table(DELETED)?;
         tx.open_table(META)?;
+        tx.open_table(USAGE)?;
     }
     tx.commit()?;
     Ok(())
@@ -170,6 +177,12 @@ impl Catalog {
             for row in tx.open_table(DELETED)?.iter()? {
                 deleted.insert(row?.0.value());
             }
+            let mut usage = Vec::new();
+            for row in tx.open_table(USAGE)?.iter()? {
+                let (k, v) = row?;
+                let (logs, bytes) = v.value();
+                usage.push((k.value(), DayUsage { logs, bytes }));
+            }
             let meta = tx.open_table(META)?;
             let get = |k: &str| -> Result<u64> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };
             Ok(CatalogState {
@@ -178,14 +191,23 @@ impl Catalog {
                 deleted,
                 next_segment_id: get("next_segment_id")?.max(1),
                 max_seq: get("max_seq")?,
+                usage,
             })
         })
     }
 
-    /// Records a sealed segment and how far its project is sealed, in one transaction.
-    pub fn add_segment(&self, m: &SegmentMeta, sealed_through: u64) -> Result<()> {
+    /// Records a sealed segment, how far its project is sealed and the daily usage of its
+    /// rows, in one transaction (so replay counts exactly the usage this does not hold).
+    pub fn add_segment(&self, m: &SegmentMeta, sealed_through: u64, usage: &DayMap) -> Result<()> {
         self.with_db(|db| {
             let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(USAGE)?;
+                for (day, u) in usage {
+                    let (logs, bytes) = t.get((m.project, *day))?.map_or((0, 0), |v| v.value());
+                    t.insert((m.project, *day), (logs + u.logs, bytes + u.bytes))?;
+                }
+            }
             {
                 tx.open_table(SEGMENTS)?
                     .insert((m.project, m.id), encode_meta(m).as_slice())?;
@@ -232,6 +254,14 @@ impl Catalog {
                     t.remove((project, id))?;
                 }
                 tx.open_table(SEALED)?.remove(project)?;
+                let mut usage = tx.open_table(USAGE)?;
+                let days: Vec<i64> = usage
+                    .range((project, i64::MIN)..=(project, i64::MAX))?
+                    .map(|r| r.map(|(k, _)| k.value().1))
+                    .collect::<std::result::Result<_, _>>()?;
+                for d in days {
+                    usage.remove((project, d))?;
+                }
                 tx.open_table(DELETED)?.insert(project, at as u64)?;
                 let mut meta = tx.open_table(META)?;
                 let max = meta.get("max_seq")?.map_or(0, |v| v.value());
@@ -264,7 +294,9 @@ mod tests {
         };
         {
             let c = Catalog::open(&crate::fs::RealFs, &p).unwrap();
-            c.add_segment(&m, 20).unwrap();
+            let usage = |logs| DayMap::from([(20_000, DayUsage { logs, bytes: 7 })]);
+            c.add_segment(&m, 20, &usage(3)).unwrap();
+            c.add_segment(&m, 20, &usage(4)).unwrap();
             c.add_segment(
                 &SegmentMeta {
                     project: 5,
@@ -272,6 +304,7 @@ mod tests {
                     ..m.clone()
                 },
                 30,
+                &usage(1),
             )
             .unwrap();
             c.delete_project(5, 1, 31).unwrap();
@@ -283,5 +316,10 @@ mod tests {
         assert!(s.deleted.contains(&5));
         assert_eq!(s.next_segment_id, 11);
         assert_eq!(s.max_seq, 31);
+        assert_eq!(
+            s.usage,
+            vec![((4, 20_000), DayUsage { logs: 7, bytes: 14 })],
+            "usage adds up per seal and goes with its project"
+        );
     }
 }

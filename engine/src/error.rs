@@ -21,9 +21,20 @@ pub enum EngineError {
     #[error("storage is full: {0}")]
     StorageFull(String),
 
-    /// The caller broke an engine invariant (empty batch, unknown project state, ...).
+    /// The caller's request is out of range (empty batch, a limit or window out of range):
+    /// the caller's mistake, never the engine's.
     #[error("invalid request: {0}")]
     Invalid(String),
+
+    /// A part of the engine that this call needs is off or has failed (metrics after the
+    /// rollup thread died, or with rollups disabled; search with the index disabled). Not
+    /// the caller's fault; other calls keep working.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+
+    /// An engine invariant broke (a bug, not bad input and not damage on disk).
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// The project was deleted.
     #[error("project {0} does not exist")]

@@ -21,6 +21,7 @@ pub mod rollup;
 pub mod search;
 pub mod segment;
 pub mod timefmt;
+pub mod usage;
 pub mod wal;
 
 pub use config::{EngineConfig, FsyncPolicy, RecoveryMode};
@@ -33,3 +34,4 @@ pub use query::{AttrMatch, Cursor, Filter, Order, Page, ScanRequest};
 pub use rollup::{
     Bucket, ErrorRateBucket, Pattern, RollupConfig, RollupStatus, TopError, VolumeBucket,
 };
+pub use usage::DayUsage;

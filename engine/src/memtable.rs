@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::model::{LogId, LogRecord};
+use crate::usage::{DayMap, DayUsage};
 
 /// The sort key of every row in Ledger.
 pub type Key = (i64, u64);
@@ -17,6 +18,8 @@ pub struct Memtable {
     min_seq: u64,
     max_seq: u64,
     created: Instant,
+    /// Usage of the batches held here, by day; the catalog takes it over when they are sealed.
+    usage: DayMap,
 }
 
 impl Default for Memtable {
@@ -27,6 +30,7 @@ impl Default for Memtable {
             min_seq: u64::MAX,
             max_seq: 0,
             created: Instant::now(),
+            usage: DayMap::new(),
         }
     }
 }
@@ -41,6 +45,14 @@ impl Memtable {
         self.min_seq = self.min_seq.min(rec.seq);
         self.max_seq = self.max_seq.max(rec.seq);
         self.rows.insert(rec.key(), rec);
+    }
+    /// Counts a batch held here towards its day's usage.
+    pub fn add_usage(&mut self, day: i64, u: DayUsage) {
+        self.usage.entry(day).or_default().add(u);
+    }
+    /// The usage of the batches held here, by day.
+    pub fn usage(&self) -> &DayMap {
+        &self.usage
     }
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -77,6 +89,23 @@ impl Memtable {
             return Box::new(std::iter::empty());
         }
         let it = self.rows.range((lo, hi)).map(|(_, v)| &**v);
+        if descending {
+            Box::new(it.rev())
+        } else {
+            Box::new(it)
+        }
+    }
+    /// Like [`range`](Self::range), yielding the shared rows themselves.
+    pub fn range_shared(
+        &self,
+        lo: Bound<Key>,
+        hi: Bound<Key>,
+        descending: bool,
+    ) -> Box<dyn Iterator<Item = &Arc<LogRecord>> + '_> {
+        if lo_above_hi(&lo, &hi) {
+            return Box::new(std::iter::empty());
+        }
+        let it = self.rows.range((lo, hi)).map(|(_, v)| v);
         if descending {
             Box::new(it.rev())
         } else {

@@ -291,9 +291,32 @@ pub fn cached_block(
     Ok(rows)
 }
 
+/// A candidate row, held by reference: a deep offset keeps up to `offset + limit + 1`
+/// candidates, and copying each whole log would let one request hold ~11,000 logs' worth of
+/// memory. Only the page's own rows are copied out at the end.
+#[derive(Clone)]
+pub enum Candidate {
+    /// A row of a memtable (shared with it).
+    Mem(Arc<LogRecord>),
+    /// Row `i` of a decoded segment block (shared with the block cache).
+    Block(Arc<Vec<LogRecord>>, usize),
+}
+
+impl Candidate {
+    pub fn get(&self) -> &LogRecord {
+        match self {
+            Candidate::Mem(r) => r,
+            Candidate::Block(b, i) => &b[*i],
+        }
+    }
+    fn key(&self) -> Key {
+        self.get().key()
+    }
+}
+
 /// The best `need` candidates so far, in scan order.
 struct TopN {
-    rows: Vec<LogRecord>,
+    rows: Vec<Candidate>,
     need: usize,
     desc: bool,
 }
@@ -307,25 +330,26 @@ impl TopN {
             self.rows
                 .sort_unstable_by_key(|r| std::cmp::Reverse(r.key()));
         } else {
-            self.rows.sort_unstable_by_key(|r| r.key());
+            self.rows.sort_unstable_by_key(Candidate::key);
         }
         self.rows.truncate(self.need);
     }
     /// The timestamp of the worst row kept, once full.
     fn threshold(&self) -> Option<i64> {
-        self.full().then(|| self.rows[self.need - 1].log.timestamp)
+        self.full()
+            .then(|| self.rows[self.need - 1].get().log.timestamp)
     }
 }
 
 /// The rows of one memtable a scan may return: at most as many as a page can use. Cheap
 /// enough to run under the lock that guards a live memtable.
-pub fn memtable_candidates(req: &ScanRequest, m: &Memtable) -> Vec<LogRecord> {
+pub fn memtable_candidates(req: &ScanRequest, m: &Memtable) -> Vec<Candidate> {
     let need = req.offset + req.limit + 1;
     let (lo, hi) = req.bounds();
-    m.range(lo, hi, req.order == Order::Desc)
+    m.range_shared(lo, hi, req.order == Order::Desc)
         .filter(|r| req.keeps(r))
         .take(need)
-        .cloned()
+        .map(|r| Candidate::Mem(r.clone()))
         .collect()
 }
 
@@ -333,7 +357,7 @@ pub fn memtable_candidates(req: &ScanRequest, m: &Memtable) -> Vec<LogRecord> {
 /// what the segments hold.
 pub fn scan(
     req: &ScanRequest,
-    candidates: Vec<LogRecord>,
+    candidates: Vec<Candidate>,
     segments: &[Arc<SegmentReader>],
     cache: &BlockCache,
 ) -> Result<Page> {
@@ -388,13 +412,17 @@ pub fn scan(
             }
             let rows = cached_block(cache, seg, i)?;
             examined += rows.len() as u64;
-            let pick = |r: &&LogRecord| in_bounds(r.key(), &lo, &hi) && req.keeps(r);
+            let pick = |i: &usize| {
+                let r = &rows[*i];
+                in_bounds(r.key(), &lo, &hi) && req.keeps(r)
+            };
+            let hold = |i: usize| Candidate::Block(rows.clone(), i);
             if desc {
-                top.rows
-                    .extend(rows.iter().rev().filter(pick).take(need).cloned());
+                let picked = (0..rows.len()).rev().filter(pick).take(need);
+                top.rows.extend(picked.map(hold));
             } else {
-                top.rows
-                    .extend(rows.iter().filter(pick).take(need).cloned());
+                let picked = (0..rows.len()).filter(pick).take(need);
+                top.rows.extend(picked.map(hold));
             }
             top.settle();
         }
@@ -405,6 +433,7 @@ pub fn scan(
         .into_iter()
         .skip(req.offset)
         .take(req.limit)
+        .map(|c| c.get().clone())
         .collect();
     let next_cursor = if more {
         logs.last().map(|r| Cursor {

@@ -435,6 +435,7 @@ fn queue_depth_limit_refuses_the_whole_batch() {
     let e = open(dir.path(), cfg);
     let opts = AppendOptions {
         max_queue_depth: Some(10),
+        ..AppendOptions::default()
     };
     e.append(1, (0..8).map(|i| tagged(T0 + i, 1, 0, 1)).collect(), opts)
         .unwrap();

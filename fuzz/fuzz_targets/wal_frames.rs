@@ -35,7 +35,8 @@ fn check_batch(payload: &[u8]) {
     }
     // Decode → encode → decode is the identity on what decoded.
     for compress in [false, true] {
-        let body = encode_body(&b.records, compress);
+        let mut body = encode_body(&b.records, compress);
+        body.usage_bytes = b.usage_bytes;
         let mut p = Vec::new();
         batch_payload(&mut p, b.project, b.first_seq, count, &body);
         let again: Batch = decode_batch(&p).expect("a re-encoded batch decodes");

@@ -40,7 +40,7 @@ pub struct App {
     pub throttle: LoginThrottle,
     pub tenants: Tenants,
     pub rate: RateLimiter,
-    pub usage: UsageBook,
+    pub usage: Arc<UsageBook>,
     pub telemetry: Telemetry,
     /// Bounds concurrent password hashing (hundreds of ms of CPU each) to the core count,
     /// so a flood of logins or registrations queues instead of starving every other request.
@@ -72,7 +72,7 @@ impl App {
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut base);
         App {
             pbkdf2_iterations,
-            usage: UsageBook::new(meta.clone()),
+            usage: Arc::new(UsageBook::new(meta.clone(), engine.clone())),
             config,
             engine,
             meta,

@@ -202,6 +202,14 @@ impl From<EngineError> for ApiError {
                 retry_after: 1,
             },
             EngineError::Invalid(why) => ApiError::InvalidQuery(why),
+            EngineError::Unavailable(why) => {
+                tracing::error!(error = %why, "engine component unavailable");
+                ApiError::unavailable(&why, 5)
+            }
+            EngineError::Internal(why) => {
+                tracing::error!(error = %why, "engine invariant broken");
+                ApiError::Internal
+            }
             EngineError::UnknownProject(_) => ApiError::not_found("project"),
             EngineError::Closed => ApiError::unavailable("the server is shutting down", 5),
             EngineError::StorageFull(why) => {

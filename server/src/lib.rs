@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod json;
 pub mod limits;
 pub mod meta;
+mod parse_errors;
 pub mod router;
 pub mod routes;
 mod serve;
@@ -32,14 +33,8 @@ use ledger_engine::Engine;
 
 pub use config::Config;
 
-/// Runs the server on `listener` until `shutdown` completes, then stops accepting, lets
-/// in-flight requests finish (up to the configured grace), and closes the engine (seal,
-/// sync, checkpoint). Prints `listening on <addr>` to stdout once it serves.
-pub async fn run(
-    listener: tokio::net::TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// Opens the data directory (engine, metadata, secrets) and builds the application state.
+pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
     config.check().map_err(anyhow::Error::msg)?;
     let iterations = NonZeroU32::new(config.pbkdf2_iterations).context("pbkdf2 iterations")?;
     let dir = config.data_dir.clone();
@@ -77,9 +72,21 @@ pub async fn run(
             authn.keys.insert(&k);
         }
     }
-    let app = Arc::new(app::App::new(
+    Ok(Arc::new(app::App::new(
         config, iterations, engine, meta, authn, tenants,
-    ));
+    )))
+}
+
+/// Runs the server on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish (up to the configured grace), and closes the engine (seal,
+/// sync, checkpoint). Prints `listening on <addr>` to stdout once it serves.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let dir = config.data_dir.clone();
+    let app = open_app(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = tasks::spawn(&app, &stop_rx);
     let addr = listener.local_addr().context("listener address")?;
@@ -97,7 +104,6 @@ pub async fn run(
     }
     let a = app.clone();
     tokio::task::spawn_blocking(move || {
-        tasks::flush_usage(&a);
         tasks::flush_key_use(&a);
         a.engine.close()
     })

@@ -1,4 +1,4 @@
-//! Background work: retention, writing usage and key use to redb, pruning login throttling.
+//! Background work: retention, writing key use to redb, pruning login throttling.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,9 +7,7 @@ use ledger_engine::now_micros;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::limits::day_of;
 
-const USAGE_FLUSH: Duration = Duration::from_secs(1);
 const KEY_USE_FLUSH: Duration = Duration::from_secs(10);
 const THROTTLE_PRUNE: Duration = Duration::from_secs(60);
 
@@ -17,7 +15,6 @@ const THROTTLE_PRUNE: Duration = Duration::from_secs(60);
 pub fn spawn(app: &Arc<App>, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     vec![
         every(app, stop, app.config.retention_interval, retention),
-        every(app, stop, USAGE_FLUSH, flush_usage),
         every(app, stop, KEY_USE_FLUSH, flush_key_use),
         every(app, stop, THROTTLE_PRUNE, |app| {
             app.throttle.prune(Instant::now())
@@ -66,13 +63,6 @@ pub fn retention(app: &App) {
                 tracing::error!(project = %format!("{:016x}", p.id), error = %e, "retention failed")
             }
         }
-    }
-}
-
-/// Writes changed daily usage to redb.
-pub fn flush_usage(app: &App) {
-    if let Err(e) = app.usage.flush(day_of(now_micros()) - 1) {
-        tracing::error!(error = %e, "could not write daily usage; will retry");
     }
 }
 

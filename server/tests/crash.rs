@@ -95,4 +95,51 @@ fn every_acknowledged_log_survives_kill_9() {
     for id in acked.iter().step_by(97) {
         assert_eq!(s.get(&format!("/api/v1/logs/{id}"), &t.key).status, 200);
     }
+    // Usage counts exactly what is stored (acknowledged, or stored as the server died).
+    assert_eq!(
+        usage(&s, &t.key).0,
+        found.len() as u64,
+        "daily usage differs from the stored logs after kill -9"
+    );
+}
+
+/// `(logs, bytes)` of usage over the last two days (a test may run across midnight).
+fn usage(s: &Server, key: &str) -> (u64, u64) {
+    let r = s.get("/api/v1/metrics/usage-stats?days=2", key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let days = r.json()["days"].as_array().unwrap().clone();
+    days.iter().fold((0, 0), |(l, b), d| {
+        (
+            l + d["logs"].as_u64().unwrap(),
+            b + d["bytes"].as_u64().unwrap(),
+        )
+    })
+}
+
+#[test]
+fn daily_usage_is_exact_after_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut s = Server::start_in(&dir, &[]);
+    let t = s.tenant("a@b.co");
+    for b in 0..21u64 {
+        let logs: Vec<_> = (0..500).map(|i| log(b * 500 + i, "counted")).collect();
+        let r = s.post("/api/v1/ingest/batch", &t.key, &json!({ "logs": logs }));
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let before = usage(&s, &t.key);
+    assert_eq!(before.0, 10_500);
+    assert!(before.1 > 10_500 * 50, "bytes are counted: {before:?}");
+    // At once: no time for any snapshot to be written.
+    s.kill9();
+    let s = Server::start_in(&dir, &[]);
+    assert_eq!(usage(&s, &t.key), before, "usage after kill -9");
+    // And quota enforcement goes on from there: 10,500 of a 10,600 quota are used.
+    let p = format!("/api/v1/projects/{}", t.project);
+    let r = s.patch(&p, &t.token, &json!({"daily_quota": 10_600}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let logs: Vec<_> = (0..150).map(|i| log(i, "over")).collect();
+    let r = s.post("/api/v1/ingest/batch", &t.key, &json!({ "logs": logs }));
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["accepted"], 100, "{}", r.text());
 }

@@ -120,32 +120,74 @@ fn sigterm_shuts_down_cleanly_and_keeps_data() {
     assert!(keys["keys"][0]["last_used_at"].is_string(), "{keys}");
 }
 
+/// A time `days` days from now, as RFC 3339.
+fn days_from_now(days: f64) -> String {
+    let us = ledger_engine::now_micros() + (days * 86_400_000_000.0) as i64;
+    ledger_engine::timefmt::format_micros(us)
+}
+
 #[test]
-fn retention_drops_logs_older_than_the_project_keeps() {
+fn logs_outside_the_retention_window_are_refused_naming_the_bound() {
+    let s = Server::start(&[]);
+    let t = s.tenant("a@b.co");
+    for (when, says) in [
+        (days_from_now(-40.0), "retention of 30 days"),
+        (days_from_now(0.5), "ahead of the server's clock"),
+    ] {
+        let mut l = log(1, "out of range");
+        l["timestamp"] = when.clone().into();
+        let r = s.post("/api/v1/ingest/single", &t.key, &l);
+        assert_eq!(r.status, 400, "{when}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "invalid_field");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(msg.starts_with("timestamp:") && msg.contains(says), "{msg}");
+        // In a batch, only that item is refused.
+        let mut ok = log(2, "in range");
+        ok["timestamp"] = days_from_now(-29.0).into();
+        let b = s.post(
+            "/api/v1/ingest/batch",
+            &t.key,
+            &serde_json::json!({ "logs": [l, ok] }),
+        );
+        assert_eq!(b.status, 202, "{}", b.text());
+        assert_eq!(b.json()["rejected"], 1);
+        assert_eq!(b.json()["errors"][0]["index"], 0);
+    }
+}
+
+#[test]
+fn retention_hides_expired_logs_at_once_and_drops_them_from_disk() {
     let s = Server::start(&["--seal-age-secs", "1", "--retention-interval-secs", "1"]);
     let t = s.tenant("a@b.co");
+    let mut old = log(1, "two days old");
+    old["timestamp"] = days_from_now(-2.0).into();
+    let r = s.post("/api/v1/ingest/single", &t.key, &old);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.get(&format!("/api/v1/logs/{id}"), &t.key).status, 200);
     let p = format!("/api/v1/projects/{}", t.project);
     assert_eq!(
         s.patch(&p, &t.token, &serde_json::json!({"retention_days": 1}))
             .status,
         200
     );
-    let mut old = log(1, "ancient");
-    old["timestamp"] = "2020-01-01T00:00:00Z".into();
-    assert_eq!(s.post("/api/v1/ingest/single", &t.key, &old).status, 202);
+    // No read path returns it from now on, before retention has removed any file.
+    let listed = s.get("/api/v1/logs", &t.key).json();
+    assert_eq!(listed["logs"].as_array().unwrap().len(), 0, "{listed}");
+    assert_eq!(s.get(&format!("/api/v1/logs/{id}"), &t.key).status, 404);
+    let found = s.get("/api/v1/logs/search?q=days", &t.key).json();
+    assert_eq!(found["logs"].as_array().unwrap().len(), 0, "{found}");
+    // And retention removes it from disk: the sealed segment goes.
     let mut gone = false;
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        if s.get("/api/v1/logs", &t.key).json()["logs"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-        {
+        let m = s.get("/metrics", "").text();
+        if m.lines().any(|l| l == "ledger_segments 0") && !m.contains("ledger_queue_depth 1") {
             gone = true;
             break;
         }
     }
-    assert!(gone, "an expired log outlived its retention");
+    assert!(gone, "an expired log's segment outlived its retention");
 }
 
 #[test]

@@ -24,6 +24,7 @@ use crate::query::{self, Page, ScanRequest};
 use crate::rollup::{self, Bucket, Rollups};
 use crate::search::{self, index::SearchIndex, SearchBudget, SearchPage};
 use crate::segment::{self, cache::BlockCache, SegmentReader};
+use crate::usage::{self, DayUsage, UsageBook};
 use crate::wal::{self, format, Applier, RecoveryReport, Wal, WalStats};
 
 mod open;
@@ -77,6 +78,8 @@ struct Inner {
     rollups: Rollups,
     /// The full-text index, when enabled.
     search: Option<SearchIndex>,
+    /// Daily usage per project, exact across crashes (see `usage`).
+    usage: UsageBook,
 }
 
 enum FlushMsg {
@@ -107,6 +110,9 @@ pub struct Appended {
 pub struct AppendOptions {
     /// Refuse the batch with backpressure when the project's unsealed rows would pass this.
     pub max_queue_depth: Option<usize>,
+    /// What the batch counts as in the project's daily usage bytes (the server passes the
+    /// size of the logs as the client sent them). Its log count is the batch's length.
+    pub usage_bytes: u64,
 }
 
 /// Figures for `/metrics`, `/health/deep` and `ledgerctl`.
@@ -236,7 +242,8 @@ impl Engine {
             })
             .collect();
         let stamps: Vec<i64> = records.iter().map(|r| r.log.timestamp).collect();
-        let body = format::encode_body(&records, true);
+        let mut body = format::encode_body(&records, true);
+        body.usage_bytes = Some(opts.usage_bytes);
         let first = inner.wal().append(project, records, body)?;
         Ok(stamps
             .into_iter()
@@ -286,6 +293,17 @@ impl Engine {
             return Ok(Some(r.clone()));
         }
         query::get(id, &segs, &self.inner.cache)
+    }
+
+    /// A project's usage on a UTC day (days since the epoch): every log appended that day
+    /// (by its `ingested_at`), exact across crashes.
+    pub fn usage(&self, project: ProjectId, day: i64) -> DayUsage {
+        self.inner.usage.day(project, day)
+    }
+
+    /// A project's usage on days `first..=last`, only days that have any, oldest first.
+    pub fn usage_range(&self, project: ProjectId, first: i64, last: i64) -> Vec<(i64, DayUsage)> {
+        self.inner.usage.range(project, first, last)
     }
 
     /// Logs accepted for a project but not yet sealed into a segment.
@@ -354,6 +372,7 @@ impl Engine {
             .catalog
             .delete_project(project, now_micros(), inner.wal().next_seq())?;
         inner.rollups.remove_project(project);
+        inner.usage.remove_project(project);
         if let Some(s) = &inner.search {
             s.delete_project(project);
         }
@@ -481,8 +500,8 @@ pub fn project_dir(project: ProjectId) -> String {
 struct WalApplier(Arc<Inner>);
 
 impl Applier for WalApplier {
-    fn apply(&self, project: ProjectId, records: Vec<LogRecord>) {
-        self.0.apply_rows(project, records);
+    fn apply(&self, project: ProjectId, records: Vec<LogRecord>, usage_bytes: Option<u64>) {
+        self.0.apply_rows(project, records, usage_bytes);
         if self.0.needs_seal(project) {
             self.0.request_seal(project);
         }
@@ -531,12 +550,23 @@ impl Inner {
         self.projects.write().entry(project).or_default().clone()
     }
 
-    fn apply_rows(&self, project: ProjectId, records: Vec<LogRecord>) {
+    /// Makes a durable batch readable and counts it: memtable, rollups, usage, index queue.
+    fn apply_rows(&self, project: ProjectId, records: Vec<LogRecord>, usage_bytes: Option<u64>) {
         if self.deleted.read().contains(&project) {
             return;
         }
         let st = self.project(project);
         let mut g = st.write();
+        if let (Some(bytes), Some(first)) = (usage_bytes, records.first()) {
+            // A batch shares one `ingested_at`, so it falls on one day.
+            let day = usage::day_of(first.ingested_at);
+            let u = DayUsage {
+                logs: records.len() as u64,
+                bytes,
+            };
+            g.active.add_usage(day, u);
+            self.usage.add(project, day, u);
+        }
         let before = g.active.bytes();
         let rows: Vec<Arc<LogRecord>> = records.into_iter().map(Arc::new).collect();
         // Queued for the rollup thread, which every metrics read waits for (see `rollup`).

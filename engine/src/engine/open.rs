@@ -58,6 +58,7 @@ impl Engine {
             closed: AtomicBool::new(false),
             rollups: Rollups::new(rollup_config),
             search: search_index,
+            usage: crate::usage::UsageBook::new(state.usage.iter().copied()),
         });
         let mut report = OpenReport::default();
         let mut known = HashSet::new();
@@ -100,7 +101,7 @@ impl Engine {
             if batch.last_seq() <= sealed {
                 return Ok(false);
             }
-            inner.apply_rows(p, batch.records);
+            inner.apply_rows(p, batch.records, batch.usage_bytes);
             if inner.needs_seal(p) {
                 inner.seal_project(p)?;
             }

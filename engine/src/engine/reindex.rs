@@ -10,7 +10,7 @@ impl Engine {
     /// index, delete `<data-dir>/index` and open the engine: it rebuilds at open.)
     pub fn reindex_project(&self, project: ProjectId) -> Result<u64> {
         let Some(ix) = &self.inner.search else {
-            return Err(EngineError::Invalid("search is disabled".into()));
+            return Err(EngineError::Unavailable("search is disabled".into()));
         };
         let _m = self.inner.maintenance.lock();
         ix.delete_project(project);

@@ -96,7 +96,10 @@ impl Inner {
                 self.config.zstd_level,
             )?;
             let reader = SegmentReader::open(self.fs(), &path)?;
-            if let Err(e) = self.catalog.add_segment(&meta, frozen.max_seq()) {
+            if let Err(e) = self
+                .catalog
+                .add_segment(&meta, frozen.max_seq(), frozen.usage())
+            {
                 let _ = self.fs().remove_file(&path);
                 return Err(e);
             }

@@ -346,7 +346,7 @@ impl Rollups {
         if self.enabled() {
             self.catch_up()
         } else {
-            Err(EngineError::Invalid(
+            Err(EngineError::Unavailable(
                 "metrics are unavailable: rollups are disabled in the engine configuration".into(),
             ))
         }

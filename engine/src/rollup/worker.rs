@@ -102,7 +102,7 @@ impl Worker {
             }
         }
         match p.failed.lock().clone() {
-            Some(why) => Err(EngineError::Invalid(format!(
+            Some(why) => Err(EngineError::Unavailable(format!(
                 "metrics are unavailable: {why}"
             ))),
             None => Ok(()),

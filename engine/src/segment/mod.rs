@@ -168,7 +168,7 @@ pub fn build<R: Borrow<LogRecord>>(
     for chunk in rows.chunks(block_rows.max(1)) {
         let raw = block::encode(chunk);
         let z = zstd::bulk::compress(&raw, zstd_level)
-            .map_err(|e| EngineError::Invalid(format!("zstd: {e}")))?;
+            .map_err(|e| EngineError::Internal(format!("zstd compression: {e}")))?;
         let offset = out.len() as u64;
         let mask = |f: &dyn Fn(&LogRecord) -> u8| chunk.iter().fold(0u8, |m, r| m | 1 << f(r));
         metas.push(BlockMeta {
@@ -374,7 +374,7 @@ impl SegmentReader {
         let m = self
             .blocks
             .get(i)
-            .ok_or_else(|| EngineError::Invalid(format!("block {i} out of range")))?;
+            .ok_or_else(|| EngineError::Internal(format!("block {i} out of range")))?;
         let mut buf = vec![0u8; m.len as usize];
         self.file
             .read_at(&mut buf, m.offset)

@@ -25,10 +25,18 @@ pub const PROJECT_OFFSET: usize = FLAGS_OFFSET + 1;
 pub const FIRST_SEQ_OFFSET: usize = PROJECT_OFFSET + 8;
 pub const COUNT_OFFSET: usize = FIRST_SEQ_OFFSET + 8;
 pub const BATCH_HEADER_LEN: usize = COUNT_OFFSET + 4;
+/// Length of the usage field that follows the header when [`FLAG_USAGE`] is set.
+pub const USAGE_LEN: usize = 8;
 
 pub const KIND_BATCH: u8 = 1;
 /// Flag bit: the body after the batch header is one zstd frame.
 pub const FLAG_ZSTD: u8 = 1;
+/// Flag bit: a `u64` of usage bytes (what the client sent for these logs) follows the batch
+/// header, before the body. Batches with it count towards their project's daily usage on
+/// replay; batches written before usage lived in the WAL lack it and are not counted.
+pub const FLAG_USAGE: u8 = 2;
+/// Flag bits a reader understands; any other bit is damage.
+pub const KNOWN_FLAGS: u8 = FLAG_ZSTD | FLAG_USAGE;
 
 /// Larger lengths are damage, not records.
 pub const MAX_PAYLOAD: usize = 256 << 20;
@@ -79,6 +87,8 @@ pub fn put_frame(out: &mut Vec<u8>, file_no: u64, payload: &[u8]) {
 pub struct EncodedBody {
     pub flags: u8,
     pub bytes: Vec<u8>,
+    /// The batch's usage bytes (see [`FLAG_USAGE`]); `None` writes a batch without them.
+    pub usage_bytes: Option<u64>,
 }
 
 /// Encodes the rows of a batch; compresses them when that pays.
@@ -93,6 +103,7 @@ pub fn encode_body(records: &[LogRecord], compress: bool) -> EncodedBody {
                 return EncodedBody {
                     flags: FLAG_ZSTD,
                     bytes: z,
+                    usage_bytes: None,
                 };
             }
         }
@@ -100,6 +111,7 @@ pub fn encode_body(records: &[LogRecord], compress: bool) -> EncodedBody {
     EncodedBody {
         flags: 0,
         bytes: raw,
+        usage_bytes: None,
     }
 }
 
@@ -112,10 +124,18 @@ pub fn batch_payload(
     body: &EncodedBody,
 ) {
     out.push(KIND_BATCH);
-    out.push(body.flags);
+    let usage_flag = if body.usage_bytes.is_some() {
+        FLAG_USAGE
+    } else {
+        0
+    };
+    out.push(body.flags | usage_flag);
     out.extend_from_slice(&project.to_le_bytes());
     out.extend_from_slice(&first_seq.to_le_bytes());
     out.extend_from_slice(&count.to_le_bytes());
+    if let Some(u) = body.usage_bytes {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
     out.extend_from_slice(&body.bytes);
 }
 
@@ -125,6 +145,8 @@ pub struct Batch {
     pub project: ProjectId,
     pub first_seq: u64,
     pub records: Vec<LogRecord>,
+    /// Usage bytes, for batches that count towards daily usage ([`FLAG_USAGE`]).
+    pub usage_bytes: Option<u64>,
 }
 
 impl Batch {
@@ -143,7 +165,13 @@ pub fn peek_batch(payload: &[u8]) -> Result<(ProjectId, u64, u32), DecodeError> 
             what: "unknown WAL record kind",
         });
     }
-    let _flags = r.u8()?;
+    let flags = r.u8()?;
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(DecodeError {
+            offset: FLAGS_OFFSET,
+            what: "unknown batch flags",
+        });
+    }
     let project = r.u64()?;
     let first_seq = r.u64()?;
     let count = r.u32()?;
@@ -160,7 +188,19 @@ pub fn peek_batch(payload: &[u8]) -> Result<(ProjectId, u64, u32), DecodeError> 
 pub fn decode_batch(payload: &[u8]) -> Result<Batch, DecodeError> {
     let (project, first_seq, count) = peek_batch(payload)?;
     let flags = payload[FLAGS_OFFSET];
-    let body = &payload[BATCH_HEADER_LEN..];
+    let mut body_start = BATCH_HEADER_LEN;
+    let usage_bytes = if flags & FLAG_USAGE != 0 {
+        let mut r = Reader::new(&payload[BATCH_HEADER_LEN..]);
+        let u = r.u64().map_err(|e| DecodeError {
+            offset: BATCH_HEADER_LEN + e.offset,
+            what: "batch usage bytes cut short",
+        })?;
+        body_start += USAGE_LEN;
+        Some(u)
+    } else {
+        None
+    };
+    let body = &payload[body_start..];
     let unpacked;
     let body = if flags & FLAG_ZSTD != 0 {
         // A row is at least 20 bytes, so a count bounds the honest size; a bomb is refused.
@@ -168,7 +208,7 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, DecodeError> {
             .saturating_mul(256 << 10)
             .min(MAX_PAYLOAD * 4);
         unpacked = zstd::bulk::decompress(body, cap).map_err(|_| DecodeError {
-            offset: BATCH_HEADER_LEN,
+            offset: body_start,
             what: "batch body does not decompress",
         })?;
         &unpacked[..]
@@ -180,14 +220,14 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, DecodeError> {
     for i in 0..u64::from(count) {
         records.push(
             codec::decode_row(&mut r, first_seq + i).map_err(|e| DecodeError {
-                offset: BATCH_HEADER_LEN + e.offset,
+                offset: body_start + e.offset,
                 what: e.what,
             })?,
         );
     }
     if r.remaining() != 0 {
         return Err(DecodeError {
-            offset: BATCH_HEADER_LEN + r.pos(),
+            offset: body_start + r.pos(),
             what: "trailing bytes after the last row",
         });
     }
@@ -195,6 +235,7 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, DecodeError> {
         project,
         first_seq,
         records,
+        usage_bytes,
     })
 }
 
@@ -284,7 +325,8 @@ mod tests {
     fn file_with(batches: &[Batch], compress: bool) -> Vec<u8> {
         let mut f = file_header(7).to_vec();
         for b in batches {
-            let body = encode_body(&b.records, compress);
+            let mut body = encode_body(&b.records, compress);
+            body.usage_bytes = b.usage_bytes;
             let mut p = Vec::new();
             batch_payload(
                 &mut p,
@@ -321,6 +363,7 @@ mod tests {
                     project: 9,
                     first_seq: (i * 3) as u64 + 1,
                     records,
+                    usage_bytes: (i % 2 == 0).then_some(i as u64 * 100),
                 }
             })
             .collect()
@@ -328,10 +371,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn batch_round_trips(recs in proptest::collection::vec(arb_record(), 1..20), compress: bool) {
+        fn batch_round_trips(
+            recs in proptest::collection::vec(arb_record(), 1..20),
+            compress: bool,
+            usage_bytes: Option<u64>,
+        ) {
             let recs: Vec<LogRecord> = recs.into_iter().enumerate()
                 .map(|(i, mut r)| { r.seq = 100 + i as u64; r }).collect();
-            let b = Batch { project: 3, first_seq: 100, records: recs };
+            let b = Batch { project: 3, first_seq: 100, records: recs, usage_bytes };
             let f = file_with(std::slice::from_ref(&b), compress);
             let scan = scan_file(&f).unwrap();
             prop_assert!(scan.damage.is_none());

@@ -28,8 +28,9 @@ use crate::model::{LogRecord, ProjectId};
 
 /// Receives batches once they are durable, and says how far the log may be truncated.
 pub trait Applier: Send + Sync + 'static {
-    /// Makes a durable batch readable. Called on the writer thread, in sequence order.
-    fn apply(&self, project: ProjectId, records: Vec<LogRecord>);
+    /// Makes a durable batch readable and counts its usage (`usage_bytes`, when the batch
+    /// counts towards daily usage). Called on the writer thread, in sequence order.
+    fn apply(&self, project: ProjectId, records: Vec<LogRecord>, usage_bytes: Option<u64>);
     /// The lowest sequence number still held only in memory (not yet in a sealed segment),
     /// or `None` when everything applied is sealed.
     fn min_unsealed_seq(&self) -> Option<u64>;
@@ -65,6 +66,9 @@ impl WalStats {
         }
     }
 }
+
+/// How many appends (and control messages) may wait for the writer.
+pub const QUEUE_BATCHES: usize = 1024;
 
 struct AppendReq {
     project: ProjectId,
@@ -124,7 +128,9 @@ impl Wal {
         let next_seq = Arc::new(AtomicU64::new(start.next_seq));
         let failed = Arc::new(Mutex::new(None));
         let stats = Arc::new(WalStats::default());
-        let (tx, rx) = crossbeam_channel::unbounded();
+        // Bounded: when the writer falls behind, appenders wait here (each holds a blocking
+        // thread and its batch), so the queue cannot grow past this many batches.
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE_BATCHES);
         let mut w = Writer {
             fs: start.fs,
             dir: start.dir,
@@ -318,6 +324,7 @@ impl Writer {
             format::put_frame(&mut self.buf, self.file_no, &payload);
             seq += u64::from(count);
         }
+        let len_before = self.file_len;
         if let Err(e) = self.file.append(&self.buf) {
             // Undo the partial write so the file ends at a whole record.
             let path = self.path();
@@ -345,7 +352,18 @@ impl Writer {
         self.dirty_since.get_or_insert_with(Instant::now);
         if self.policy == FsyncPolicy::Always {
             if let Err(e) = self.fsync() {
-                let msg = e.to_string();
+                // Every appender of the group hears "nothing stored", so the frames must not
+                // come back on the next open: cut them, as a failed write is cut above. The
+                // engine is read-only from here on, so nothing is written after them.
+                let path = self.path();
+                let mut msg = e.to_string();
+                match self.file.set_len(len_before) {
+                    Ok(()) => self.file_len = len_before,
+                    Err(cut) => {
+                        msg = format!("{msg}; undoing the unsynced write failed too: {cut}");
+                        tracing::error!(file = %path.display(), error = %cut, "could not cut back a batch whose fsync failed");
+                    }
+                }
                 return Self::fail_all(group, || EngineError::ReadOnly(msg.clone()));
             }
         }
@@ -358,7 +376,7 @@ impl Writer {
             for (i, rec) in records.iter_mut().enumerate() {
                 rec.seq = first + i as u64;
             }
-            self.applier.apply(r.project, records);
+            self.applier.apply(r.project, records, r.body.usage_bytes);
             self.stats.appends.fetch_add(1, Ordering::Relaxed);
             let _ = r.reply.send(Ok(first));
             first += count;

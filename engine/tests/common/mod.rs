@@ -87,6 +87,15 @@ pub fn rng(seed: u64) -> StdRng {
 }
 
 /// Every log of a project, oldest first, by paging with the cursor.
+/// A project's usage summed over every day.
+pub fn total_usage(e: &Engine, project: u64) -> ledger_engine::DayUsage {
+    let mut sum = ledger_engine::DayUsage::default();
+    for (_, u) in e.usage_range(project, i64::MIN, i64::MAX) {
+        sum.add(u);
+    }
+    sum
+}
+
 pub fn all_logs(e: &Engine, project: u64) -> Vec<ledger_engine::LogRecord> {
     scan_all(e, project, ledger_engine::Filter::default())
 }

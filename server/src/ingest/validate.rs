@@ -10,6 +10,14 @@ use crate::error::ApiError;
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
 pub const MAX_STACK_TRACE_CHARS: usize = 100_000;
 pub const MAX_SHORT_CHARS: usize = 256;
+/// `error_type` is a class or kind name; a longer one is a message in the wrong field.
+pub const MAX_ERROR_TYPE_CHARS: usize = 1_000;
+/// `error_message`, like `message`.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 10_000;
+/// How far ahead of the server's clock a log's timestamp may be (clock skew). A log further
+/// ahead would stay in storage past its project's retention (a segment goes when its newest
+/// log expires), so it is refused.
+pub const MAX_FUTURE_SKEW_MICROS: i64 = 3_600_000_000;
 pub const MAX_ID_CHARS: usize = 128;
 pub const MAX_ATTRIBUTES_BYTES: usize = 100 * 1024;
 pub const MAX_ATTRIBUTES_DEPTH: usize = 16;
@@ -46,6 +54,56 @@ impl From<Rejection> for ApiError {
     }
 }
 
+/// The timestamps a project accepts now: `[now − retention, now + skew]`.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeWindow {
+    pub oldest: i64,
+    pub newest: i64,
+    pub retention_days: u64,
+}
+
+impl TimeWindow {
+    /// The window for a project with `retention_days`, at `now` (µs).
+    pub fn new(now: i64, retention_days: u64) -> TimeWindow {
+        let keep = i64::try_from(retention_days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(86_400_000_000);
+        TimeWindow {
+            oldest: now.saturating_sub(keep),
+            newest: now.saturating_add(MAX_FUTURE_SKEW_MICROS),
+            retention_days,
+        }
+    }
+
+    /// Refuses a timestamp outside the window, naming the bound.
+    pub fn check(&self, timestamp: i64) -> Result<(), Rejection> {
+        use ledger_engine::timefmt::format_micros;
+        if timestamp < self.oldest {
+            return Err(Rejection::invalid(format!(
+                "timestamp: {} is older than the project's retention of {} days allows (earliest accepted now: {})",
+                format_micros(timestamp),
+                self.retention_days,
+                format_micros(self.oldest)
+            )));
+        }
+        if timestamp > self.newest {
+            return Err(Rejection::invalid(format!(
+                "timestamp: {} is more than 1 hour ahead of the server's clock (latest accepted now: {})",
+                format_micros(timestamp),
+                format_micros(self.newest)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Parses and checks one log, and that its timestamp falls in `window`.
+pub fn validate_in(raw: &str, window: &TimeWindow) -> Result<NewLog, Rejection> {
+    let log = validate(raw)?;
+    window.check(log.timestamp)?;
+    Ok(log)
+}
+
 /// Parses and checks one log.
 pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
     let value: Value = serde_json::from_str(raw).map_err(|e| Rejection {
@@ -61,15 +119,14 @@ pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
 /// What an optional field may hold.
 enum Rule {
     Chars(usize),
-    Unbounded,
     Hex,
 }
 
 fn optional_field(name: &str) -> Option<(Field, Rule)> {
     Some(match name {
         "message" => (Field::Message, Rule::Chars(MAX_MESSAGE_CHARS)),
-        "error_type" => (Field::ErrorType, Rule::Unbounded),
-        "error_message" => (Field::ErrorMessage, Rule::Unbounded),
+        "error_type" => (Field::ErrorType, Rule::Chars(MAX_ERROR_TYPE_CHARS)),
+        "error_message" => (Field::ErrorMessage, Rule::Chars(MAX_ERROR_MESSAGE_CHARS)),
         "stack_trace" => (Field::StackTrace, Rule::Chars(MAX_STACK_TRACE_CHARS)),
         "service" => (Field::Service, Rule::Chars(MAX_SHORT_CHARS)),
         "source" => (Field::Source, Rule::Chars(MAX_SHORT_CHARS)),

@@ -1,98 +1,154 @@
 //! Daily quotas: logs accepted per project per UTC day, reserved before an append and
-//! committed after it, persisted to redb.
+//! settled after it.
 //!
-//! Counting happens in memory so ingest never waits on a redb commit; a background task
-//! writes changed days every second and at shutdown. A `kill -9` can therefore forget up to
-//! a second of usage (the quota errs towards accepting), never lose logs.
+//! The figures themselves are the engine's ([`Engine::usage`]): every WAL batch carries its
+//! usage, so they are exact across any crash. This book adds what is in flight: the logs
+//! granted to appends that have not finished. A grant is a [`Reservation`] that gives itself
+//! back when dropped, whatever ends the request (an answer, an error, a client that went
+//! away, shutdown), so a reservation is settled exactly once.
+//!
+//! Days counted before usage moved into the engine were kept in the metadata database; they
+//! are read from there (never written) and added in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ledger_engine::Engine;
 use parking_lot::Mutex;
 
 use crate::meta::{DayUsage, Meta, MetaResult};
 
-#[derive(Default)]
-struct Entry {
-    usage: DayUsage,
-    /// Logs granted to appends still in flight.
-    reserved: u64,
-    dirty: bool,
-}
-
 /// The usage book of every project.
 pub struct UsageBook {
     meta: Arc<Meta>,
-    days: Mutex<HashMap<(u64, i64), Entry>>,
+    engine: Engine,
+    /// Logs granted to appends still in flight, by `(project, day)`.
+    reserved: Mutex<HashMap<(u64, i64), u64>>,
+    /// Figures of days counted before the engine kept usage, read once per day.
+    legacy: Mutex<HashMap<(u64, i64), DayUsage>>,
+}
+
+/// Logs granted to one append. Dropping it gives the grant back: by then the engine has
+/// counted whatever it stored, or stored nothing.
+#[must_use = "a reservation is given back as soon as it is dropped"]
+pub struct Reservation {
+    book: Arc<UsageBook>,
+    project: u64,
+    day: i64,
+    granted: u64,
+}
+
+impl Reservation {
+    /// How many logs were granted.
+    pub fn granted(&self) -> u64 {
+        self.granted
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.granted == 0 {
+            return;
+        }
+        let mut r = self.book.reserved.lock();
+        if let Some(n) = r.get_mut(&(self.project, self.day)) {
+            *n = n.saturating_sub(self.granted);
+            if *n == 0 {
+                r.remove(&(self.project, self.day));
+            }
+        }
+    }
 }
 
 impl UsageBook {
-    pub fn new(meta: Arc<Meta>) -> UsageBook {
+    pub fn new(meta: Arc<Meta>, engine: Engine) -> UsageBook {
         UsageBook {
             meta,
-            days: Mutex::new(HashMap::new()),
+            engine,
+            reserved: Mutex::new(HashMap::new()),
+            legacy: Mutex::new(HashMap::new()),
         }
     }
 
-    fn ensure_loaded(&self, project: u64, day: i64) -> MetaResult<()> {
-        if self.days.lock().contains_key(&(project, day)) {
-            return Ok(());
+    fn legacy_cached(&self, project: u64, day: i64) -> Option<DayUsage> {
+        self.legacy.lock().get(&(project, day)).copied()
+    }
+
+    fn legacy(&self, project: u64, day: i64) -> MetaResult<DayUsage> {
+        if let Some(u) = self.legacy_cached(project, day) {
+            return Ok(u);
         }
-        let stored = self.meta.usage(project, day)?;
-        self.days.lock().entry((project, day)).or_insert(Entry {
-            usage: stored,
-            ..Entry::default()
-        });
-        Ok(())
+        let u = self.meta.usage(project, day)?;
+        self.legacy.lock().insert((project, day), u);
+        Ok(u)
     }
 
-    /// Grants up to `want` logs of `quota` for the day and holds them for the caller, who
-    /// must then `commit` or `release` them. Returns how many were granted.
-    pub fn reserve(&self, project: u64, day: i64, want: u64, quota: u64) -> MetaResult<u64> {
-        self.ensure_loaded(project, day)?;
-        let mut days = self.days.lock();
-        let e = days.entry((project, day)).or_default();
-        let room = quota.saturating_sub(e.usage.logs + e.reserved);
-        let granted = want.min(room);
-        e.reserved += granted;
-        Ok(granted)
-    }
-
-    /// Like [`reserve`](Self::reserve) when the day is already in memory; `None` (nothing
-    /// reserved) when it would need a redb read.
-    pub fn reserve_cached(&self, project: u64, day: i64, want: u64, quota: u64) -> Option<u64> {
-        let mut days = self.days.lock();
-        let e = days.get_mut(&(project, day))?;
-        let granted = want.min(quota.saturating_sub(e.usage.logs + e.reserved));
-        e.reserved += granted;
-        Some(granted)
-    }
-
-    /// Turns a reservation into usage once the logs are stored.
-    pub fn commit(&self, project: u64, day: i64, reserved: u64, logs: u64, bytes: u64) {
-        let mut days = self.days.lock();
-        let e = days.entry((project, day)).or_default();
-        e.reserved = e.reserved.saturating_sub(reserved);
-        e.usage.logs += logs;
-        e.usage.bytes += bytes;
-        e.dirty = true;
-    }
-
-    /// Gives back a reservation whose append failed.
-    pub fn release(&self, project: u64, day: i64, reserved: u64) {
-        if let Some(e) = self.days.lock().get_mut(&(project, day)) {
-            e.reserved = e.reserved.saturating_sub(reserved);
+    fn grant(
+        self: &Arc<Self>,
+        project: u64,
+        day: i64,
+        want: u64,
+        quota: u64,
+        legacy: DayUsage,
+    ) -> Reservation {
+        let used = self.engine.usage(project, day).logs + legacy.logs;
+        let mut reserved = self.reserved.lock();
+        let held = reserved.entry((project, day)).or_default();
+        let granted = want.min(quota.saturating_sub(used + *held));
+        *held += granted;
+        Reservation {
+            book: self.clone(),
+            project,
+            day,
+            granted,
         }
     }
 
-    /// A project's usage on one day, including what is not yet written to redb.
-    pub fn day(&self, project: u64, day: i64) -> MetaResult<DayUsage> {
-        self.ensure_loaded(project, day)?;
-        Ok(self
-            .days
+    /// Grants up to `want` logs of `quota` for the day, held until the reservation drops.
+    pub fn reserve(
+        self: &Arc<Self>,
+        project: u64,
+        day: i64,
+        want: u64,
+        quota: u64,
+    ) -> MetaResult<Reservation> {
+        let legacy = self.legacy(project, day)?;
+        Ok(self.grant(project, day, want, quota, legacy))
+    }
+
+    /// Like [`reserve`](Self::reserve) when it needs no database read; `None` otherwise.
+    pub fn reserve_cached(
+        self: &Arc<Self>,
+        project: u64,
+        day: i64,
+        want: u64,
+        quota: u64,
+    ) -> Option<Reservation> {
+        let legacy = self.legacy_cached(project, day)?;
+        Some(self.grant(project, day, want, quota, legacy))
+    }
+
+    /// Logs granted to appends in flight for a project on a day.
+    pub fn reserved(&self, project: u64, day: i64) -> u64 {
+        self.reserved
             .lock()
             .get(&(project, day))
-            .map_or(DayUsage::default(), |e| e.usage))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Logs granted to appends in flight, over every project and day.
+    pub fn reserved_total(&self) -> u64 {
+        self.reserved.lock().values().sum()
+    }
+
+    /// A project's usage on one day.
+    pub fn day(&self, project: u64, day: i64) -> MetaResult<DayUsage> {
+        let mut u = self.legacy(project, day)?;
+        let e = self.engine.usage(project, day);
+        u.logs += e.logs;
+        u.bytes += e.bytes;
+        Ok(u)
     }
 
     /// Usage on days `first..=last` (days without any included as zero), oldest first.
@@ -102,78 +158,86 @@ impl UsageBook {
             .usage_range(project, first, last)?
             .into_iter()
             .collect();
-        for ((p, d), e) in self.days.lock().iter() {
-            if *p == project && (first..=last).contains(d) {
-                by_day.insert(*d, e.usage);
-            }
+        for (d, e) in self.engine.usage_range(project, first, last) {
+            let u = by_day.entry(d).or_default();
+            u.logs += e.logs;
+            u.bytes += e.bytes;
         }
         Ok((first..=last)
             .map(|d| (d, by_day.get(&d).copied().unwrap_or_default()))
             .collect())
     }
 
-    /// Writes changed days to redb, and forgets clean days older than `keep_from`.
-    pub fn flush(&self, keep_from: i64) -> MetaResult<()> {
-        let dirty: HashMap<(u64, i64), DayUsage> = {
-            let mut days = self.days.lock();
-            days.retain(|(_, d), e| *d >= keep_from || e.dirty || e.reserved > 0);
-            days.iter_mut()
-                .filter(|(_, e)| e.dirty)
-                .map(|(k, e)| {
-                    e.dirty = false;
-                    (*k, e.usage)
-                })
-                .collect()
-        };
-        if let Err(e) = self.meta.put_usage(&dirty) {
-            // Mark them again so the next flush retries.
-            let mut days = self.days.lock();
-            for k in dirty.keys() {
-                if let Some(e) = days.get_mut(k) {
-                    e.dirty = true;
-                }
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Forgets a deleted project.
+    /// Forgets a deleted project (the engine forgets its own figures).
     pub fn forget(&self, project: u64) {
-        self.days.lock().retain(|(p, _), _| *p != project);
+        self.legacy.lock().retain(|(p, _), _| *p != project);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger_engine::{AppendOptions, EngineConfig, Importance, Level, LogType, NewLog};
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let cfg = EngineConfig {
+            search: false,
+            ..EngineConfig::default()
+        };
+        Engine::open(&dir.join("data"), cfg).unwrap().0
+    }
+
+    fn logs(n: usize) -> Vec<NewLog> {
+        (0..n)
+            .map(|i| NewLog::new(i as i64, Level::Info, LogType::Logger, Importance::Low))
+            .collect()
+    }
 
     #[test]
-    fn reservations_respect_the_quota_and_survive_a_reopen() {
+    fn reservations_respect_the_quota_and_give_back_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let book = UsageBook::new(Arc::new(Meta::open(dir.path()).unwrap()));
-            assert_eq!(book.reserve(1, 100, 4, 5).unwrap(), 4);
-            assert_eq!(
-                book.reserve(1, 100, 4, 5).unwrap(),
-                1,
-                "one in flight already"
-            );
-            book.release(1, 100, 1);
-            book.commit(1, 100, 4, 4, 400);
-            book.flush(100).unwrap();
-        }
-        let book = UsageBook::new(Arc::new(Meta::open(dir.path()).unwrap()));
+        let meta = Arc::new(Meta::open(dir.path()).unwrap());
+        let e = engine(dir.path());
+        let book = Arc::new(UsageBook::new(meta, e.clone()));
+        let day = ledger_engine::usage::day_of(ledger_engine::now_micros());
+        let a = book.reserve(1, day, 4, 5).unwrap();
+        assert_eq!(a.granted(), 4);
+        let b = book.reserve(1, day, 4, 5).unwrap();
+        assert_eq!(b.granted(), 1, "four are in flight already");
+        drop(b);
+        assert_eq!(book.reserved(1, day), 4);
+        let opts = AppendOptions {
+            usage_bytes: 400,
+            ..AppendOptions::default()
+        };
+        e.append(1, logs(4), opts).unwrap();
+        drop(a);
+        assert_eq!(book.reserved_total(), 0, "every grant is given back");
         assert_eq!(
-            book.day(1, 100).unwrap(),
+            book.day(1, day).unwrap(),
             DayUsage {
                 logs: 4,
                 bytes: 400
             }
         );
-        assert_eq!(book.reserve(1, 100, 4, 5).unwrap(), 1);
-        let r = book.range(1, 99, 100).unwrap();
+        assert_eq!(book.reserve(1, day, 4, 5).unwrap().granted(), 1);
+        let r = book.range(1, day - 1, day).unwrap();
         assert_eq!(r[0].1, DayUsage::default());
         assert_eq!(r[1].1.logs, 4);
+    }
+
+    #[test]
+    fn days_counted_in_the_metadata_database_still_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(Meta::open(dir.path()).unwrap());
+        let day = ledger_engine::usage::day_of(ledger_engine::now_micros());
+        meta.put_usage(&HashMap::from([(
+            (1, day),
+            DayUsage { logs: 3, bytes: 30 },
+        )]))
+        .unwrap();
+        let book = Arc::new(UsageBook::new(meta, engine(dir.path())));
+        assert_eq!(book.reserve(1, day, 5, 5).unwrap().granted(), 2);
+        assert_eq!(book.day(1, day).unwrap().logs, 3);
     }
 }

@@ -23,6 +23,17 @@ pub struct Project {
     pub max_queue_depth: u64,
 }
 
+impl Project {
+    /// The oldest timestamp (µs) that is inside the project's retention at `now`. Reads
+    /// return nothing older, even from a segment that retention has not dropped yet.
+    pub fn retention_cutoff(&self, now: i64) -> i64 {
+        let keep = i64::try_from(self.retention_days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(86_400_000_000);
+        now.saturating_sub(keep)
+    }
+}
+
 impl Meta {
     /// Creates or replaces a project record.
     pub fn put_project(&self, p: &Project) -> MetaResult<()> {

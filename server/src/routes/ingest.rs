@@ -27,7 +27,13 @@ struct Checked {
 }
 
 /// Reads, decodes and validates a body (the CPU-heavy part runs off the async workers).
-async fn read_checked(app: &App, req: Request<Incoming>, batch: bool) -> ApiResult<Checked> {
+async fn read_checked(
+    app: &App,
+    req: Request<Incoming>,
+    batch: bool,
+    project: &Project,
+) -> ApiResult<Checked> {
+    let window = validate::TimeWindow::new(now_micros(), project.retention_days);
     let framing = parse::framing(req.headers(), batch)?;
     let enc = body::encoding(req.headers())?;
     let limit = app.config.max_body_bytes;
@@ -35,9 +41,9 @@ async fn read_checked(app: &App, req: Request<Incoming>, batch: bool) -> ApiResu
     let raw = body::read_raw(&parts.headers, incoming, limit, app.config.body_timeout).await?;
     // A small plain body takes microseconds to check: not worth a hop to the blocking pool.
     if enc == body::Encoding::Identity && raw.len() <= INLINE_CHECK_BYTES {
-        return check(raw, enc, limit, framing, batch);
+        return check(raw, enc, limit, framing, batch, &window);
     }
-    blocking(move || check(raw, enc, limit, framing, batch)).await?
+    blocking(move || check(raw, enc, limit, framing, batch, &window)).await?
 }
 
 /// Bodies up to this size are validated on the async worker itself.
@@ -49,12 +55,13 @@ fn check(
     limit: usize,
     framing: parse::Framing,
     batch: bool,
+    window: &validate::TimeWindow,
 ) -> ApiResult<Checked> {
     let bytes = body::decode(raw, enc, limit)?;
     if !batch {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| ApiError::InvalidJson("body is not valid UTF-8".into()))?;
-        let log = validate::validate(text).map_err(ApiError::from)?;
+        let log = validate::validate_in(text, window).map_err(ApiError::from)?;
         return Ok(Checked {
             valid: vec![(0, log, bytes.len() as u64)],
             errors: Vec::new(),
@@ -68,7 +75,7 @@ fn check(
         total: items.len(),
     };
     for (index, raw) in items.into_iter().enumerate() {
-        match validate::validate(raw) {
+        match validate::validate_in(raw, window) {
             Ok(log) => out.valid.push((index, log, raw.len() as u64)),
             Err(r) => out.errors.push(ItemError {
                 index,
@@ -88,17 +95,22 @@ struct Stored {
     total: usize,
 }
 
-/// Reserves quota, appends what fits, and records usage.
+/// Reserves quota, appends what fits, and answers with the ids.
+///
+/// The reservation travels into the blocking append and is dropped when the append is
+/// over, whether this future is still awaited or was dropped (client gone, shutdown): the
+/// engine has counted whatever it stored by then, so the grant is given back exactly once.
 async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> ApiResult<Stored> {
     let now = now_micros();
     let day = day_of(now);
     let want = checked.valid.len() as u64;
     let (a, pid, quota) = (app.clone(), project.id, project.daily_quota);
     // The day's figures are in memory after the first request of the day: reserve inline.
-    let granted = match a.usage.reserve_cached(pid, day, want, quota) {
-        Some(g) => g,
+    let reservation = match app.usage.reserve_cached(pid, day, want, quota) {
+        Some(r) => r,
         None => blocking(move || a.usage.reserve(pid, day, want, quota)).await??,
-    } as usize;
+    };
+    let granted = reservation.granted() as usize;
     if granted < checked.valid.len() {
         for (index, _, _) in checked.valid.drain(granted..) {
             checked.errors.push(ItemError {
@@ -128,22 +140,14 @@ async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> ApiRe
     let logs: Vec<NewLog> = checked.valid.into_iter().map(|(_, l, _)| l).collect();
     let opts = AppendOptions {
         max_queue_depth: Some(usize::try_from(project.max_queue_depth).unwrap_or(usize::MAX)),
+        usage_bytes: bytes,
     };
     let a = app.clone();
-    let appended = blocking(move || a.engine.append(pid, logs, opts)).await;
-    let appended = match appended {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            app.usage.release(pid, day, granted as u64);
-            return Err(e.into());
-        }
-        Err(e) => {
-            app.usage.release(pid, day, granted as u64);
-            return Err(e);
-        }
-    };
-    app.usage
-        .commit(pid, day, granted as u64, appended.len() as u64, bytes);
+    let appended = blocking(move || {
+        let _settled_after_the_append = reservation;
+        a.engine.append(pid, logs, opts)
+    })
+    .await??;
     app.telemetry.ingested(appended.len() as u64, bytes, 0);
     Ok(Stored {
         ids: indexes
@@ -159,7 +163,7 @@ async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> ApiRe
 /// `POST /api/v1/ingest/single` → `202 {"id", "ingested_at"}`.
 pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
-    let checked = read_checked(app, req, false).await?;
+    let checked = read_checked(app, req, false, &project).await?;
     let stored = store(app, &project, checked).await.map_err(|e| match e {
         // A single log over quota has no batch to list.
         ApiError::QuotaExceeded { retry_after, .. } => ApiError::QuotaExceeded {
@@ -178,7 +182,7 @@ pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
 /// `POST /api/v1/ingest/batch` → `202 {"accepted", "rejected", "ids", "errors"}`.
 pub async fn batch(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
-    let checked = read_checked(app, req, true).await?;
+    let checked = read_checked(app, req, true, &project).await?;
     let stored = store(app, &project, checked).await?;
     let errors: Vec<_> = stored.errors.iter().map(ItemError::to_json).collect();
     let ids: Vec<&str> = stored.ids.iter().map(|(_, id, _)| id.as_str()).collect();
@@ -191,4 +195,87 @@ pub async fn batch(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Api
             "errors": errors,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use ledger_engine::{Importance, Level, LogType};
+
+    use super::*;
+
+    fn project(daily_quota: u64) -> Project {
+        Project {
+            id: 7,
+            owner: "owner".into(),
+            name: "cancel".into(),
+            created_at: 0,
+            retention_days: 30,
+            daily_quota,
+            rate_limit_per_minute: 1_000,
+            rate_limit_per_hour: 50_000,
+            max_queue_depth: 1_000_000,
+        }
+    }
+
+    fn checked(n: usize) -> Checked {
+        let log = || NewLog::new(now_micros(), Level::Info, LogType::Logger, Importance::Low);
+        Checked {
+            valid: (0..n).map(|i| (i, log(), 100)).collect(),
+            errors: Vec::new(),
+            total: n,
+        }
+    }
+
+    /// Requests dropped at random points (a client gone, a task aborted) settle their quota
+    /// reservation exactly once: none is left held, and usage equals what was stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_requests_settle_their_quota_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::new(dir.path().join("data"));
+        config.pbkdf2_iterations = 10_000;
+        config.engine.search = false;
+        let app = crate::open_app(config).await.unwrap();
+        let p = project(1_000_000);
+        app.tenants.insert(p.clone());
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut cancelled, mut finished) = (0, 0);
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let n = (seed % 50 + 1) as usize;
+            let budget = Duration::from_micros(seed % 3_000);
+            match tokio::time::timeout(budget, store(&app, &p, checked(n))).await {
+                Ok(r) => {
+                    r.unwrap();
+                    finished += 1;
+                }
+                Err(_) => cancelled += 1,
+            }
+        }
+        assert!(
+            cancelled > 10 && finished > 10,
+            "both outcomes must occur: {cancelled} cancelled, {finished} finished"
+        );
+        // A cancelled request's append still runs to its end on the blocking pool.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while app.usage.reserved_total() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            app.usage.reserved_total(),
+            0,
+            "a reservation was never given back"
+        );
+        let day = day_of(now_micros());
+        let stored = app.engine.queue_depth(p.id) as u64;
+        assert_eq!(app.usage.day(p.id, day).unwrap().logs, stored);
+        // The rest of the day's quota is whole: exactly 10 more fit.
+        let tight = project(stored + 10);
+        let more = store(&app, &tight, checked(25)).await.unwrap();
+        assert_eq!(more.ids.len(), 10);
+        app.engine.close().unwrap();
+    }
 }

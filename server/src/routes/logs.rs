@@ -9,7 +9,8 @@ use ledger_engine::query::{MAX_LIMIT, MAX_OFFSET};
 use ledger_engine::render::record_json;
 use ledger_engine::timefmt::parse_rfc3339;
 use ledger_engine::{
-    AttrMatch, Cursor, Field, Filter, Importance, Level, LogId, LogType, Order, ScanRequest,
+    now_micros, AttrMatch, Cursor, Field, Filter, Importance, Level, LogId, LogType, Order,
+    ScanRequest,
 };
 use serde_json::{json, Value};
 
@@ -17,7 +18,7 @@ use super::{blocking, project_access, project_id_param};
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, int_param, query_pairs, Resp};
-use crate::meta::Scope;
+use crate::meta::{Project, Scope};
 use crate::tenants::project_hex;
 
 /// A bit mask from a comma list of enum names.
@@ -127,11 +128,18 @@ pub(crate) fn scan_request(pairs: &[(String, String)], extra: &[&str]) -> ApiRes
     Ok(req)
 }
 
+/// Narrows a scan to what is inside the project's retention now.
+pub(crate) fn within_retention(mut req: ScanRequest, project: &Project) -> ScanRequest {
+    let cutoff = project.retention_cutoff(now_micros());
+    req.filter.start = Some(req.filter.start.map_or(cutoff, |s| s.max(cutoff)));
+    req
+}
+
 /// `GET /api/v1/logs`
 pub async fn list(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let pairs = query_pairs(req.uri().query())?;
     let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
-    let scan = scan_request(&pairs, &[])?;
+    let scan = within_retention(scan_request(&pairs, &[])?, &project);
     let a = app.clone();
     let pid = project.id;
     let page = blocking(move || a.engine.scan(pid, &scan)).await??;
@@ -155,8 +163,10 @@ pub async fn get(
     let log_id = LogId::parse(id).ok_or_else(|| ApiError::not_found("log"))?;
     let a = app.clone();
     let pid = project.id;
+    let cutoff = project.retention_cutoff(now_micros());
     let rec = blocking(move || a.engine.get(pid, log_id))
         .await??
+        .filter(|r| r.log.timestamp >= cutoff)
         .ok_or_else(|| ApiError::not_found("log"))?;
     Ok(http::json(200, &record_json(&rec, &project_hex(pid))))
 }

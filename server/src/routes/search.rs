@@ -13,7 +13,7 @@ use ledger_engine::render::record_json;
 use ledger_engine::search::{self, SearchBudget};
 use serde_json::{json, Value};
 
-use super::logs::scan_request;
+use super::logs::{scan_request, within_retention};
 use super::{blocking, project_access, project_id_param};
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
@@ -33,7 +33,7 @@ pub async fn search(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
     let expr = search::parse(&q).map_err(|e| {
         ApiError::InvalidQuery(format!("q: at position {}: {}", e.position, e.message))
     })?;
-    let scan = scan_request(&pairs, &["q"])?;
+    let scan = within_retention(scan_request(&pairs, &["q"])?, &project);
     let a = app.clone();
     let pid = project.id;
     let page =

@@ -318,9 +318,16 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 }
 
 /// A valid log with the given message, at a fixed time plus `i` milliseconds.
+/// Yesterday's UTC date (`YYYY-MM-DD`): the day the tests' logs are stamped, so that they
+/// are always inside a project's retention and never ahead of the server's clock.
+pub fn day() -> String {
+    let yesterday = ledger_engine::now_micros() - 86_400_000_000;
+    ledger_engine::timefmt::format_micros(yesterday)[..10].to_owned()
+}
+
 pub fn log(i: u64, message: &str) -> Value {
     json!({
-        "timestamp": format!("2026-11-22T12:00:{:02}.{:03}Z", (i / 1000) % 60, i % 1000),
+        "timestamp": format!("{}T12:00:{:02}.{:03}Z", day(), (i / 1000) % 60, i % 1000),
         "level": "info",
         "log_type": "logger",
         "importance": "standard",
