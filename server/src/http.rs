@@ -51,27 +51,32 @@ pub fn error(e: &ApiError) -> Resp {
     r
 }
 
-/// Decodes `%XX` escapes and `+` (space) of a query-string component.
-fn percent_decode(s: &str) -> Option<String> {
+/// Decodes one query-string component: `+` is a space, `%XX` a byte; the bytes must be
+/// UTF-8. Refuses, saying why, a `%` not followed by two hex digits (`%4`, `%zz`, and
+/// `%+5`, which a decoder built on `u8::from_str_radix` would take as 5) and bytes that are
+/// not UTF-8. `percent_decode` alone would pass a malformed escape through as text, so
+/// escapes are checked here first: a client that sent one meant something else.
+fn decode_component(s: &str) -> Result<String, &'static str> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
+    let well_formed = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return Err("each % must be followed by two hex digits (write a literal % as %25)");
     }
-    String::from_utf8(out).ok()
+    // `+` first, so that an encoded plus (`%2B`) stays a plus.
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| "its escapes do not decode to UTF-8 text")
 }
 
-/// The decoded `(name, value)` pairs of a query string, in order.
+/// The decoded `(name, value)` pairs of a query string, in order; empty pairs (`a=1&&b=2`)
+/// are skipped and a name without `=` has the empty value. A malformed escape or one that
+/// decodes to invalid UTF-8 is `invalid_query`, naming the parameter.
 pub fn query_pairs(query: Option<&str>) -> ApiResult<Vec<(String, String)>> {
     let Some(q) = query else {
         return Ok(Vec::new());
@@ -80,12 +85,9 @@ pub fn query_pairs(query: Option<&str>) -> ApiResult<Vec<(String, String)>> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            match (percent_decode(k), percent_decode(v)) {
-                (Some(k), Some(v)) => Ok((k, v)),
-                _ => Err(ApiError::InvalidQuery(format!(
-                    "query parameter {p:?} is not valid percent-encoded UTF-8"
-                ))),
-            }
+            decode_component(k)
+                .and_then(|k| Ok((k, decode_component(v)?)))
+                .map_err(|why| ApiError::InvalidQuery(format!("query parameter {p:?}: {why}")))
         })
         .collect()
 }
@@ -110,7 +112,36 @@ mod tests {
         assert_eq!(p[1], ("b".into(), "x y z".into()));
         assert_eq!(p[2], ("c".into(), "".into()));
         assert_eq!(p[3].0, "attr.http.status");
-        assert!(query_pairs(Some("a=%zz")).is_err());
-        assert!(query_pairs(Some("a=%ff")).is_err());
+        assert_eq!(query_pairs(None).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn plus_is_a_space_and_an_encoded_plus_is_a_plus() {
+        let p = query_pairs(Some("q=a+b&r=a%2Bb&s=%2b%20&t+u=%C3%BC")).unwrap();
+        assert_eq!(p[0].1, "a b");
+        assert_eq!(p[1].1, "a+b");
+        assert_eq!(p[2].1, "+ ");
+        assert_eq!(p[3], ("t u".into(), "\u{fc}".into()));
+    }
+
+    #[test]
+    fn malformed_escapes_are_invalid_query() {
+        for q in [
+            "a=%+5", "a=%-5", "a=%4", "a=%", "a=%zz", "a=%4g", "a=1%", "%+5=a", "a=%%41",
+        ] {
+            let e = query_pairs(Some(q)).expect_err(q);
+            assert_eq!(e.code(), "invalid_query", "{q}");
+            assert_eq!(e.status(), 400, "{q}");
+            assert!(e.to_string().contains("two hex digits"), "{q}: {e}");
+        }
+    }
+
+    #[test]
+    fn escapes_of_invalid_utf8_are_invalid_query() {
+        for q in ["a=%FF", "a=%ff", "a=%c3%28", "%80=x", "a=%ED%A0%80"] {
+            let e = query_pairs(Some(q)).expect_err(q);
+            assert_eq!(e.code(), "invalid_query", "{q}");
+            assert!(e.to_string().contains("UTF-8"), "{q}: {e}");
+        }
     }
 }
