@@ -6,6 +6,9 @@
 //! must send a whole request head within `header_timeout` (from its first byte or the end
 //! of the previous answer, so idle and slow-loris connections are closed) and at most
 //! `max_header_bytes` of it (else 431). Bodies are bounded in `ingest::body`.
+//!
+//! hyper answers a head it cannot parse (or one over the limit) by itself, with an empty
+//! body; `parse_errors` turns those answers into the API's JSON errors.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +23,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::app::App;
+use crate::parse_errors::ParseErrors;
 
 /// Serves until `shutdown` completes, then drains connections (up to the grace period).
 pub async fn accept_until(
@@ -68,7 +72,10 @@ pub async fn accept_until(
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .max_header_size(max_header_bytes)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(
+                    TokioIo::new(ParseErrors::new(stream, max_header_bytes)),
+                    service,
+                );
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
