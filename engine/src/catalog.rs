@@ -178,10 +178,18 @@ impl Catalog {
                 deleted.insert(row?.0.value());
             }
             let mut usage = Vec::new();
-            for row in tx.open_table(USAGE)?.iter()? {
-                let (k, v) = row?;
-                let (logs, bytes) = v.value();
-                usage.push((k.value(), DayUsage { logs, bytes }));
+            // A catalog written before usage lived here has no such table (offline tools
+            // open it read-only, so it is not created for them).
+            match tx.open_table(USAGE) {
+                Ok(t) => {
+                    for row in t.iter()? {
+                        let (k, v) = row?;
+                        let (logs, bytes) = v.value();
+                        usage.push((k.value(), DayUsage { logs, bytes }));
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(e.into()),
             }
             let meta = tx.open_table(META)?;
             let get = |k: &str| -> Result<u64> { Ok(meta.get(k)?.map_or(0, |v| v.value())) };

@@ -573,3 +573,28 @@ fn memtable_memory_limit_gives_backpressure_and_clears_after_sealing() {
     e.append(1, big(1000), AppendOptions::default())
         .expect("accepted again once sealed");
 }
+
+#[test]
+fn metrics_without_rollups_are_unavailable_not_the_callers_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config();
+    cfg.rollups.enabled = false;
+    let e = open(dir.path(), cfg);
+    let err = e
+        .error_rate(1, T0, 24, ledger_engine::Bucket::Hour)
+        .unwrap_err();
+    assert!(
+        matches!(err, ledger_engine::EngineError::Unavailable(_)),
+        "{err:?}"
+    );
+    // A window out of range is the caller's mistake.
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path(), small_config());
+    let err = e
+        .error_rate(1, T0, 0, ledger_engine::Bucket::Hour)
+        .unwrap_err();
+    assert!(
+        matches!(err, ledger_engine::EngineError::Invalid(_)),
+        "{err:?}"
+    );
+}

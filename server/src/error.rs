@@ -246,3 +246,26 @@ impl From<tokio::task::JoinError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+
+    #[test]
+    fn engine_faults_are_the_servers_and_only_bad_input_is_the_clients() {
+        let cases = [
+            (EngineError::Invalid("limit must be 1 to 1000".into()), 400),
+            (
+                EngineError::Unavailable("metrics are unavailable".into()),
+                503,
+            ),
+            (EngineError::Internal("block 9 out of range".into()), 500),
+            (EngineError::Backpressure("queue full".into()), 503),
+            (EngineError::ReadOnly("fsync failed".into()), 503),
+        ];
+        for (e, status) in cases {
+            let what = e.to_string();
+            assert_eq!(ApiError::from(e).status(), status, "{what}");
+        }
+    }
+}

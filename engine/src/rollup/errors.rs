@@ -26,17 +26,26 @@ pub struct TopError {
 
 /// An error group's name, taken from the first log the table counts for it. Every log of a
 /// fingerprint has the same trimmed type and masked message (both are hashed into it).
+///
+/// Titles are held for as long as their group is counted, so they are cut to
+/// [`MAX_TITLE_TYPE_BYTES`] and [`MAX_TITLE_MESSAGE_BYTES`]: the memory is bounded by the
+/// server whatever a client sends (the sample log keeps the whole text).
 pub struct ErrorTitle {
     pub error_type: Box<str>,
     pub message: Box<str>,
 }
 
+/// The longest error type an error group keeps as its title.
+pub const MAX_TITLE_TYPE_BYTES: usize = 256;
+/// The longest masked message an error group keeps as its title.
+pub const MAX_TITLE_MESSAGE_BYTES: usize = 1024;
+
 impl ErrorTitle {
     pub fn of(log: &NewLog) -> ErrorTitle {
         let (ty, msg) = fingerprint::title(log).unwrap_or(("", String::new()));
         ErrorTitle {
-            error_type: ty.into(),
-            message: msg.into(),
+            error_type: super::cut_at_char(ty, MAX_TITLE_TYPE_BYTES).into(),
+            message: super::cut_at_char(&msg, MAX_TITLE_MESSAGE_BYTES).into(),
         }
     }
 }

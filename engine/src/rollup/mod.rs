@@ -54,6 +54,39 @@ pub mod worker;
 #[cfg(test)]
 mod tests;
 
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub(crate) fn cut_at_char(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::errors::{ErrorTitle, MAX_TITLE_MESSAGE_BYTES, MAX_TITLE_TYPE_BYTES};
+    use super::patterns::{pattern_source, MAX_PATTERN_SOURCE_BYTES};
+    use crate::model::{Field, Importance, Level, LogType, NewLog};
+
+    #[test]
+    fn titles_and_pattern_sources_are_bounded_whatever_the_log_holds() {
+        let mut log = NewLog::new(0, Level::Error, LogType::Exception, Importance::High);
+        log.set(Field::ErrorType, "T".repeat(5_000));
+        log.set(Field::ErrorMessage, "é".repeat(5_000));
+        log.set(Field::Message, "ü".repeat(5_000));
+        let t = ErrorTitle::of(&log);
+        assert_eq!(t.error_type.len(), MAX_TITLE_TYPE_BYTES);
+        assert!(t.message.len() <= MAX_TITLE_MESSAGE_BYTES && t.message.len() > 1000);
+        let p = pattern_source(&log).unwrap();
+        assert!(p.len() <= MAX_PATTERN_SOURCE_BYTES && p.len() > 1000);
+        assert_eq!(super::cut_at_char("aé", 2), "a", "never inside a character");
+    }
+}
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -77,7 +110,7 @@ use worker::Worker;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollupConfig {
     /// Maintain rollups at all. Off, the append path skips them and every metrics method
-    /// answers `EngineError::Invalid`; for measuring what they cost (`benches/rollups.rs`).
+    /// answers `EngineError::Unavailable`; for measuring what they cost (`benches/rollups.rs`).
     pub enabled: bool,
     /// Error groups (distinct fingerprints) kept per project. Default 5,000.
     pub max_fingerprints: usize,

@@ -59,10 +59,19 @@ pub struct Pattern {
     pub sample_log_id: LogId,
 }
 
-/// The text a log's pattern is made from: `message`, else `error_message`.
+/// How much of a message its pattern is made from. A pattern is a key held in memory for
+/// as long as its group is counted (up to the table's cap per project), so its size is
+/// bounded by the server, not by what a client sends; two messages that share their first
+/// this many bytes share a pattern.
+pub const MAX_PATTERN_SOURCE_BYTES: usize = 1024;
+
+/// The text a log's pattern is made from: `message`, else `error_message`, cut to
+/// [`MAX_PATTERN_SOURCE_BYTES`] at a character boundary.
 pub fn pattern_source(log: &NewLog) -> Option<&str> {
-    log.get(Field::Message)
-        .or_else(|| log.get(Field::ErrorMessage))
+    let m = log
+        .get(Field::Message)
+        .or_else(|| log.get(Field::ErrorMessage))?;
+    Some(crate::rollup::cut_at_char(m, MAX_PATTERN_SOURCE_BYTES))
 }
 
 /// The template of a log's message, or `None` when it has none (see the module doc).

@@ -1,6 +1,6 @@
 //! `loadgen --mode mixed`: the soak. Ingest, `/logs` queries and lookups by id, searches
-//! and metrics at once, plus a second project whose logs are older than its one-day retention
-//! so the server keeps deleting segments. Samples the server's resident memory each second
+//! and metrics at once, plus a second project whose logs expire from its one-day retention
+//! within a minute of arriving, so the server keeps deleting segments. Samples the server's resident memory each second
 //! (`--pid`), and at the end pages through every log of the ingest project to check that
 //! every acknowledged id is readable. Any status other than 2xx, 429 and 503 counts as an
 //! error; the run fails on any error or any missing id.
@@ -183,9 +183,11 @@ async fn worker(
         let res = match KINDS[kind] {
             "ingest" | "retention-ingest" => {
                 let old = kind == 1;
-                // Retention logs are 2 to 3 days old, past their project's one-day retention.
+                // Retention logs are stamped 5 to 60 s short of their project's one-day
+                // retention: accepted (older ones are refused), then expired within a minute,
+                // so the server keeps dropping segments.
                 let base_ms = if old {
-                    now_ms() - 2 * 86_400_000 - r.below(86_400_000)
+                    now_ms() - 86_400_000 + 5_000 + r.below(55_000)
                 } else {
                     now_ms()
                 };
