@@ -1,14 +1,18 @@
-//! Crash test: a child process appends batches and prints each acknowledgement; the parent
-//! kills it with SIGKILL at a random moment, reopens the data directory, and checks that
-//! every acknowledged log is there exactly once and that no batch is half there. Many rounds
-//! on one directory, so crashes land during appends, seals, WAL rotation and checkpoints.
+//! Crash test: a child process appends batches (and single logs) and prints each
+//! acknowledgement, now and then drops expired segments (retention) and deletes a project;
+//! the parent kills it with SIGKILL at a random moment, reopens the data directory, and
+//! checks: every acknowledged log is there exactly once, no batch is half there, a deleted
+//! project is wholly gone, daily usage and the metrics rollups equal the stored logs, and
+//! `verify` is clean. Many rounds on one directory, so kills land during appends, seals,
+//! index commits and merges, WAL rotation and checkpoints, retention drops and deletions.
 //!
-//! `LEDGER_CRASH_ROUNDS` sets the number of rounds (default 25); `LEDGER_CRASH_SEED` the seed.
+//! `LEDGER_CRASH_ROUNDS` sets the number of rounds (default 25; the long mode is 1,000);
+//! `LEDGER_CRASH_SEED` the seed.
 //! This file has its own `main` (harness = false) because it re-executes itself as the child.
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -30,23 +34,58 @@ fn config() -> EngineConfig {
     }
 }
 
-/// The child: append until killed, printing `ack <project> <batch> <rows>` after each.
+/// The project whose logs are old enough for retention to drop them at every call.
+const EXPIRING: u64 = 4;
+/// Each child run appends to its own project `DOOMED_BASE + from`, then deletes it.
+const DOOMED_BASE: u64 = 1_000_000;
+/// Logs of `EXPIRING` are stamped before this; retention drops segments older than it.
+const OLD: i64 = T0 - 86_400_000_000;
+
+/// What a batch counts in usage bytes: 100 per log, so bytes check as well as logs.
+fn opts(n: usize) -> AppendOptions {
+    AppendOptions {
+        usage_bytes: n as u64 * 100,
+        ..AppendOptions::default()
+    }
+}
+
+/// The child: append until killed, printing `ack <project> <batch> <rows>` after each
+/// acknowledgement and `deleted <project>` after a deletion returns.
 fn child(dir: &str, from: u64) -> ! {
     let e = open(std::path::Path::new(dir), config());
     let mut rng = rng(from);
     let mut out = std::io::stdout().lock();
+    let doomed = DOOMED_BASE + from;
+    let delete_at = from + rng.gen_range(5..40);
     for b in from.. {
-        let project = b % 3 + 1;
-        let n = rng.gen_range(1..60usize);
+        let (project, base) = match b % 5 {
+            3 => (EXPIRING, OLD - 10_000_000),
+            4 if b < delete_at => (doomed, T0),
+            _ => (b % 3 + 1, T0),
+        };
+        // A quarter are single logs, like `/ingest/single`.
+        let n = if rng.gen_bool(0.25) {
+            1
+        } else {
+            rng.gen_range(2..60usize)
+        };
         let logs = (0..n)
-            .map(|i| tagged(T0 + rng.gen_range(0..10_000_000), b, i, n))
+            .map(|i| tagged(base + rng.gen_range(0..10_000_000), b, i, n))
             .collect();
-        match e.append(project, logs, AppendOptions::default()) {
+        match e.append(project, logs, opts(n)) {
             Ok(_) => {
                 writeln!(out, "ack {project} {b} {n}").expect("stdout");
                 out.flush().expect("stdout");
             }
             Err(err) => panic!("append failed: {err}"),
+        }
+        if b % 17 == 0 {
+            e.enforce_retention(EXPIRING, OLD).expect("retention");
+        }
+        if b == delete_at {
+            e.delete_project(doomed).expect("delete project");
+            writeln!(out, "deleted {doomed}").expect("stdout");
+            out.flush().expect("stdout");
         }
     }
     unreachable!()
@@ -62,15 +101,61 @@ fn parse_tag(msg: &str) -> Option<(u64, usize, usize)> {
     Some((b, r, n))
 }
 
-fn check(dir: &std::path::Path, acked: &HashMap<u64, (u64, usize)>) -> usize {
+/// What the parent knows of the children: acknowledged batches, projects whose deletion
+/// returned, and every doomed project a child started.
+#[derive(Default)]
+struct Known {
+    acked: HashMap<u64, (u64, usize)>,
+    deleted: HashSet<u64>,
+    doomed: HashSet<u64>,
+}
+
+fn check(dir: &std::path::Path, known: &Known) -> usize {
+    let acked = &known.acked;
     let (e, report) = ledger_engine::Engine::open(dir, config()).expect("reopen after SIGKILL");
     let mut rows: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut sizes: HashMap<u64, (u64, usize)> = HashMap::new();
-    for project in 1..=3 {
-        for r in all_logs(&e, project) {
+    let projects: Vec<u64> = (1..=EXPIRING).chain(known.doomed.iter().copied()).collect();
+    for &project in &projects {
+        let stored = all_logs(&e, project);
+        let usage = total_usage(&e, project);
+        let n = stored.len() as u64;
+        if project == EXPIRING {
+            // Retention drops logs, not usage: what was accepted stays counted.
+            assert!(
+                usage.logs >= n,
+                "usage of {project}: {usage:?} < {n} stored"
+            );
+        } else {
+            assert_eq!(
+                usage,
+                ledger_engine::DayUsage {
+                    logs: n,
+                    bytes: n * 100
+                },
+                "usage of project {project} differs from its {n} stored logs"
+            );
+            // The rollups count exactly the stored logs (all within ten seconds of T0).
+            let volume: u64 = e
+                .log_volume(project, T0 + 3_600_000_000, 2, ledger_engine::Bucket::Hour)
+                .expect("volume")
+                .iter()
+                .map(|b| b.total)
+                .sum();
+            assert_eq!(volume, n, "log volume of project {project}");
+        }
+        if known.deleted.contains(&project) {
+            assert_eq!(n, 0, "deleted project {project} still has {n} logs");
+        }
+        for r in stored {
             let msg = r.get(Field::Message).expect("message");
             let (b, i, n) = parse_tag(msg).unwrap_or_else(|| panic!("bad row {msg}"));
-            assert_eq!(b % 3 + 1, project, "batch {b} in the wrong project");
+            let home = match b % 5 {
+                3 => EXPIRING,
+                4 if known.doomed.contains(&project) => project,
+                _ => b % 3 + 1,
+            };
+            assert_eq!(home, project, "batch {b} in the wrong project");
             rows.entry(b).or_default().push(i);
             sizes.insert(b, (project, n));
         }
@@ -85,6 +170,12 @@ fn check(dir: &std::path::Path, acked: &HashMap<u64, (u64, usize)>) -> usize {
         );
     }
     for (b, (project, n)) in acked {
+        if *project == EXPIRING && !sizes.contains_key(b) {
+            continue; // retention may have dropped it (whole: checked above)
+        }
+        if known.doomed.contains(project) && !sizes.keys().any(|k| sizes[k].0 == *project) {
+            continue; // the deletion committed before the kill (and it is wholly gone)
+        }
         assert_eq!(
             sizes.get(b),
             Some(&(*project, *n)),
@@ -116,7 +207,7 @@ fn main() {
     let mut rng = rng(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("own path");
-    let mut acked: HashMap<u64, (u64, usize)> = HashMap::new();
+    let mut known = Known::default();
     let mut next_batch = 0u64;
     for round in 0..rounds {
         let mut child = Command::new(&exe)
@@ -138,6 +229,7 @@ fn main() {
         child.wait().expect("reap");
         let lines = reader.join().expect("reader");
         let mut last = next_batch;
+        known.doomed.insert(DOOMED_BASE + next_batch);
         for l in &lines {
             let f: Vec<&str> = l.split(' ').collect();
             if f.len() == 4 && f[0] == "ack" {
@@ -146,13 +238,16 @@ fn main() {
                     f[2].parse().unwrap(),
                     f[3].parse().unwrap(),
                 );
-                acked.insert(b, (p, n));
+                known.acked.insert(b, (p, n));
                 last = last.max(b + 1);
+            }
+            if f.len() == 2 && f[0] == "deleted" {
+                known.deleted.insert(f[1].parse().unwrap());
             }
         }
         // Unacknowledged batches may or may not have landed; skip past their numbers.
         next_batch = last + 1000;
-        let batches = check(dir.path(), &acked);
+        let batches = check(dir.path(), &known);
         let rep = ledger_engine::inspect::verify_dir(dir.path()).expect("verify runs");
         assert!(
             rep.problems.is_empty(),
@@ -162,11 +257,16 @@ fn main() {
         println!(
             "round {round}: {} acks this round, {} acked batches in all, {batches} batches stored",
             lines.len(),
-            acked.len()
+            known.acked.len()
         );
     }
+    println!(
+        "crash: {rounds} kills; {} acknowledged batches, 0 lost, 0 duplicated, 0 miscounted; {} projects deleted",
+        known.acked.len(),
+        known.deleted.len()
+    );
     assert!(
-        acked.len() > rounds as usize,
+        known.acked.len() > rounds as usize,
         "the child acknowledged too little to test anything"
     );
     println!("crash: {rounds} passed, 0 failed");
