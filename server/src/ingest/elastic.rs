@@ -1,0 +1,949 @@
+//! The Elasticsearch front door: decoding a `_bulk` body (NDJSON action and source lines),
+//! mapping each source document onto the Log schema, and the bodies Elasticsearch clients
+//! expect back (the bulk answer, the node info of `GET /`, the error shape). The mapping
+//! table is in `docs/shippers.md`; each row has a case in the tests below.
+//!
+//! ECS names come first, then common ones. An ECS dotted name may arrive flat
+//! (`{"log.level": "warn"}`) or nested (`{"log": {"level": "warn"}}`); both are read, and
+//! a field that was mapped is taken out of the document, so `attributes` holds only what
+//! no Ledger field took, nested as it was sent.
+
+use ledger_engine::timefmt::{format_micros, parse_rfc3339};
+use ledger_engine::Level;
+use serde_json::{json, Map, Value};
+
+use super::pipeline::Mapped;
+use super::validate::MAX_ID_CHARS;
+use crate::error::ItemError;
+
+/// The Elasticsearch version Ledger answers as: clients pick their wire format from it.
+pub const VERSION: &str = "8.17.0";
+
+/// Most actions one request may carry; past it, 413 (Beats split a batch on 413). It bounds
+/// the memory a small body of tiny documents can turn into.
+pub const MAX_ACTIONS: usize = 50_000;
+
+/// A bulk operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Index,
+    Create,
+    Delete,
+    Update,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "index" => Op::Index,
+            "create" => Op::Create,
+            "delete" => Op::Delete,
+            "update" => Op::Update,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Index => "index",
+            Op::Create => "create",
+            Op::Delete => "delete",
+            Op::Update => "update",
+        }
+    }
+}
+
+/// One action of a bulk request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub op: Op,
+    /// The action's `_index`, else the path's.
+    pub index: String,
+    /// The client's `_id`, answered back for the refused `delete` and `update`.
+    pub id: Option<String>,
+    /// For `index` and `create`: the position of its document in [`Bulk::items`].
+    pub item: Option<usize>,
+}
+
+/// A decoded bulk request: every action in order, and the documents to store.
+pub struct Bulk {
+    pub actions: Vec<Action>,
+    pub items: Vec<Mapped>,
+}
+
+/// A whole request refused, as Elasticsearch would refuse it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct BulkError {
+    pub status: u16,
+    /// Elasticsearch's exception type (`illegal_argument_exception`, …).
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+impl BulkError {
+    fn malformed(reason: String) -> BulkError {
+        BulkError {
+            status: 400,
+            kind: "illegal_argument_exception",
+            reason,
+        }
+    }
+}
+
+/// Decodes a `_bulk` body and maps its documents. `path_index` is the `{index}` of
+/// `/{index}/_bulk`; `arrival_us` stamps documents that carry no time.
+pub fn decode(body: &[u8], path_index: Option<&str>, arrival_us: i64) -> Result<Bulk, BulkError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| BulkError::malformed("the bulk body is not valid UTF-8".into()))?;
+    // The newline that ends the last line starts no line of its own.
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .enumerate()
+        .map(|(i, l)| (i + 1, l));
+    let mut bulk = Bulk {
+        actions: Vec::new(),
+        items: Vec::new(),
+    };
+    while let Some((n, line)) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if bulk.actions.len() == MAX_ACTIONS {
+            return Err(BulkError {
+                status: 413,
+                kind: "illegal_argument_exception",
+                reason: format!(
+                    "a bulk request may hold at most {MAX_ACTIONS} actions: split it into smaller ones"
+                ),
+            });
+        }
+        let (op, meta) = action_line(n, line)?;
+        let index = match meta.get("_index") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) if !v.is_null() => {
+                return Err(BulkError::malformed(format!(
+                    "Malformed action/metadata line [{n}]: _index must be a string"
+                )))
+            }
+            _ => path_index.map(str::to_owned).ok_or_else(|| BulkError {
+                status: 400,
+                kind: "action_request_validation_exception",
+                reason: format!("Validation Failed: 1: index is missing (line [{n}]);"),
+            })?,
+        };
+        let id = match meta.get("_id") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(x)) => Some(x.to_string()),
+            _ => None,
+        };
+        let mut item = None;
+        if op != Op::Delete {
+            let Some((_, source)) = lines.next() else {
+                return Err(BulkError::malformed(format!(
+                    "Malformed action/metadata line [{n}]: the {} action has no source line after it",
+                    op.as_str()
+                )));
+            };
+            if matches!(op, Op::Index | Op::Create) {
+                item = Some(bulk.items.len());
+                bulk.items.push(document(source, &index, arrival_us));
+            }
+        }
+        bulk.actions.push(Action {
+            op,
+            index,
+            id,
+            item,
+        });
+    }
+    if bulk.actions.is_empty() {
+        return Err(BulkError {
+            status: 400,
+            kind: "action_request_validation_exception",
+            reason: "Validation Failed: 1: no requests added;".into(),
+        });
+    }
+    Ok(bulk)
+}
+
+/// Parses line `n` as an action: `{"<op>": {metadata}}`.
+fn action_line(n: usize, line: &str) -> Result<(Op, Map<String, Value>), BulkError> {
+    let bad =
+        |why: String| BulkError::malformed(format!("Malformed action/metadata line [{n}], {why}"));
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| bad(format!("it is not valid JSON: {e}")))?;
+    let Value::Object(top) = value else {
+        return Err(bad("expected a JSON object".into()));
+    };
+    if top.len() != 1 {
+        return Err(bad(format!(
+            "expected one field, [create], [delete], [index] or [update], but found {}",
+            top.len()
+        )));
+    }
+    let Some((name, meta)) = top.into_iter().next() else {
+        return Err(bad("expected a JSON object".into()));
+    };
+    let op = Op::parse(&name).ok_or_else(|| {
+        bad(format!(
+            "expected field [create], [delete], [index] or [update] but found [{name}]"
+        ))
+    })?;
+    match meta {
+        Value::Object(m) => Ok((op, m)),
+        _ => Err(bad(format!("the value of [{name}] must be an object"))),
+    }
+}
+
+/// One source line, mapped (or refused, naming the field).
+fn document(source: &str, index: &str, arrival_us: i64) -> Mapped {
+    let bytes = source.len() as u64;
+    match serde_json::from_str::<Value>(source) {
+        Ok(Value::Object(doc)) => match map_document(doc, index, arrival_us) {
+            Ok(m) => Mapped::from_schema(m, bytes),
+            Err(why) => Mapped::refused("invalid_field", why, bytes),
+        },
+        Ok(_) => Mapped::refused(
+            "invalid_field",
+            "the document must be a JSON object".into(),
+            bytes,
+        ),
+        Err(e) => Mapped::refused(
+            "invalid_json",
+            format!("the document is not valid JSON: {e}"),
+            bytes,
+        ),
+    }
+}
+
+/// Maps a source document onto the Log schema's field names (the table in the module doc).
+/// An error names the document's field.
+pub fn map_document(
+    mut doc: Map<String, Value>,
+    index: &str,
+    arrival_us: i64,
+) -> Result<Map<String, Value>, String> {
+    let mut m = Map::new();
+    let micros = match first(&doc, &["@timestamp", "timestamp", "time"], |v| {
+        v.is_string() || v.is_number()
+    }) {
+        Some((name, path)) => {
+            let v = remove(&mut doc, &path).unwrap_or(Value::Null);
+            time_of(&v).ok_or_else(|| {
+                format!("{name}: expected an RFC 3339 time (2026-11-22T12:26:36.123Z) or epoch milliseconds, got {v}")
+            })?
+        }
+        None => arrival_us,
+    };
+    m.insert("timestamp".into(), format_micros(micros).into());
+    if let Some(msg) = take_string(&mut doc, &["message", "msg", "log"]) {
+        m.insert("message".into(), msg.into());
+    }
+    // The first level given decides; one Ledger does not know is `info`, and stays in
+    // `attributes` so nothing the shipper sent is lost.
+    let level = match first(&doc, &["log.level", "level", "severity"], Value::is_string) {
+        Some((_, path)) => match get(&doc, &path)
+            .and_then(Value::as_str)
+            .and_then(Level::parse)
+        {
+            Some(level) => {
+                remove(&mut doc, &path);
+                level
+            }
+            None => Level::Info,
+        },
+        None => Level::Info,
+    };
+    m.insert("level".into(), level.as_str().into());
+    let importance = if level >= Level::Error {
+        "high"
+    } else {
+        "standard"
+    };
+    m.insert("importance".into(), importance.into());
+    let mut exception = false;
+    for (from, to) in [
+        ("error.type", "error_type"),
+        ("error.message", "error_message"),
+        ("error.stack_trace", "stack_trace"),
+    ] {
+        if let Some(s) = take_string(&mut doc, &[from]) {
+            exception = true;
+            m.insert(to.into(), s.into());
+        }
+    }
+    let log_type = if exception { "exception" } else { "logger" };
+    m.insert("log_type".into(), log_type.into());
+    for (names, to) in [
+        (&["service.name", "service"][..], "service"),
+        (&["service.environment", "environment"][..], "environment"),
+        (&["service.version"][..], "release"),
+    ] {
+        if let Some(s) = take_string(&mut doc, names) {
+            m.insert(to.into(), s.into());
+        }
+    }
+    // An id that is not hex (X-Ray's, say) would refuse the whole log: keep it as an
+    // attribute instead.
+    for (from, to) in [("trace.id", "trace_id"), ("span.id", "span_id")] {
+        if let Some((_, path)) = first(&doc, &[from], |v| v.as_str().is_some_and(is_hex_id)) {
+            if let Some(v) = remove(&mut doc, &path) {
+                m.insert(to.into(), v);
+            }
+        }
+    }
+    m.insert("source".into(), index.into());
+    if !doc.is_empty() {
+        m.insert("attributes".into(), Value::Object(doc));
+    }
+    Ok(m)
+}
+
+fn is_hex_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID_CHARS && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A time as a shipper sends it: RFC 3339 (a missing offset is UTC, as in Elasticsearch's
+/// `strict_date_optional_time`), a date alone, or epoch milliseconds as a number or digits.
+fn time_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => millis(n.as_f64()?),
+        Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                return millis(s.parse::<f64>().ok()?);
+            }
+            parse_rfc3339(s)
+                .or_else(|| parse_rfc3339(&format!("{s}Z")))
+                .or_else(|| (s.len() == 10).then(|| parse_rfc3339(&format!("{s}T00:00:00Z")))?)
+        }
+        _ => None,
+    }
+}
+
+/// Epoch milliseconds to microseconds, for times between years 0 and 9999.
+fn millis(ms: f64) -> Option<i64> {
+    const MIN_MS: f64 = -62_167_219_200_000.0;
+    const MAX_MS: f64 = 253_402_300_799_999.0;
+    (ms.is_finite() && (MIN_MS..=MAX_MS).contains(&ms)).then(|| (ms * 1000.0).round() as i64)
+}
+
+/// The key path of a dotted `name` in `doc`: the flat key if present, else through nested
+/// objects (`log.level` → `["log", "level"]`, and `a.b.c` may also be `{"a.b": {"c"}}`).
+/// Nulls count as absent.
+fn locate(doc: &Map<String, Value>, name: &str) -> Option<Vec<String>> {
+    if doc.get(name).is_some_and(|v| !v.is_null()) {
+        return Some(vec![name.to_owned()]);
+    }
+    for (i, _) in name.match_indices('.') {
+        if let Some(Value::Object(child)) = doc.get(&name[..i]) {
+            if let Some(mut path) = locate(child, &name[i + 1..]) {
+                path.insert(0, name[..i].to_owned());
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+fn get<'a>(doc: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    let (last, parents) = path.split_last()?;
+    let mut at = doc;
+    for p in parents {
+        at = at.get(p)?.as_object()?;
+    }
+    at.get(last)
+}
+
+/// Takes the value at `path` out of `doc`, removing objects it leaves empty.
+fn remove(doc: &mut Map<String, Value>, path: &[String]) -> Option<Value> {
+    match path {
+        [] => None,
+        [key] => doc.shift_remove(key),
+        [head, rest @ ..] => {
+            let child = doc.get_mut(head)?.as_object_mut()?;
+            let v = remove(child, rest);
+            if child.is_empty() {
+                doc.shift_remove(head);
+            }
+            v
+        }
+    }
+}
+
+/// The first of `names` present in `doc` whose value `accept`s, with its key path.
+fn first<'n>(
+    doc: &Map<String, Value>,
+    names: &[&'n str],
+    accept: impl Fn(&Value) -> bool,
+) -> Option<(&'n str, Vec<String>)> {
+    names.iter().find_map(|name| {
+        let path = locate(doc, name)?;
+        get(doc, &path).is_some_and(&accept).then(|| (*name, path))
+    })
+}
+
+/// Takes the first of `names` that holds a string.
+fn take_string(doc: &mut Map<String, Value>, names: &[&str]) -> Option<String> {
+    let (_, path) = first(doc, names, Value::is_string)?;
+    match remove(doc, &path)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// What became of each stored document: its Ledger id, or why it was refused.
+pub type Outcome = Result<String, ItemError>;
+
+/// Sorts a store's ids and errors back into one outcome per document, by position.
+pub fn outcomes(total: usize, ids: Vec<(usize, String)>, errors: Vec<ItemError>) -> Vec<Outcome> {
+    let mut out: Vec<Outcome> = (0..total)
+        .map(|index| {
+            Err(ItemError {
+                index,
+                code: "invalid_field",
+                message: "the document was not stored".into(),
+            })
+        })
+        .collect();
+    for (i, id) in ids {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Ok(id);
+        }
+    }
+    for e in errors {
+        if let Some(slot) = out.get_mut(e.index) {
+            *slot = Err(e);
+        }
+    }
+    out
+}
+
+/// The `_bulk` answer: `{"took", "errors", "items"}`, one item per action in order.
+pub fn answer(actions: &[Action], outcomes: &[Outcome], took_ms: u64) -> Value {
+    let mut errors = false;
+    let items: Vec<Value> = actions
+        .iter()
+        .map(|a| {
+            let body = match (a.op, a.item.and_then(|i| outcomes.get(i))) {
+                (Op::Index | Op::Create, Some(Ok(id))) => json!({
+                    "_index": a.index,
+                    "_id": id,
+                    "_version": 1,
+                    "result": "created",
+                    "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "_seq_no": 0,
+                    "_primary_term": 1,
+                    "status": 201,
+                }),
+                (Op::Index | Op::Create, Some(Err(e))) => {
+                    // Over the quota is "retry later" to a shipper, not "this is malformed".
+                    let (status, kind) = match e.code {
+                        "quota_exceeded" => (429, "es_rejected_execution_exception"),
+                        _ => (400, "mapper_parsing_exception"),
+                    };
+                    json!({
+                        "_index": a.index,
+                        "status": status,
+                        "error": {"type": kind, "reason": e.message},
+                    })
+                }
+                (op, _) => json!({
+                    "_index": a.index,
+                    "_id": a.id,
+                    "status": 400,
+                    "error": {
+                        "type": "illegal_argument_exception",
+                        "reason": format!(
+                            "logs are immutable: the {} action is not supported (only index and create)",
+                            op.as_str()
+                        ),
+                    },
+                }),
+            };
+            errors |= body["status"] != 201;
+            json!({ a.op.as_str(): body })
+        })
+        .collect();
+    json!({"took": took_ms, "errors": errors, "items": items})
+}
+
+/// Elasticsearch's error body: `{"error": {"root_cause", "type", "reason"}, "status"}`.
+pub fn error_body(status: u16, kind: &str, reason: &str) -> Value {
+    json!({
+        "error": {
+            "root_cause": [{"type": kind, "reason": reason}],
+            "type": kind,
+            "reason": reason,
+        },
+        "status": status,
+    })
+}
+
+/// The body of `GET /`, as an Elasticsearch 8 node answers it.
+pub fn node_info() -> Value {
+    json!({
+        "name": "ledger",
+        "cluster_name": "ledger",
+        "cluster_uuid": "bGVkZ2VyLWxvZy1wbGF0Zm9ybQ",
+        "version": {
+            "number": VERSION,
+            "build_flavor": "default",
+            "build_type": "tar",
+            "build_snapshot": false,
+            "lucene_version": "9.12.0",
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0",
+        },
+        "tagline": "You Know, for Search",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger_engine::{Field, Importance, LogType};
+
+    use super::*;
+
+    /// 2026-11-22T12:26:36.123Z.
+    const T: i64 = 1_795_350_396_123_000;
+    const ARRIVAL: i64 = 1_795_000_000_000_000;
+
+    fn map(doc: Value) -> Map<String, Value> {
+        let Value::Object(doc) = doc else {
+            panic!("not an object: {doc}")
+        };
+        map_document(doc, "logs-app", ARRIVAL).unwrap()
+    }
+
+    fn micros(m: &Map<String, Value>) -> i64 {
+        parse_rfc3339(m["timestamp"].as_str().unwrap()).unwrap()
+    }
+
+    /// The mapping table, one row per case: a document, and the Ledger fields it gives
+    /// (`null`: absent). Every mapped document must also pass the Log schema's rules.
+    #[test]
+    fn each_row_of_the_mapping_table() {
+        let rows: Vec<(&str, Value, Vec<(&str, Value)>)> = vec![
+            (
+                "timestamp from @timestamp",
+                json!({"@timestamp": "2026-11-22T12:26:36.123Z", "timestamp": "x"}),
+                vec![("attributes", json!({"timestamp": "x"}))],
+            ),
+            (
+                "timestamp from timestamp",
+                json!({"timestamp": "2026-11-22T13:26:36.123+01:00"}),
+                vec![("attributes", Value::Null)],
+            ),
+            (
+                "timestamp from time",
+                json!({"time": "2026-11-22T12:26:36.123Z"}),
+                vec![],
+            ),
+            (
+                "timestamp as epoch millis",
+                json!({"@timestamp": 1_795_350_396_123_u64}),
+                vec![],
+            ),
+            (
+                "timestamp as epoch millis text",
+                json!({"@timestamp": "1795350396123"}),
+                vec![],
+            ),
+            (
+                "timestamp without an offset is UTC",
+                json!({"@timestamp": "2026-11-22T12:26:36.123"}),
+                vec![],
+            ),
+            (
+                "message from message",
+                json!({"message": "hello", "msg": "other"}),
+                vec![
+                    ("message", json!("hello")),
+                    ("attributes", json!({"msg": "other"})),
+                ],
+            ),
+            (
+                "message from msg",
+                json!({"msg": "hello"}),
+                vec![("message", json!("hello"))],
+            ),
+            (
+                "message from log (a string)",
+                json!({"log": "hello\n"}),
+                vec![("message", json!("hello\n"))],
+            ),
+            (
+                "log as an object is no message",
+                json!({"log": {"logger": "db"}}),
+                vec![
+                    ("message", Value::Null),
+                    ("attributes", json!({"log": {"logger": "db"}})),
+                ],
+            ),
+            (
+                "level from log.level, flat",
+                json!({"log.level": "WARN"}),
+                vec![
+                    ("level", json!("warning")),
+                    ("importance", json!("standard")),
+                ],
+            ),
+            (
+                "level from log.level, nested",
+                json!({"log": {"level": "error", "logger": "db"}}),
+                vec![
+                    ("level", json!("error")),
+                    ("importance", json!("high")),
+                    ("attributes", json!({"log": {"logger": "db"}})),
+                ],
+            ),
+            (
+                "level from level",
+                json!({"level": "fatal"}),
+                vec![("level", json!("critical")), ("importance", json!("high"))],
+            ),
+            (
+                "level from severity",
+                json!({"severity": "debug"}),
+                vec![("level", json!("debug"))],
+            ),
+            (
+                "unknown level is info, kept",
+                json!({"level": "notice"}),
+                vec![
+                    ("level", json!("info")),
+                    ("attributes", json!({"level": "notice"})),
+                ],
+            ),
+            (
+                "no level is info",
+                json!({}),
+                vec![
+                    ("level", json!("info")),
+                    ("importance", json!("standard")),
+                    ("log_type", json!("logger")),
+                ],
+            ),
+            (
+                "error fields, flat",
+                json!({"error.type": "IOError", "error.message": "disk", "error.stack_trace": "at x"}),
+                vec![
+                    ("error_type", json!("IOError")),
+                    ("error_message", json!("disk")),
+                    ("stack_trace", json!("at x")),
+                    ("log_type", json!("exception")),
+                    ("attributes", Value::Null),
+                ],
+            ),
+            (
+                "error fields, nested",
+                json!({"error": {"type": "IOError", "code": 5}}),
+                vec![
+                    ("error_type", json!("IOError")),
+                    ("log_type", json!("exception")),
+                    ("attributes", json!({"error": {"code": 5}})),
+                ],
+            ),
+            (
+                "service from service.name",
+                json!({"service": {"name": "api", "environment": "prod", "version": "1.2"}}),
+                vec![
+                    ("service", json!("api")),
+                    ("environment", json!("prod")),
+                    ("release", json!("1.2")),
+                    ("attributes", Value::Null),
+                ],
+            ),
+            (
+                "service from flat names",
+                json!({"service.name": "api", "service.environment": "prod", "service.version": "1.2"}),
+                vec![
+                    ("service", json!("api")),
+                    ("environment", json!("prod")),
+                    ("release", json!("1.2")),
+                ],
+            ),
+            (
+                "service as a string, environment",
+                json!({"service": "api", "environment": "staging"}),
+                vec![("service", json!("api")), ("environment", json!("staging"))],
+            ),
+            (
+                "trace and span, nested and flat",
+                json!({"trace": {"id": "4bf92f3577b34da6a3ce929d0e0e4736"}, "span.id": "00f067aa0ba902b7"}),
+                vec![
+                    ("trace_id", json!("4bf92f3577b34da6a3ce929d0e0e4736")),
+                    ("span_id", json!("00f067aa0ba902b7")),
+                    ("attributes", Value::Null),
+                ],
+            ),
+            (
+                "a trace id that is not hex stays an attribute",
+                json!({"trace.id": "1-5759e988-bd86"}),
+                vec![
+                    ("trace_id", Value::Null),
+                    ("attributes", json!({"trace.id": "1-5759e988-bd86"})),
+                ],
+            ),
+            (
+                "source is the index",
+                json!({}),
+                vec![("source", json!("logs-app"))],
+            ),
+            (
+                "attributes: every other field, nested as sent",
+                json!({"host": {"name": "web-1"}, "http.status": 500, "tags": ["a"]}),
+                vec![(
+                    "attributes",
+                    json!({"host": {"name": "web-1"}, "http.status": 500, "tags": ["a"]}),
+                )],
+            ),
+        ];
+        for (row, doc, want) in rows {
+            let m = map(doc);
+            for (field, value) in want {
+                assert_eq!(
+                    m.get(field).unwrap_or(&Value::Null),
+                    &value,
+                    "{row}: {field} of {m:?}"
+                );
+            }
+            if row.starts_with("timestamp") {
+                assert_eq!(micros(&m), T, "{row}");
+            }
+            let log = Mapped::from_schema(m.clone(), 1).log;
+            assert!(log.is_ok(), "{row}: {m:?} fails the schema: {log:?}");
+        }
+    }
+
+    #[test]
+    fn no_time_means_the_time_of_arrival() {
+        assert_eq!(micros(&map(json!({"message": "x"}))), ARRIVAL);
+        // A `time` that is no time value is some other field.
+        let m = map(json!({"time": {"taken_ms": 5}}));
+        assert_eq!(micros(&m), ARRIVAL);
+        assert_eq!(m["attributes"], json!({"time": {"taken_ms": 5}}));
+    }
+
+    #[test]
+    fn a_bad_time_refuses_the_document_naming_the_field() {
+        for doc in [json!({"@timestamp": "yesterday"}), json!({"time": 1e300})] {
+            let Value::Object(doc) = doc else {
+                unreachable!()
+            };
+            let e = map_document(doc, "i", ARRIVAL).unwrap_err();
+            assert!(
+                e.starts_with("@timestamp:") || e.starts_with("time:"),
+                "{e}"
+            );
+        }
+    }
+
+    fn body(lines: &[Value]) -> Vec<u8> {
+        let mut b = String::new();
+        for l in lines {
+            b.push_str(&l.to_string());
+            b.push('\n');
+        }
+        b.into_bytes()
+    }
+
+    #[test]
+    fn actions_pair_with_their_sources_and_delete_has_none() {
+        let b = body(&[
+            json!({"index": {"_index": "a"}}),
+            json!({"message": "one", "level": "error"}),
+            json!({"delete": {"_index": "a", "_id": "x1"}}),
+            json!({"create": {}}),
+            json!({"message": "two"}),
+            json!({"update": {"_id": 7}}),
+            json!({"doc": {"message": "changed"}}),
+        ]);
+        let bulk = decode(&b, Some("path-index"), ARRIVAL).unwrap();
+        let ops: Vec<_> = bulk
+            .actions
+            .iter()
+            .map(|a| (a.op, a.index.as_str(), a.item))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                (Op::Index, "a", Some(0)),
+                (Op::Delete, "a", None),
+                (Op::Create, "path-index", Some(1)),
+                (Op::Update, "path-index", None),
+            ]
+        );
+        assert_eq!(bulk.items.len(), 2);
+        let first = bulk.items[0].log.as_ref().unwrap();
+        assert_eq!(first.level, Level::Error);
+        assert_eq!(first.importance, Importance::High);
+        assert_eq!(first.log_type, LogType::Logger);
+        assert_eq!(first.get(Field::Source), Some("a"));
+        assert_eq!(first.get(Field::Message), Some("one"));
+        assert_eq!(
+            bulk.items[0].bytes,
+            b.split(|&c| c == b'\n').nth(1).unwrap().len() as u64
+        );
+    }
+
+    #[test]
+    fn delete_and_update_are_refused_per_item_and_the_rest_is_answered_in_order() {
+        let b = body(&[
+            json!({"delete": {"_index": "a", "_id": "x1"}}),
+            json!({"index": {"_index": "a"}}),
+            json!({"message": "kept"}),
+            json!({"update": {"_index": "a", "_id": "x2"}}),
+            json!({"doc": {}}),
+            json!({"create": {"_index": "a"}}),
+            json!({"level": 5, "message": ["not", "a", "string"], "service": {"name": 3}, "error": {"type": ["x"]}, "@timestamp": "nope"}),
+        ]);
+        let bulk = decode(&b, None, ARRIVAL).unwrap();
+        let bad = bulk.items[1].log.as_ref().unwrap_err();
+        assert!(bad.message.starts_with("@timestamp:"), "{bad:?}");
+        let out = outcomes(
+            2,
+            vec![(0, "0123abcd".into())],
+            vec![ItemError {
+                index: 1,
+                code: bad.code,
+                message: bad.message.clone(),
+            }],
+        );
+        let a = answer(&bulk.actions, &out, 3);
+        assert_eq!(a["took"], 3);
+        assert_eq!(a["errors"], true);
+        let items = a["items"].as_array().unwrap();
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[0]["delete"]["status"], 400);
+        assert_eq!(items[0]["delete"]["_id"], "x1");
+        assert_eq!(
+            items[0]["delete"]["error"]["type"],
+            "illegal_argument_exception"
+        );
+        assert_eq!(
+            items[1]["index"],
+            json!({"_index": "a", "_id": "0123abcd", "_version": 1, "result": "created",
+                "_shards": {"total": 1, "successful": 1, "failed": 0},
+                "_seq_no": 0, "_primary_term": 1, "status": 201})
+        );
+        assert_eq!(items[2]["update"]["status"], 400);
+        assert_eq!(items[3]["create"]["status"], 400);
+        assert_eq!(
+            items[3]["create"]["error"]["type"],
+            "mapper_parsing_exception"
+        );
+        assert!(items[3]["create"]["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("@timestamp"));
+    }
+
+    #[test]
+    fn an_answer_without_failures_says_errors_false_and_quota_is_429() {
+        let b = body(&[
+            json!({"create": {"_index": "a"}}),
+            json!({}),
+            json!({"create": {"_index": "a"}}),
+            json!({}),
+        ]);
+        let bulk = decode(&b, None, ARRIVAL).unwrap();
+        let ok = outcomes(2, vec![(0, "a1".into()), (1, "a2".into())], vec![]);
+        assert_eq!(answer(&bulk.actions, &ok, 0)["errors"], false);
+        let quota = ItemError {
+            index: 1,
+            code: "quota_exceeded",
+            message: "quota".into(),
+        };
+        let a = answer(
+            &bulk.actions,
+            &outcomes(2, vec![(0, "a1".into())], vec![quota]),
+            0,
+        );
+        assert_eq!(a["items"][1]["create"]["status"], 429);
+        assert_eq!(
+            a["items"][1]["create"]["error"]["type"],
+            "es_rejected_execution_exception"
+        );
+    }
+
+    #[test]
+    fn a_bad_source_line_refuses_only_its_item() {
+        let b = b"{\"index\":{\"_index\":\"a\"}}\n{not json\n{\"index\":{\"_index\":\"a\"}}\n[1]\n{\"index\":{\"_index\":\"a\"}}\r\n{\"message\":\"ok\"}\r\n";
+        let bulk = decode(b, None, ARRIVAL).unwrap();
+        assert_eq!(bulk.items[0].log.as_ref().unwrap_err().code, "invalid_json");
+        assert_eq!(
+            bulk.items[1].log.as_ref().unwrap_err().code,
+            "invalid_field"
+        );
+        assert!(bulk.items[2].log.is_ok());
+    }
+
+    #[test]
+    fn a_malformed_action_line_refuses_the_whole_request() {
+        let cases: [&[u8]; 8] = [
+            b"{\"index\":{}\n{}\n",
+            b"[\"index\"]\n{}\n",
+            b"{\"upsert\":{}}\n{}\n",
+            b"{\"index\":{},\"create\":{}}\n{}\n",
+            b"{\"index\":\"a\"}\n{}\n",
+            b"{\"index\":{\"_index\":\"a\"}}\n",
+            b"{\"index\":{\"_index\":5}}\n{}\n",
+            b"\xff\n",
+        ];
+        for b in cases {
+            let e = decode(b, Some("i"), ARRIVAL)
+                .err()
+                .unwrap_or_else(|| panic!("{b:?} was accepted"));
+            assert_eq!(
+                (e.status, e.kind),
+                (400, "illegal_argument_exception"),
+                "{b:?}"
+            );
+        }
+        let e = decode(
+            b"{\"index\":{}}\n{}\n{\"index\":{}}\n{}\n{\"nope\":{}}\n",
+            Some("i"),
+            ARRIVAL,
+        )
+        .err()
+        .unwrap();
+        assert!(e.reason.contains("line [5]"), "{e}");
+        let e = decode(b"\n\n", None, ARRIVAL).err().unwrap();
+        assert_eq!(e.kind, "action_request_validation_exception");
+        let e = decode(b"{\"index\":{}}\n{}\n", None, ARRIVAL)
+            .err()
+            .unwrap();
+        assert!(e.reason.contains("index is missing"), "{e}");
+    }
+
+    #[test]
+    fn error_and_node_info_bodies_have_elasticsearchs_shape() {
+        let e = error_body(400, "illegal_argument_exception", "why");
+        assert_eq!(
+            e,
+            json!({"error": {"root_cause": [{"type": "illegal_argument_exception", "reason": "why"}],
+                "type": "illegal_argument_exception", "reason": "why"}, "status": 400})
+        );
+        let info = node_info();
+        assert_eq!(info["version"]["number"], "8.17.0");
+        assert_eq!(info["version"]["build_flavor"], "default");
+        assert_eq!(info["version"]["lucene_version"], "9.12.0");
+        assert_eq!(
+            info["version"]["minimum_wire_compatibility_version"],
+            "7.17.0"
+        );
+        assert_eq!(
+            info["version"]["minimum_index_compatibility_version"],
+            "7.0.0"
+        );
+        assert_eq!(info["tagline"], "You Know, for Search");
+        for k in ["name", "cluster_name", "cluster_uuid"] {
+            assert!(info[k].is_string(), "{k}");
+        }
+    }
+}

@@ -1,0 +1,893 @@
+//! The Loki front door: decoding push bodies (JSON, or protobuf in a snappy block as
+//! Promtail, Grafana Alloy, Fluent Bit and Vector send them) and mapping each entry onto
+//! the Log schema. The mapping table is in `docs/shippers.md`; each row has a case in the
+//! tests below.
+//!
+//! The protobuf messages are Loki's `push.proto`, declared here with `prost`'s derive (the
+//! wire format is all that matters; Loki's generated Go code is gogoproto).
+
+use ledger_engine::timefmt::format_micros;
+use ledger_engine::Level;
+use prost::Message;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::pipeline::Mapped;
+use super::validate::MAX_ID_CHARS;
+
+/// Most entries one request may carry; past it, 413. It bounds the memory a small body of
+/// tiny entries can turn into.
+pub const MAX_ENTRIES: usize = 50_000;
+
+/// `logproto.PushRequest`.
+#[derive(Clone, PartialEq, Message)]
+pub struct PushRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub streams: Vec<StreamAdapter>,
+}
+
+/// `logproto.StreamAdapter`: a stream's labels as Prometheus label-set text
+/// (`{job="x", level="warn"}`) and its entries.
+#[derive(Clone, PartialEq, Message)]
+pub struct StreamAdapter {
+    #[prost(string, tag = "1")]
+    pub labels: String,
+    #[prost(message, repeated, tag = "2")]
+    pub entries: Vec<EntryAdapter>,
+    #[prost(uint64, tag = "3")]
+    pub hash: u64,
+}
+
+/// `logproto.EntryAdapter`. The line is read as bytes (same wire type as a string) so
+/// that a line that is not UTF-8 costs only that line its odd bytes, not the whole push.
+#[derive(Clone, PartialEq, Message)]
+pub struct EntryAdapter {
+    #[prost(message, optional, tag = "1")]
+    pub timestamp: Option<Timestamp>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub line: Vec<u8>,
+    #[prost(message, repeated, tag = "3")]
+    pub structured_metadata: Vec<LabelPairAdapter>,
+}
+
+/// `logproto.LabelPairAdapter`.
+#[derive(Clone, PartialEq, Message)]
+pub struct LabelPairAdapter {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `google.protobuf.Timestamp`.
+#[derive(Clone, Copy, PartialEq, Message)]
+pub struct Timestamp {
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+/// How a push body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// Protobuf in a snappy block (not the framed stream format).
+    Protobuf,
+}
+
+impl Format {
+    /// The format a `Content-Type` names. None sent is protobuf, as in Loki; any other
+    /// type is `None` (415).
+    pub fn from_content_type(ct: Option<&str>) -> Option<Format> {
+        let Some(ct) = ct else {
+            return Some(Format::Protobuf);
+        };
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if essence.eq_ignore_ascii_case("application/json") {
+            Some(Format::Json)
+        } else if essence.eq_ignore_ascii_case("application/x-protobuf") {
+            Some(Format::Protobuf)
+        } else {
+            None
+        }
+    }
+}
+
+/// A whole push refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The body cannot be decoded (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The body is, or decompresses to, more than the limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// The entries of a push, mapped, and the name of each (`streams[0].values[3]`) for the
+/// answer that lists the refused ones.
+pub struct Push {
+    pub items: Vec<Mapped>,
+    pub names: Vec<String>,
+}
+
+/// Decodes and maps a push body. `limit` bounds what a snappy block may decompress to;
+/// `arrival_us` stamps protobuf entries that carry no time.
+pub fn decode(
+    body: &[u8],
+    format: Format,
+    limit: usize,
+    arrival_us: i64,
+) -> Result<Push, PushError> {
+    match format {
+        Format::Json => decode_json(body),
+        Format::Protobuf => {
+            let len = snap::raw::decompress_len(body)
+                .map_err(|e| PushError::Invalid(format!("the body is not a snappy block: {e}")))?;
+            if len > limit {
+                return Err(PushError::TooLarge(format!(
+                    "the body decompresses to {len} bytes, over the limit of {limit}"
+                )));
+            }
+            let raw = snap::raw::Decoder::new()
+                .decompress_vec(body)
+                .map_err(|e| PushError::Invalid(format!("the body is not a snappy block: {e}")))?;
+            let req = PushRequest::decode(raw.as_slice()).map_err(|e| {
+                PushError::Invalid(format!("the body is not a Loki PushRequest: {e}"))
+            })?;
+            decode_proto(req, arrival_us)
+        }
+    }
+}
+
+fn too_many() -> PushError {
+    PushError::TooLarge(format!(
+        "a push may hold at most {MAX_ENTRIES} entries: split it into smaller ones"
+    ))
+}
+
+fn decode_proto(req: PushRequest, arrival_us: i64) -> Result<Push, PushError> {
+    let mut push = Push {
+        items: Vec::new(),
+        names: Vec::new(),
+    };
+    for (s, stream) in req.streams.into_iter().enumerate() {
+        let labels = parse_labels(&stream.labels).map_err(|e| format!("labels: {e}"));
+        for (e, entry) in stream.entries.into_iter().enumerate() {
+            if push.items.len() == MAX_ENTRIES {
+                return Err(too_many());
+            }
+            push.names.push(format!("streams[{s}].entries[{e}]"));
+            let line = String::from_utf8(entry.line)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            let bytes = (line.len()
+                + entry
+                    .structured_metadata
+                    .iter()
+                    .map(|p| p.name.len() + p.value.len())
+                    .sum::<usize>()) as u64;
+            let labels = match &labels {
+                Ok(l) => l.clone(),
+                Err(why) => {
+                    push.items
+                        .push(Mapped::refused("invalid_field", why.clone(), bytes));
+                    continue;
+                }
+            };
+            let micros = match entry.timestamp {
+                Some(t) => t
+                    .seconds
+                    .saturating_mul(1_000_000)
+                    .saturating_add(i64::from(t.nanos.div_euclid(1_000))),
+                None => arrival_us,
+            };
+            let metadata = entry
+                .structured_metadata
+                .into_iter()
+                .map(|p| (p.name, Value::String(p.value)))
+                .collect();
+            push.items.push(Mapped::from_schema(
+                map_entry(labels, micros, line, metadata),
+                bytes,
+            ));
+        }
+    }
+    Ok(push)
+}
+
+#[derive(Deserialize)]
+struct JsonPush {
+    streams: Vec<JsonStream>,
+}
+
+#[derive(Deserialize)]
+struct JsonStream {
+    #[serde(default)]
+    stream: Map<String, Value>,
+    #[serde(default)]
+    values: Vec<Value>,
+}
+
+fn decode_json(body: &[u8]) -> Result<Push, PushError> {
+    let req: JsonPush = serde_json::from_slice(body)
+        .map_err(|e| PushError::Invalid(format!("the body is not a Loki push (JSON): {e}")))?;
+    let mut push = Push {
+        items: Vec::new(),
+        names: Vec::new(),
+    };
+    for (s, stream) in req.streams.into_iter().enumerate() {
+        let labels: Result<Vec<(String, String)>, String> = stream
+            .stream
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                _ => Err(format!("stream: label {k:?} must be a string")),
+            })
+            .collect();
+        for (e, value) in stream.values.into_iter().enumerate() {
+            if push.items.len() == MAX_ENTRIES {
+                return Err(too_many());
+            }
+            push.names.push(format!("streams[{s}].values[{e}]"));
+            let bytes = value.to_string().len() as u64;
+            let mapped = labels
+                .clone()
+                .and_then(|labels| {
+                    let (micros, line, metadata) = json_entry(value)?;
+                    Ok(map_entry(labels, micros, line, metadata))
+                })
+                .map_or_else(
+                    |why| Mapped::refused("invalid_field", why, bytes),
+                    |m| Mapped::from_schema(m, bytes),
+                );
+            push.items.push(mapped);
+        }
+    }
+    Ok(push)
+}
+
+/// One `["<unix ns>", "<line>", {structured metadata}?]`.
+fn json_entry(value: Value) -> Result<(i64, String, Vec<(String, Value)>), String> {
+    const SHAPE: &str =
+        "expected [\"<unix epoch in nanoseconds>\", \"<log line>\", {structured metadata}?]";
+    let Value::Array(parts) = value else {
+        return Err(format!("entry: {SHAPE}"));
+    };
+    let mut parts = parts.into_iter();
+    let (Some(ts), Some(line), meta, None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("entry: {SHAPE}"));
+    };
+    let ns: Option<i64> = match &ts {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    };
+    let ns = ns.ok_or_else(|| {
+        format!("timestamp: expected a Unix epoch in nanoseconds as a string, got {ts}")
+    })?;
+    let Value::String(line) = line else {
+        return Err(format!("line: expected a string, got {line}"));
+    };
+    let metadata = match meta {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(m)) => m.into_iter().collect(),
+        Some(other) => {
+            return Err(format!(
+                "structured metadata: expected an object, got {other}"
+            ))
+        }
+    };
+    Ok((ns.div_euclid(1_000), line, metadata))
+}
+
+/// Maps one entry onto the Log schema's field names (the table in `docs/shippers.md`).
+pub fn map_entry(
+    mut labels: Vec<(String, String)>,
+    micros: i64,
+    line: String,
+    metadata: Vec<(String, Value)>,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("timestamp".into(), format_micros(micros).into());
+    m.insert("message".into(), line.into());
+    m.insert("log_type".into(), "logger".into());
+    if let Some(service) = take(&mut labels, &["service_name", "service", "job"]) {
+        m.insert("service".into(), service.into());
+    }
+    // A level Ledger does not know is `info`, and the label stays with the others.
+    let level = match labels
+        .iter()
+        .position(|(k, _)| ["level", "detected_level", "severity"].contains(&k.as_str()))
+    {
+        Some(i) => match Level::parse(&labels[i].1) {
+            Some(level) => {
+                labels.remove(i);
+                level
+            }
+            None => Level::Info,
+        },
+        None => Level::Info,
+    };
+    m.insert("level".into(), level.as_str().into());
+    let importance = if level >= Level::Error {
+        "high"
+    } else {
+        "standard"
+    };
+    m.insert("importance".into(), importance.into());
+    if let Some(env) = take(&mut labels, &["env", "environment"]) {
+        m.insert("environment".into(), env.into());
+    }
+    let mut attributes = Map::new();
+    for (k, v) in metadata {
+        let field = match k.as_str() {
+            "trace_id" => Some("trace_id"),
+            "span_id" => Some("span_id"),
+            _ => None,
+        };
+        match (field, &v) {
+            // An id that is not hex would refuse the whole entry: keep it as an attribute.
+            (Some(f), Value::String(s)) if is_hex_id(s) => {
+                m.insert(f.into(), v);
+            }
+            _ => {
+                attributes.insert(k, v);
+            }
+        }
+    }
+    if !labels.is_empty() {
+        let labels = labels.into_iter().map(|(k, v)| (k, Value::String(v)));
+        attributes.insert("labels".into(), Value::Object(labels.collect()));
+    }
+    if !attributes.is_empty() {
+        m.insert("attributes".into(), Value::Object(attributes));
+    }
+    m
+}
+
+fn is_hex_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID_CHARS && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Removes the first label named in `names` (in the order of `names`) and returns its value.
+fn take(labels: &mut Vec<(String, String)>, names: &[&str]) -> Option<String> {
+    let i = names
+        .iter()
+        .find_map(|n| labels.iter().position(|(k, _)| k == n))?;
+    Some(labels.remove(i).1)
+}
+
+/// Parses Prometheus label-set text: `{name="value", ...}`. Values are double-quoted with
+/// Go's escapes (what Prometheus's `Labels.String` writes through `strconv.Quote`):
+/// `\\ \" \n \t \r \a \b \f \v`, `\xNN`, `\NNN` (octal), `\uNNNN`, `\UNNNNNNNN`. Names are
+/// `[A-Za-z_][A-Za-z0-9_]*`, each at most once; a trailing comma is accepted.
+pub fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut p = Cursor {
+        b: text.as_bytes(),
+        i: 0,
+    };
+    p.skip_ws();
+    p.expect(b'{')?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    loop {
+        p.skip_ws();
+        if p.eat(b'}') {
+            break;
+        }
+        let name = p.name()?;
+        p.skip_ws();
+        p.expect(b'=')?;
+        p.skip_ws();
+        let value = p.quoted()?;
+        if out.iter().any(|(k, _)| *k == name) {
+            return Err(format!("label {name:?} appears twice"));
+        }
+        out.push((name, value));
+        p.skip_ws();
+        if p.eat(b',') {
+            continue;
+        }
+        p.expect(b'}')?;
+        break;
+    }
+    p.skip_ws();
+    if p.i != p.b.len() {
+        return Err(format!("unexpected text after '}}' at byte {}", p.i));
+    }
+    Ok(out)
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        let hit = self.peek() == Some(c);
+        if hit {
+            self.i += 1;
+        }
+        hit
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        if self.eat(c) {
+            return Ok(());
+        }
+        Err(match self.peek() {
+            Some(got) => format!(
+                "expected '{}' at byte {}, found '{}'",
+                c as char,
+                self.i,
+                got.escape_ascii()
+            ),
+            None => format!("expected '{}' at byte {}, found the end", c as char, self.i),
+        })
+    }
+
+    fn name(&mut self) -> Result<String, String> {
+        let start = self.i;
+        while self
+            .peek()
+            .is_some_and(|c| c == b'_' || c.is_ascii_alphanumeric())
+        {
+            self.i += 1;
+        }
+        let name = &self.b[start..self.i];
+        if name.is_empty() || name[0].is_ascii_digit() {
+            return Err(format!("expected a label name at byte {start}"));
+        }
+        Ok(String::from_utf8_lossy(name).into_owned())
+    }
+
+    /// A double-quoted value; the bytes it spells, read as UTF-8 (invalid bytes replaced).
+    fn quoted(&mut self) -> Result<String, String> {
+        let start = self.i;
+        self.expect(b'"')?;
+        let mut out = Vec::new();
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(format!("the value opened at byte {start} is not closed"));
+            };
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => self.escape(&mut out)?,
+                b'\n' => return Err(format!("a raw newline in the value at byte {start}")),
+                _ => out.push(c),
+            }
+        }
+        Ok(String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        let at = self.i - 1;
+        let Some(c) = self.peek() else {
+            return Err(format!("an escape at byte {at} is cut off"));
+        };
+        self.i += 1;
+        let simple = match c {
+            b'\\' => Some(b'\\'),
+            b'"' => Some(b'"'),
+            b'\'' => Some(b'\''),
+            b'n' => Some(b'\n'),
+            b't' => Some(b'\t'),
+            b'r' => Some(b'\r'),
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'v' => Some(0x0b),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            return Ok(());
+        }
+        let bad = || format!("a malformed escape at byte {at}");
+        match c {
+            b'x' => out.push(u8::try_from(self.digits(2, 16).ok_or_else(bad)?).map_err(|_| bad())?),
+            b'0'..=b'7' => {
+                self.i -= 1;
+                out.push(u8::try_from(self.digits(3, 8).ok_or_else(bad)?).map_err(|_| bad())?);
+            }
+            b'u' | b'U' => {
+                let n = if c == b'u' { 4 } else { 8 };
+                let ch = char::from_u32(self.digits(n, 16).ok_or_else(bad)?).ok_or_else(bad)?;
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+            }
+            _ => return Err(bad()),
+        }
+        Ok(())
+    }
+
+    /// Exactly `n` digits in `radix`, as a number.
+    fn digits(&mut self, n: usize, radix: u32) -> Option<u32> {
+        let s = self.b.get(self.i..self.i + n)?;
+        let v = u32::from_str_radix(std::str::from_utf8(s).ok()?, radix).ok()?;
+        if !s.iter().all(|c| (*c as char).is_digit(radix)) {
+            return None;
+        }
+        self.i += n;
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger_engine::timefmt::parse_rfc3339;
+    use ledger_engine::{Field, Importance, LogType};
+    use serde_json::json;
+
+    use super::*;
+
+    /// 2026-11-22T12:26:36.123456Z.
+    const T_US: i64 = 1_795_350_396_123_456;
+    const LIMIT: usize = 1 << 20;
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The mapping table, one row per case: labels and structured metadata, and the Ledger
+    /// fields they give (`null`: absent). Every mapped entry must pass the Log schema.
+    #[test]
+    fn each_row_of_the_mapping_table() {
+        let rows: Vec<(&str, Vec<(String, String)>, Value, Vec<(&str, Value)>)> = vec![
+            (
+                "the line is the message",
+                labels(&[]),
+                json!({}),
+                vec![
+                    ("message", json!("GET /x 200")),
+                    ("log_type", json!("logger")),
+                    ("attributes", Value::Null),
+                ],
+            ),
+            (
+                "service from service_name",
+                labels(&[("service_name", "api"), ("service", "b"), ("job", "c")]),
+                json!({}),
+                vec![
+                    ("service", json!("api")),
+                    (
+                        "attributes",
+                        json!({"labels": {"service": "b", "job": "c"}}),
+                    ),
+                ],
+            ),
+            (
+                "service from service",
+                labels(&[("job", "c"), ("service", "b")]),
+                json!({}),
+                vec![
+                    ("service", json!("b")),
+                    ("attributes", json!({"labels": {"job": "c"}})),
+                ],
+            ),
+            (
+                "service from job",
+                labels(&[("job", "varlogs")]),
+                json!({}),
+                vec![("service", json!("varlogs"))],
+            ),
+            (
+                "level from level",
+                labels(&[("level", "ERROR")]),
+                json!({}),
+                vec![
+                    ("level", json!("error")),
+                    ("importance", json!("high")),
+                    ("attributes", Value::Null),
+                ],
+            ),
+            (
+                "level from detected_level",
+                labels(&[("detected_level", "warn")]),
+                json!({}),
+                vec![
+                    ("level", json!("warning")),
+                    ("importance", json!("standard")),
+                ],
+            ),
+            (
+                "level from severity",
+                labels(&[("severity", "critical")]),
+                json!({}),
+                vec![("level", json!("critical")), ("importance", json!("high"))],
+            ),
+            (
+                "no level is info",
+                labels(&[]),
+                json!({}),
+                vec![("level", json!("info")), ("importance", json!("standard"))],
+            ),
+            (
+                "unknown level is info, kept",
+                labels(&[("level", "notice")]),
+                json!({}),
+                vec![
+                    ("level", json!("info")),
+                    ("attributes", json!({"labels": {"level": "notice"}})),
+                ],
+            ),
+            (
+                "environment from env",
+                labels(&[("env", "prod")]),
+                json!({}),
+                vec![("environment", json!("prod"))],
+            ),
+            (
+                "environment from environment",
+                labels(&[("environment", "staging")]),
+                json!({}),
+                vec![("environment", json!("staging"))],
+            ),
+            (
+                "other labels under attributes.labels",
+                labels(&[("host", "web-1"), ("filename", "/var/log/x")]),
+                json!({}),
+                vec![(
+                    "attributes",
+                    json!({"labels": {"host": "web-1", "filename": "/var/log/x"}}),
+                )],
+            ),
+            (
+                "structured metadata under attributes",
+                labels(&[("host", "h")]),
+                json!({"user_id": "u1", "pod": "p"}),
+                vec![(
+                    "attributes",
+                    json!({"user_id": "u1", "pod": "p", "labels": {"host": "h"}}),
+                )],
+            ),
+            (
+                "trace_id and span_id metadata",
+                labels(&[]),
+                json!({"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"}),
+                vec![
+                    ("trace_id", json!("4bf92f3577b34da6a3ce929d0e0e4736")),
+                    ("span_id", json!("00f067aa0ba902b7")),
+                    ("attributes", Value::Null),
+                ],
+            ),
+            (
+                "a trace_id that is not hex stays metadata",
+                labels(&[]),
+                json!({"trace_id": "abc-1"}),
+                vec![
+                    ("trace_id", Value::Null),
+                    ("attributes", json!({"trace_id": "abc-1"})),
+                ],
+            ),
+        ];
+        for (row, labels, meta, want) in rows {
+            let Value::Object(meta) = meta else {
+                unreachable!()
+            };
+            let m = map_entry(
+                labels,
+                T_US,
+                "GET /x 200".into(),
+                meta.into_iter().collect(),
+            );
+            for (field, value) in want {
+                assert_eq!(
+                    m.get(field).unwrap_or(&Value::Null),
+                    &value,
+                    "{row}: {field} of {m:?}"
+                );
+            }
+            assert_eq!(
+                parse_rfc3339(m["timestamp"].as_str().unwrap()),
+                Some(T_US),
+                "{row}"
+            );
+            let log = Mapped::from_schema(m.clone(), 1).log;
+            assert!(log.is_ok(), "{row}: {m:?} fails the schema: {log:?}");
+        }
+    }
+
+    #[test]
+    fn json_push_round_trip() {
+        let body = json!({"streams": [
+            {"stream": {"job": "api", "level": "error", "region": "eu"},
+             "values": [["1795350396123456789", "boom", {"trace_id": "0af7651916cd43dd8448eb211c80319c", "user": "u1"}],
+                        ["1795350396123456999", "second"]]},
+            {"stream": {"service_name": "db"}, "values": [["bad", "x"], ["1795350396123456000"], [1795350396123456000_i64, "numeric ts"]]},
+        ]});
+        let push = decode(body.to_string().as_bytes(), Format::Json, LIMIT, 0).unwrap();
+        assert_eq!(
+            push.names,
+            [
+                "streams[0].values[0]",
+                "streams[0].values[1]",
+                "streams[1].values[0]",
+                "streams[1].values[1]",
+                "streams[1].values[2]"
+            ]
+        );
+        let log = push.items[0].log.as_ref().unwrap();
+        assert_eq!(log.timestamp, T_US);
+        assert_eq!(log.level, Level::Error);
+        assert_eq!(log.importance, Importance::High);
+        assert_eq!(log.log_type, LogType::Logger);
+        assert_eq!(log.get(Field::Message), Some("boom"));
+        assert_eq!(log.get(Field::Service), Some("api"));
+        assert_eq!(
+            log.get(Field::TraceId),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(
+            log.get(Field::Attributes),
+            Some(r#"{"user":"u1","labels":{"region":"eu"}}"#)
+        );
+        assert!(push.items[1].log.is_ok());
+        let bad_ts = push.items[2].log.as_ref().unwrap_err();
+        assert!(bad_ts.message.starts_with("timestamp:"), "{bad_ts:?}");
+        assert!(push.items[3]
+            .log
+            .as_ref()
+            .unwrap_err()
+            .message
+            .starts_with("entry:"));
+        assert!(push.items[4].log.is_ok());
+    }
+
+    fn proto_body(req: &PushRequest) -> Vec<u8> {
+        snap::raw::Encoder::new()
+            .compress_vec(&req.encode_to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn protobuf_snappy_push_round_trip() {
+        let req = PushRequest {
+            streams: vec![
+                StreamAdapter {
+                    labels: r#"{job="promtail", level="warn", filename="/var/log/app.log"}"#.into(),
+                    entries: vec![EntryAdapter {
+                        timestamp: Some(Timestamp {
+                            seconds: T_US / 1_000_000,
+                            nanos: 123_456_789,
+                        }),
+                        line: b"disk almost full".to_vec(),
+                        structured_metadata: vec![LabelPairAdapter {
+                            name: "span_id".into(),
+                            value: "00f067aa0ba902b7".into(),
+                        }],
+                    }],
+                    hash: 0,
+                },
+                StreamAdapter {
+                    labels: "{job=".into(),
+                    entries: vec![EntryAdapter::default()],
+                    hash: 0,
+                },
+            ],
+        };
+        let push = decode(&proto_body(&req), Format::Protobuf, LIMIT, 42).unwrap();
+        assert_eq!(
+            push.names,
+            ["streams[0].entries[0]", "streams[1].entries[0]"]
+        );
+        let log = push.items[0].log.as_ref().unwrap();
+        assert_eq!(log.timestamp, T_US);
+        assert_eq!(log.level, Level::Warning);
+        assert_eq!(log.get(Field::Service), Some("promtail"));
+        assert_eq!(log.get(Field::Message), Some("disk almost full"));
+        assert_eq!(log.get(Field::SpanId), Some("00f067aa0ba902b7"));
+        assert_eq!(
+            log.get(Field::Attributes),
+            Some(r#"{"labels":{"filename":"/var/log/app.log"}}"#)
+        );
+        let bad = push.items[1].log.as_ref().unwrap_err();
+        assert!(bad.message.starts_with("labels:"), "{bad:?}");
+    }
+
+    #[test]
+    fn bad_snappy_or_protobuf_or_json_refuses_the_push() {
+        let not_snappy = decode(b"\xff\xff\xff\xff\xff\xff", Format::Protobuf, LIMIT, 0);
+        assert!(
+            matches!(not_snappy, Err(PushError::Invalid(_))),
+            "{:?}",
+            not_snappy.err()
+        );
+        let not_proto = snap::raw::Encoder::new()
+            .compress_vec(b"\x0a\xff\xff")
+            .unwrap();
+        let e = decode(&not_proto, Format::Protobuf, LIMIT, 0)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("PushRequest"), "{e}");
+        // A small block claiming a huge length is refused before anything is allocated.
+        let huge = snap::raw::Encoder::new()
+            .compress_vec(&vec![0u8; 4096])
+            .unwrap();
+        let e = decode(&huge, Format::Protobuf, 1024, 0).err().unwrap();
+        assert!(matches!(e, PushError::TooLarge(_)), "{e}");
+        for body in [&b"{"[..], b"[]", b"{\"streams\": 5}"] {
+            let e = decode(body, Format::Json, LIMIT, 0).err().unwrap();
+            assert!(matches!(e, PushError::Invalid(_)), "{e}");
+        }
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(Format::from_content_type(None), Some(Format::Protobuf));
+        assert_eq!(
+            Format::from_content_type(Some("application/json; charset=utf-8")),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_content_type(Some("Application/X-Protobuf")),
+            Some(Format::Protobuf)
+        );
+        assert_eq!(Format::from_content_type(Some("text/plain")), None);
+    }
+
+    #[test]
+    fn label_sets_parse_with_escapes() {
+        let ok: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            ("{}", vec![]),
+            ("  { }  ", vec![]),
+            (r#"{job="x"}"#, vec![("job", "x")]),
+            (
+                r#"{job="x", level="warn",}"#,
+                vec![("job", "x"), ("level", "warn")],
+            ),
+            (r#"{ a = "1" ,b="2" }"#, vec![("a", "1"), ("b", "2")]),
+            (
+                r#"{msg="say \"hi\"\n\\ \t"}"#,
+                vec![("msg", "say \"hi\"\n\\ \t")],
+            ),
+            (
+                r#"{u="caf\u00e9 \U0001F600 \x41\101"}"#,
+                vec![("u", "café 😀 AA")],
+            ),
+            (r#"{_x9="a,b}c="}"#, vec![("_x9", "a,b}c=")]),
+            ("{k=\"ünïcödé\"}", vec![("k", "ünïcödé")]),
+        ];
+        for (text, want) in ok {
+            let got = parse_labels(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(got, labels(&want), "{text}");
+        }
+        for bad in [
+            "",
+            "job=\"x\"",
+            "{",
+            "{job}",
+            "{job=x}",
+            "{job=\"x}",
+            "{9a=\"x\"}",
+            "{a=\"1\" b=\"2\"}",
+            "{a=\"1\"} tail",
+            "{a=\"1\",a=\"2\"}",
+            r#"{a="\q"}"#,
+            r#"{a="\x4"}"#,
+            r#"{a="\uD800"}"#,
+            r#"{a="\"}"#,
+            "{a=\"x\ny\"}",
+            "{=\"x\"}",
+        ] {
+            assert!(parse_labels(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}
