@@ -3,5 +3,9 @@
 //! `validate` (the Log schema into `NewLog`). Appending is the route's job.
 
 pub mod body;
+pub mod elastic;
+pub mod loki;
+pub mod otlp;
 pub mod parse;
+pub mod pipeline;
 pub mod validate;
