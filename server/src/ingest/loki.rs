@@ -112,28 +112,29 @@ pub struct Push {
     pub names: Vec<String>,
 }
 
-/// Decodes and maps a push body. `limit` bounds what a snappy block may decompress to;
-/// `arrival_us` stamps protobuf entries that carry no time.
-pub fn decode(
-    body: &[u8],
-    format: Format,
-    limit: usize,
-    arrival_us: i64,
-) -> Result<Push, PushError> {
+/// Decompresses a protobuf push body (a snappy block). The length the block claims is
+/// checked against `limit` before anything is allocated.
+pub fn decompress(body: &[u8], limit: usize) -> Result<Vec<u8>, PushError> {
+    let not_snappy =
+        |e: snap::Error| PushError::Invalid(format!("the body is not a snappy block: {e}"));
+    let len = snap::raw::decompress_len(body).map_err(not_snappy)?;
+    if len > limit {
+        return Err(PushError::TooLarge(format!(
+            "the body decompresses to {len} bytes, over the limit of {limit}"
+        )));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(not_snappy)
+}
+
+/// Decodes and maps a push body (for protobuf, already [`decompress`]ed). `arrival_us`
+/// stamps protobuf entries that carry no time.
+pub fn decode(body: &[u8], format: Format, arrival_us: i64) -> Result<Push, PushError> {
     match format {
         Format::Json => decode_json(body),
         Format::Protobuf => {
-            let len = snap::raw::decompress_len(body)
-                .map_err(|e| PushError::Invalid(format!("the body is not a snappy block: {e}")))?;
-            if len > limit {
-                return Err(PushError::TooLarge(format!(
-                    "the body decompresses to {len} bytes, over the limit of {limit}"
-                )));
-            }
-            let raw = snap::raw::Decoder::new()
-                .decompress_vec(body)
-                .map_err(|e| PushError::Invalid(format!("the body is not a snappy block: {e}")))?;
-            let req = PushRequest::decode(raw.as_slice()).map_err(|e| {
+            let req = PushRequest::decode(body).map_err(|e| {
                 PushError::Invalid(format!("the body is not a Loki PushRequest: {e}"))
             })?;
             decode_proto(req, arrival_us)
@@ -713,7 +714,7 @@ mod tests {
                         ["1795350396123456999", "second"]]},
             {"stream": {"service_name": "db"}, "values": [["bad", "x"], ["1795350396123456000"], [1795350396123456000_i64, "numeric ts"]]},
         ]});
-        let push = decode(body.to_string().as_bytes(), Format::Json, LIMIT, 0).unwrap();
+        let push = decode(body.to_string().as_bytes(), Format::Json, 0).unwrap();
         assert_eq!(
             push.names,
             [
@@ -783,7 +784,8 @@ mod tests {
                 },
             ],
         };
-        let push = decode(&proto_body(&req), Format::Protobuf, LIMIT, 42).unwrap();
+        let raw = decompress(&proto_body(&req), LIMIT).unwrap();
+        let push = decode(&raw, Format::Protobuf, 42).unwrap();
         assert_eq!(
             push.names,
             ["streams[0].entries[0]", "streams[1].entries[0]"]
@@ -804,27 +806,22 @@ mod tests {
 
     #[test]
     fn bad_snappy_or_protobuf_or_json_refuses_the_push() {
-        let not_snappy = decode(b"\xff\xff\xff\xff\xff\xff", Format::Protobuf, LIMIT, 0);
+        let not_snappy = decompress(b"\xff\xff\xff\xff\xff\xff", LIMIT);
         assert!(
             matches!(not_snappy, Err(PushError::Invalid(_))),
-            "{:?}",
-            not_snappy.err()
+            "{not_snappy:?}"
         );
-        let not_proto = snap::raw::Encoder::new()
-            .compress_vec(b"\x0a\xff\xff")
-            .unwrap();
-        let e = decode(&not_proto, Format::Protobuf, LIMIT, 0)
-            .err()
-            .unwrap();
+        let e = decode(b"\x0a\xff\xff", Format::Protobuf, 0).err().unwrap();
         assert!(e.to_string().contains("PushRequest"), "{e}");
         // A small block claiming a huge length is refused before anything is allocated.
         let huge = snap::raw::Encoder::new()
             .compress_vec(&vec![0u8; 4096])
             .unwrap();
-        let e = decode(&huge, Format::Protobuf, 1024, 0).err().unwrap();
+        assert!(huge.len() < 1024);
+        let e = decompress(&huge, 1024).err().unwrap();
         assert!(matches!(e, PushError::TooLarge(_)), "{e}");
         for body in [&b"{"[..], b"[]", b"{\"streams\": 5}"] {
-            let e = decode(body, Format::Json, LIMIT, 0).err().unwrap();
+            let e = decode(body, Format::Json, 0).err().unwrap();
             assert!(matches!(e, PushError::Invalid(_)), "{e}");
         }
     }
