@@ -45,6 +45,8 @@ pub struct App {
     /// Bounds concurrent password hashing (hundreds of ms of CPU each) to the core count,
     /// so a flood of logins or registrations queues instead of starving every other request.
     pub kdf: tokio::sync::Semaphore,
+    /// Bytes of request bodies in memory, all requests together (`--max-body-bytes-in-flight`).
+    pub bodies: crate::ingest::body::BodyBudget,
     request_base: u64,
     request_seq: AtomicU64,
 }
@@ -73,6 +75,7 @@ impl App {
         App {
             pbkdf2_iterations,
             usage: Arc::new(UsageBook::new(meta.clone(), engine.clone())),
+            bodies: crate::ingest::body::BodyBudget::new(config.max_body_bytes_in_flight),
             config,
             engine,
             meta,

@@ -32,6 +32,14 @@ pub const MIN_MAX_HEADER_BYTES: usize = 8 << 10;
 /// Default cap on open client connections; past it, new ones wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
+/// Default budget for the bytes of request bodies held in memory, all requests together
+/// (raw and decoded); past it, a request is refused with 503. Without it the only bound was
+/// connections × body limit × 2: 10,000 × 20 MiB.
+pub const DEFAULT_MAX_BODY_BYTES_IN_FLIGHT: usize = 256 << 20;
+
+/// Default cap on the projects one account may own.
+pub const DEFAULT_MAX_PROJECTS_PER_ACCOUNT: usize = 100;
+
 /// How the server runs. `Config::new(data_dir)` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -43,6 +51,10 @@ pub struct Config {
     pub pbkdf2_iterations: u32,
     /// Largest request body, raw and after decompression.
     pub max_body_bytes: usize,
+    /// Most bytes of request bodies held in memory at once, over all requests: raw bodies
+    /// as they arrive and decoded ones as they inflate, until each request is answered.
+    /// Past it, 503 `unavailable` (see `ingest::body::BodyBudget`).
+    pub max_body_bytes_in_flight: usize,
     /// How long a client may take to send a request head (and how long a connection may
     /// sit idle between requests).
     pub header_timeout: Duration,
@@ -52,6 +64,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Most client connections open at once.
     pub max_connections: usize,
+    /// Most projects one account may own; creating one more is 403.
+    pub max_projects_per_account: usize,
     /// Failed logins allowed per email and per source address within `login_window`.
     pub login_max_failures: usize,
     pub login_window: Duration,
@@ -93,10 +107,12 @@ impl Config {
             engine: EngineConfig::default(),
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_body_bytes_in_flight: DEFAULT_MAX_BODY_BYTES_IN_FLIGHT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_projects_per_account: DEFAULT_MAX_PROJECTS_PER_ACCOUNT,
             login_max_failures: 10,
             login_window: Duration::from_secs(15 * 60),
             retention_interval: Duration::from_secs(60),
@@ -122,6 +138,14 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("--max-body-bytes must be at least 1024".into());
         }
+        // A compressed body and its decoded bytes are held together: a budget below twice
+        // the body limit would refuse the largest allowed body even on an idle server.
+        if self.max_body_bytes_in_flight / 2 < self.max_body_bytes {
+            return Err(format!(
+                "--max-body-bytes-in-flight ({}) must be at least twice --max-body-bytes ({})",
+                self.max_body_bytes_in_flight, self.max_body_bytes
+            ));
+        }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
             return Err("--header-timeout-ms and --body-timeout-ms must be at least 1".into());
         }
@@ -132,6 +156,9 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
+        }
+        if self.max_projects_per_account == 0 {
+            return Err("--max-projects-per-account must be at least 1".into());
         }
         if self.login_max_failures == 0 {
             return Err("--login-max-failures must be at least 1".into());

@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ledger_engine::FsyncPolicy;
 use ledger_server::config::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_BYTES,
-    DEFAULT_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_PROJECTS_PER_ACCOUNT, DEFAULT_PBKDF2_ITERATIONS,
+    MIN_PBKDF2_ITERATIONS,
 };
 use ledger_server::Config;
 
@@ -48,6 +49,15 @@ struct ServeArgs {
     /// Largest request body in bytes, before and after decompression.
     #[arg(long, env = "LEDGER_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Most bytes of request bodies held in memory at once, all requests together (raw as
+    /// they arrive, and decoded); past it, 503 `unavailable`. At least twice
+    /// --max-body-bytes.
+    #[arg(
+        long,
+        env = "LEDGER_MAX_BODY_BYTES_IN_FLIGHT",
+        default_value_t = DEFAULT_MAX_BODY_BYTES_IN_FLIGHT
+    )]
+    max_body_bytes_in_flight: usize,
     /// Time a client has to send a request's head (request line and headers), in ms, from
     /// its first byte or the end of the previous answer; slower connections (and idle
     /// keep-alive ones) are closed.
@@ -62,6 +72,13 @@ struct ServeArgs {
     /// Most client connections open at once; past it, new ones wait to be accepted.
     #[arg(long, env = "LEDGER_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Most projects one account may own; creating one more is 403 `forbidden`.
+    #[arg(
+        long,
+        env = "LEDGER_MAX_PROJECTS_PER_ACCOUNT",
+        default_value_t = DEFAULT_MAX_PROJECTS_PER_ACCOUNT
+    )]
+    max_projects_per_account: usize,
     /// Failed logins allowed per email and per client address within the login window.
     #[arg(long, env = "LEDGER_LOGIN_MAX_FAILURES", default_value_t = 10)]
     login_max_failures: usize,
@@ -99,10 +116,12 @@ impl ServeArgs {
         let mut c = Config::new(&self.data_dir).with_fsync(self.fsync);
         c.pbkdf2_iterations = self.pbkdf2_iterations;
         c.max_body_bytes = self.max_body_bytes;
+        c.max_body_bytes_in_flight = self.max_body_bytes_in_flight;
         c.header_timeout = Duration::from_millis(self.header_timeout_ms);
         c.body_timeout = Duration::from_millis(self.body_timeout_ms);
         c.max_header_bytes = self.max_header_bytes;
         c.max_connections = self.max_connections;
+        c.max_projects_per_account = self.max_projects_per_account;
         c.login_max_failures = self.login_max_failures;
         c.login_window = Duration::from_secs(self.login_window_secs);
         c.retention_interval = Duration::from_secs(self.retention_interval_secs.max(1));

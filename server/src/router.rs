@@ -31,6 +31,12 @@ pub enum Route {
     LogVolume,
     TopErrors,
     UsageStats,
+    /// `GET`/`HEAD /`: Elasticsearch node info for clients (the console for browsers).
+    Root,
+    /// `/_bulk` or `/{index}/_bulk`.
+    EsBulk(Option<String>),
+    LokiPush,
+    OtlpLogs,
 }
 
 impl Route {
@@ -59,13 +65,25 @@ impl Route {
             Route::LogVolume => "/api/v1/metrics/log-volume",
             Route::TopErrors => "/api/v1/metrics/top-errors",
             Route::UsageStats => "/api/v1/metrics/usage-stats",
+            Route::Root => "/",
+            Route::EsBulk(None) => "/_bulk",
+            Route::EsBulk(Some(_)) => "/{index}/_bulk",
+            Route::LokiPush => "/loki/api/v1/push",
+            Route::OtlpLogs => "/otlp/v1/logs",
         }
     }
 
     /// The methods the route answers, as the `Allow` header lists them.
     pub fn allow(&self) -> &'static str {
         match self {
-            Route::Register | Route::Login | Route::IngestSingle | Route::IngestBatch => "POST",
+            Route::Register
+            | Route::Login
+            | Route::IngestSingle
+            | Route::IngestBatch
+            | Route::LokiPush
+            | Route::OtlpLogs => "POST",
+            Route::Root => "GET, HEAD",
+            Route::EsBulk(_) => "POST, PUT",
             Route::Projects | Route::Keys(_) => "GET, POST",
             Route::Project(_) => "GET, PATCH, DELETE",
             Route::Key(..) => "DELETE",
@@ -89,6 +107,11 @@ pub fn resolve(path: &str) -> Option<Route> {
     let rest = path.strip_prefix('/')?;
     let segs: Vec<&str> = rest.split('/').collect();
     let route = match segs.as_slice() {
+        [""] => Route::Root,
+        ["_bulk"] => Route::EsBulk(None),
+        [index, "_bulk"] if !index.is_empty() => Route::EsBulk(Some((*index).to_owned())),
+        ["loki", "api", "v1", "push"] => Route::LokiPush,
+        ["otlp", "v1", "logs"] => Route::OtlpLogs,
         ["health"] => Route::Health,
         ["health", "deep"] => Route::HealthDeep,
         ["metrics"] => Route::Metrics,
@@ -131,6 +154,14 @@ mod tests {
         assert_eq!(resolve("/api/v1/logs/abc"), Some(Route::Log("abc".into())));
         assert_eq!(resolve("/api/v1/logs/"), None);
         assert_eq!(resolve("/nope"), None);
+        assert_eq!(resolve("/"), Some(Route::Root));
+        assert_eq!(resolve("/_bulk"), Some(Route::EsBulk(None)));
+        assert_eq!(
+            resolve("/logs-app/_bulk"),
+            Some(Route::EsBulk(Some("logs-app".into())))
+        );
+        assert_eq!(resolve("/otlp/v1/logs"), Some(Route::OtlpLogs));
+        assert_eq!(resolve("/loki/api/v1/push"), Some(Route::LokiPush));
         assert_eq!(
             resolve("/api/v1/projects/p/keys/k"),
             Some(Route::Key("p".into(), "k".into()))

@@ -3,11 +3,44 @@
 //! schema; it hands [`Mapped`] items here, and from then on every door is the same:
 //! validate → retention window → quota → append → one id per accepted log.
 
-use ledger_engine::NewLog;
+use std::sync::Arc;
+
+use ledger_engine::{now_micros, AppendOptions, NewLog};
 use serde_json::{Map, Value};
 
+use super::body;
 use super::validate::{self, Rejection, TimeWindow};
-use crate::error::ItemError;
+use crate::app::App;
+use crate::error::{ApiError, ApiResult, ItemError};
+use crate::limits::{day_of, secs_to_midnight};
+use crate::meta::Project;
+use crate::routes::blocking;
+
+/// Reads a front door's body within the size limit (413) and the server's body budget
+/// (503), undoing its `Content-Encoding` (gzip, zstd; others 415) off the async workers when
+/// it is large. Hold the claim until the request is answered.
+pub async fn read_body(
+    app: &App,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> ApiResult<(bytes::Bytes, body::Claim)> {
+    let enc = body::encoding(req.headers())?;
+    let limit = app.config.max_body_bytes;
+    let (parts, incoming) = req.into_parts();
+    let raw = body::read_raw(
+        &parts.headers,
+        incoming,
+        limit,
+        app.config.body_timeout,
+        &app.bodies,
+    )
+    .await?;
+    let decoded = if enc == body::Encoding::Identity {
+        raw
+    } else {
+        blocking(move || body::decode(raw, enc, limit)).await??
+    };
+    Ok(decoded.into_parts())
+}
 
 /// One item as a front door decoded and mapped it.
 pub struct Mapped {
@@ -67,4 +100,77 @@ impl Checked {
         }
         out
     }
+}
+
+/// What an append stored.
+pub struct Stored {
+    /// `(index in the request, id, ingested_at)` per accepted log, in request order.
+    pub ids: Vec<(usize, String, i64)>,
+    pub errors: Vec<ItemError>,
+    pub total: usize,
+}
+
+/// Reserves quota, appends what fits, and answers with the ids.
+///
+/// The reservation travels into the blocking append and is dropped when the append is
+/// over, whether this future is still awaited or was dropped (client gone, shutdown): the
+/// engine has counted whatever it stored by then, so the grant is given back exactly once.
+pub async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> ApiResult<Stored> {
+    let now = now_micros();
+    let day = day_of(now);
+    let want = checked.valid.len() as u64;
+    let (a, pid, quota) = (app.clone(), project.id, project.daily_quota);
+    // The day's figures are in memory after the first request of the day: reserve inline.
+    let reservation = match app.usage.reserve_cached(pid, day, want, quota) {
+        Some(r) => r,
+        None => blocking(move || a.usage.reserve(pid, day, want, quota)).await??,
+    };
+    let granted = reservation.granted() as usize;
+    if granted < checked.valid.len() {
+        for (index, _, _) in checked.valid.drain(granted..) {
+            checked.errors.push(ItemError {
+                index,
+                code: "quota_exceeded",
+                message: format!("the project's daily quota of {quota} logs is used up"),
+            });
+        }
+        checked.errors.sort_by_key(|e| e.index);
+    }
+    app.telemetry.ingested(0, 0, checked.errors.len() as u64);
+    if checked.valid.is_empty() {
+        let quota_hit = checked.errors.iter().any(|e| e.code == "quota_exceeded");
+        return Err(if quota_hit {
+            ApiError::QuotaExceeded {
+                retry_after: secs_to_midnight(now),
+                errors: checked.errors,
+            }
+        } else {
+            ApiError::BatchRejected {
+                errors: checked.errors,
+            }
+        });
+    }
+    let bytes: u64 = checked.valid.iter().map(|(_, _, b)| b).sum();
+    let indexes: Vec<usize> = checked.valid.iter().map(|(i, _, _)| *i).collect();
+    let logs: Vec<NewLog> = checked.valid.into_iter().map(|(_, l, _)| l).collect();
+    let opts = AppendOptions {
+        max_queue_depth: Some(usize::try_from(project.max_queue_depth).unwrap_or(usize::MAX)),
+        usage_bytes: bytes,
+    };
+    let a = app.clone();
+    let appended = blocking(move || {
+        let _settled_after_the_append = reservation;
+        a.engine.append(pid, logs, opts)
+    })
+    .await??;
+    app.telemetry.ingested(appended.len() as u64, bytes, 0);
+    Ok(Stored {
+        ids: indexes
+            .into_iter()
+            .zip(appended)
+            .map(|(i, a)| (i, a.id.to_string(), a.ingested_at))
+            .collect(),
+        errors: checked.errors,
+        total: checked.total,
+    })
 }

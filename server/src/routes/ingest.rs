@@ -4,41 +4,36 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::Request;
+use ledger_engine::now_micros;
 use ledger_engine::timefmt::format_micros;
-use ledger_engine::{now_micros, AppendOptions, NewLog};
 use serde_json::json;
 
 use super::{blocking, project_access};
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult, ItemError};
 use crate::http::{self, Resp};
+use crate::ingest::pipeline::{store, Checked};
 use crate::ingest::{body, parse, validate};
-use crate::limits::{day_of, secs_to_midnight};
 use crate::meta::{Project, Scope};
 
-/// The logs of a request that passed validation, with their size, and those that did not.
-struct Checked {
-    valid: Vec<(usize, NewLog, u64)>,
-    errors: Vec<ItemError>,
-    total: usize,
-}
-
 /// Reads, decodes and validates a body (the CPU-heavy part runs off the async workers).
+/// The body's claim on the server's body budget comes back with the logs: the caller holds
+/// it until it has answered, because the logs parsed from the body live until then.
 async fn read_checked(
     app: &App,
     req: Request<Incoming>,
     batch: bool,
     project: &Project,
-) -> ApiResult<Checked> {
+) -> ApiResult<(Checked, body::Claim)> {
     let window = validate::TimeWindow::new(now_micros(), project.retention_days);
     let framing = parse::framing(req.headers(), batch)?;
     let enc = body::encoding(req.headers())?;
     let limit = app.config.max_body_bytes;
     let (parts, incoming) = req.into_parts();
-    let raw = body::read_raw(&parts.headers, incoming, limit, app.config.body_timeout).await?;
+    let timeout = app.config.body_timeout;
+    let raw = body::read_raw(&parts.headers, incoming, limit, timeout, &app.bodies).await?;
     // A small plain body takes microseconds to check: not worth a hop to the blocking pool.
     if enc == body::Encoding::Identity && raw.len() <= INLINE_CHECK_BYTES {
         return check(raw, enc, limit, framing, batch, &window);
@@ -50,23 +45,24 @@ async fn read_checked(
 const INLINE_CHECK_BYTES: usize = 16 << 10;
 
 fn check(
-    raw: Bytes,
+    raw: body::Body,
     enc: body::Encoding,
     limit: usize,
     framing: parse::Framing,
     batch: bool,
     window: &validate::TimeWindow,
-) -> ApiResult<Checked> {
+) -> ApiResult<(Checked, body::Claim)> {
     let bytes = body::decode(raw, enc, limit)?;
     if !batch {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| ApiError::InvalidJson("body is not valid UTF-8".into()))?;
         let log = validate::validate_in(text, window).map_err(ApiError::from)?;
-        return Ok(Checked {
+        let checked = Checked {
             valid: vec![(0, log, bytes.len() as u64)],
             errors: Vec::new(),
             total: 1,
-        });
+        };
+        return Ok((checked, bytes.into_claim()));
     }
     let items = parse::batch(&bytes, framing)?;
     let mut out = Checked {
@@ -84,86 +80,13 @@ fn check(
             }),
         }
     }
-    Ok(out)
-}
-
-/// What an append stored.
-struct Stored {
-    /// `(index in the request, id, ingested_at)` per accepted log, in request order.
-    ids: Vec<(usize, String, i64)>,
-    errors: Vec<ItemError>,
-    total: usize,
-}
-
-/// Reserves quota, appends what fits, and answers with the ids.
-///
-/// The reservation travels into the blocking append and is dropped when the append is
-/// over, whether this future is still awaited or was dropped (client gone, shutdown): the
-/// engine has counted whatever it stored by then, so the grant is given back exactly once.
-async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> ApiResult<Stored> {
-    let now = now_micros();
-    let day = day_of(now);
-    let want = checked.valid.len() as u64;
-    let (a, pid, quota) = (app.clone(), project.id, project.daily_quota);
-    // The day's figures are in memory after the first request of the day: reserve inline.
-    let reservation = match app.usage.reserve_cached(pid, day, want, quota) {
-        Some(r) => r,
-        None => blocking(move || a.usage.reserve(pid, day, want, quota)).await??,
-    };
-    let granted = reservation.granted() as usize;
-    if granted < checked.valid.len() {
-        for (index, _, _) in checked.valid.drain(granted..) {
-            checked.errors.push(ItemError {
-                index,
-                code: "quota_exceeded",
-                message: format!("the project's daily quota of {quota} logs is used up"),
-            });
-        }
-        checked.errors.sort_by_key(|e| e.index);
-    }
-    app.telemetry.ingested(0, 0, checked.errors.len() as u64);
-    if checked.valid.is_empty() {
-        let quota_hit = checked.errors.iter().any(|e| e.code == "quota_exceeded");
-        return Err(if quota_hit {
-            ApiError::QuotaExceeded {
-                retry_after: secs_to_midnight(now),
-                errors: checked.errors,
-            }
-        } else {
-            ApiError::BatchRejected {
-                errors: checked.errors,
-            }
-        });
-    }
-    let bytes: u64 = checked.valid.iter().map(|(_, _, b)| b).sum();
-    let indexes: Vec<usize> = checked.valid.iter().map(|(i, _, _)| *i).collect();
-    let logs: Vec<NewLog> = checked.valid.into_iter().map(|(_, l, _)| l).collect();
-    let opts = AppendOptions {
-        max_queue_depth: Some(usize::try_from(project.max_queue_depth).unwrap_or(usize::MAX)),
-        usage_bytes: bytes,
-    };
-    let a = app.clone();
-    let appended = blocking(move || {
-        let _settled_after_the_append = reservation;
-        a.engine.append(pid, logs, opts)
-    })
-    .await??;
-    app.telemetry.ingested(appended.len() as u64, bytes, 0);
-    Ok(Stored {
-        ids: indexes
-            .into_iter()
-            .zip(appended)
-            .map(|(i, a)| (i, a.id.to_string(), a.ingested_at))
-            .collect(),
-        errors: checked.errors,
-        total: checked.total,
-    })
+    Ok((out, bytes.into_claim()))
 }
 
 /// `POST /api/v1/ingest/single` → `202 {"id", "ingested_at"}`.
 pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
-    let checked = read_checked(app, req, false, &project).await?;
+    let (checked, _body_claim) = read_checked(app, req, false, &project).await?;
     let stored = store(app, &project, checked).await.map_err(|e| match e {
         // A single log over quota has no batch to list.
         ApiError::QuotaExceeded { retry_after, .. } => ApiError::QuotaExceeded {
@@ -182,7 +105,7 @@ pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
 /// `POST /api/v1/ingest/batch` → `202 {"accepted", "rejected", "ids", "errors"}`.
 pub async fn batch(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
-    let checked = read_checked(app, req, true, &project).await?;
+    let (checked, _body_claim) = read_checked(app, req, true, &project).await?;
     let stored = store(app, &project, checked).await?;
     let errors: Vec<_> = stored.errors.iter().map(ItemError::to_json).collect();
     let ids: Vec<&str> = stored.ids.iter().map(|(_, id, _)| id.as_str()).collect();
@@ -204,6 +127,8 @@ mod tests {
     use ledger_engine::{Importance, Level, LogType};
 
     use super::*;
+    use crate::limits::day_of;
+    use ledger_engine::NewLog;
 
     fn project(daily_quota: u64) -> Project {
         Project {

@@ -2,11 +2,14 @@
 //! calling, which project they may touch, rate limiting, and reading JSON bodies.
 
 mod account;
+mod elastic;
 mod ingest;
 mod keys;
 mod logs;
+mod loki;
 mod metrics;
 mod ops;
+mod otlp;
 mod projects;
 mod search;
 
@@ -63,6 +66,10 @@ pub async fn dispatch(
         Route::LogVolume => metrics::log_volume(app, req, ctx).await,
         Route::TopErrors => metrics::top_errors(app, req, ctx).await,
         Route::UsageStats => metrics::usage_stats(app, req, ctx).await,
+        Route::Root => elastic::root(app, req).await,
+        Route::EsBulk(index) => elastic::bulk(app, req, ctx, index.as_deref()).await,
+        Route::LokiPush => loki::push(app, req, ctx).await,
+        Route::OtlpLogs => otlp::export(app, req, ctx).await,
     }
 }
 
@@ -188,7 +195,8 @@ pub(crate) async fn read_object(
     let enc = body::encoding(req.headers())?;
     let limit = app.config.max_body_bytes;
     let (parts, incoming) = req.into_parts();
-    let raw = body::read_raw(&parts.headers, incoming, limit, app.config.body_timeout).await?;
+    let timeout = app.config.body_timeout;
+    let raw = body::read_raw(&parts.headers, incoming, limit, timeout, &app.bodies).await?;
     let bytes = match enc {
         body::Encoding::Identity => raw,
         _ => blocking(move || body::decode(raw, enc, limit)).await??,

@@ -1,4 +1,7 @@
-//! Projects, scoped to the owning account: create, list, read, change, delete.
+//! Projects, scoped to the owning account: create, list, read, change, delete. An account
+//! owns at most `--max-projects-per-account` projects (default 100): each project costs
+//! memory however idle it is (its cache entry, rate-limit windows, rollups, a memtable),
+//! so the count is bounded by the server, not by the client.
 
 use std::sync::Arc;
 
@@ -26,6 +29,10 @@ const FIELDS: [&str; 6] = [
 ];
 const MAX_NAME_CHARS: usize = 200;
 const MAX_LIMIT: u64 = 1_000_000_000_000;
+
+/// Creations run one at a time, so that two concurrent requests of one account cannot both
+/// take its last free slot. Creating a project is rare and costs one redb write.
+static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn name(body: &Map<String, Value>) -> ApiResult<Option<String>> {
     let Some(n) = json::opt_str(body, "name")? else {
@@ -75,7 +82,8 @@ fn fresh_id(app: &App) -> ApiResult<u64> {
     Err(ApiError::unavailable("could not pick a project id", 1))
 }
 
-/// `POST /api/v1/projects`
+/// `POST /api/v1/projects`: 403 `forbidden` when the account already owns
+/// `max_projects_per_account` projects (a lowered limit leaves existing projects alone).
 pub async fn create(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let account = session(app, &req)?;
     let body = read_object(app, req).await?;
@@ -94,10 +102,18 @@ pub async fn create(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
         max_queue_depth: d.max_queue_depth,
     };
     apply_limits(&mut p, &body)?;
+    let one_at_a_time = CREATING.lock().await;
+    let max = app.config.max_projects_per_account;
+    if app.tenants.list(&account).len() >= max {
+        return Err(ApiError::Forbidden(format!(
+            "an account has at most {max} projects; delete one to create another"
+        )));
+    }
     let a = app.clone();
     let rec = p.clone();
     blocking(move || a.meta.put_project(&rec)).await??;
     app.tenants.insert(p.clone());
+    drop(one_at_a_time);
     audit(app, ctx, &account, "project.create", Some(p.id), None).await;
     Ok(http::json(201, &project_json(&p)))
 }

@@ -1,0 +1,418 @@
+//! Memory is bounded by the server, not by its clients: the real binary at its default
+//! limits, under a hostile mix, keeps its resident memory under [`CEILING_KIB`] (1 GiB).
+//!
+//! The mix, run for about a minute on two cores:
+//! - (a) 200 uploads at once, each declaring a 10 MiB body and trickling it, all held just
+//!   short of their end until every one of them got there (so that without the body budget
+//!   the server holds 200 × 10 MiB at the same moment);
+//! - (b) batches of maximal logs (10,000-character messages, 100,000-character stack traces,
+//!   ~100 KiB of attributes);
+//! - (c) `GET /api/v1/logs?offset=10000&limit=1000` from several threads once more than
+//!   11,000 large logs are stored;
+//! - (d) thousands of distinct error titles (`error_type` and a ~10,000-character
+//!   `error_message`, unique per log), so the error-group tables fill.
+//!
+//! The peak (`VmHWM` of `/proc/<pid>/status`, which catches spikes between samples) must stay
+//! under the ceiling, and some of the uploads must have been refused with 503 `unavailable`:
+//! the in-flight body budget (`--max-body-bytes-in-flight`, 256 MiB) is what holds (a) down.
+//! Run with the budget lifted, the same mix peaked at over 2 GiB (see the commit that added
+//! this test). The peak is printed (`memory_bound: peak RSS …`) for BENCHMARKS.md.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{parse_response, Resp, Server};
+use serde_json::{json, Value};
+
+/// The documented ceiling on resident memory at the default limits (1 GiB).
+const CEILING_KIB: u64 = 1 << 20;
+
+/// (a): how many uploads, how large they say they are, how they trickle.
+const SLOW_UPLOADS: usize = 200;
+const SLOW_BODY_BYTES: usize = 10 << 20;
+const SLOW_PIECE_BYTES: usize = 128 << 10;
+const SLOW_PAUSE: Duration = Duration::from_millis(50);
+/// What each upload keeps back until all of them have sent the rest.
+const SLOW_TAIL_BYTES: usize = 64 << 10;
+
+/// (c) and (d): logs with a distinct error title each, stored before the deep reads start.
+const TITLED_LOGS: usize = 11_100;
+const TITLED_PER_BATCH: usize = 250;
+/// (d) again, while everything else runs.
+const MORE_TITLED_BATCHES: usize = 8;
+/// (b): batches of maximal logs (each ~220 KB, so 40 make a body of ~9 MB).
+const MAXIMAL_BATCHES: usize = 10;
+const MAXIMAL_PER_BATCH: usize = 40;
+/// (c): threads and pages each.
+const DEEP_READERS: usize = 4;
+const DEEP_PAGES: usize = 4;
+
+/// Everything must be over by then; a retry loop past it fails the test.
+const DEADLINE: Duration = Duration::from_secs(150);
+
+/// A memory figure of a process from `/proc/<pid>/status`, in KiB (`VmRSS`: resident now;
+/// `VmHWM`: the most it has been resident). Panics when it cannot be read: a memory
+/// assertion against a made-up 0 would hold whatever the server did.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read {path} to measure the server's memory (Linux /proc needed): {e}")
+    });
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{path} has no {field} line:\n{status}"));
+    value
+        .trim()
+        .strip_suffix("kB")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{path}: cannot parse {field}:{value}"))
+}
+
+/// A timestamp inside the default retention: yesterday, plus `i` µs.
+fn timestamp(i: usize) -> String {
+    let base = ledger_engine::now_micros() - 86_400_000_000;
+    ledger_engine::timefmt::format_micros(base + i as i64)
+}
+
+/// `n` characters of text starting with `tag`, so that no two logs share a value.
+fn text(tag: &str, n: usize) -> String {
+    let mut s = String::with_capacity(n + 16);
+    s.push_str(tag);
+    while s.len() < n {
+        s.push_str(" lorem ipsum dolor sit amet");
+    }
+    s.truncate(n);
+    s
+}
+
+/// A log with a distinct error title: `error_type` and an `error_message` near its
+/// 10,000-character cap, unique to `i`, and a 10,000-character message.
+fn titled(i: usize) -> Value {
+    json!({
+        "timestamp": timestamp(i),
+        "level": "error",
+        "log_type": "exception",
+        "importance": "high",
+        "message": text(&format!("failure {i}"), 1_000),
+        "error_type": format!("HostileError{i}"),
+        "error_message": text(&format!("title {i}"), 9_990),
+        "service": "hostile",
+    })
+}
+
+/// A log at every size limit: message, stack trace and attributes.
+fn maximal(i: usize) -> Value {
+    json!({
+        "timestamp": timestamp(1_000_000 + i),
+        "level": "critical",
+        "log_type": "exception",
+        "importance": "high",
+        "message": text(&format!("maximal {i}"), 10_000),
+        "error_type": format!("MaximalError{i}"),
+        "error_message": text(&format!("maximal title {i}"), 9_990),
+        "stack_trace": text(&format!("at frame {i}"), 100_000),
+        "attributes": {"blob": text(&format!("attr {i}"), 100_000), "n": i},
+    })
+}
+
+fn batch(logs: impl Iterator<Item = Value>) -> Vec<u8> {
+    json!({"logs": logs.collect::<Vec<_>>()})
+        .to_string()
+        .into_bytes()
+}
+
+/// What one request got back.
+enum Outcome {
+    Answered(Resp),
+    /// The connection was closed or reset before an answer could be read (a server that
+    /// refuses a body without reading it may reset the connection under a client still
+    /// sending).
+    Reset,
+}
+
+/// An answer already waiting on `c`, without blocking for one.
+fn poll_answer(c: &mut TcpStream, got: &mut Vec<u8>) -> bool {
+    c.set_nonblocking(true).expect("non-blocking");
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+            Err(_) => break true,
+        }
+    };
+    c.set_nonblocking(false).expect("blocking");
+    closed || got.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
+/// Reads the rest of the answer until the server closes the connection.
+fn finish(mut c: TcpStream, mut got: Vec<u8>) -> Outcome {
+    c.set_read_timeout(Some(Duration::from_secs(90))).ok();
+    let _ = c.read_to_end(&mut got);
+    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+        Outcome::Answered(parse_response(&got))
+    } else {
+        Outcome::Reset
+    }
+}
+
+/// `POST path` with `body`, written in pieces while watching for an early answer, as a
+/// careful client does.
+fn post(addr: &str, path: &str, key: &str, body: &[u8]) -> Outcome {
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.set_write_timeout(Some(Duration::from_secs(90))).ok();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut got = Vec::new();
+    if c.write_all(head.as_bytes()).is_err() {
+        return finish(c, got);
+    }
+    for piece in body.chunks(256 << 10) {
+        if poll_answer(&mut c, &mut got) || c.write_all(piece).is_err() {
+            break;
+        }
+    }
+    finish(c, got)
+}
+
+/// Posts a batch until it is accepted, waiting out refusals (503, 429, a reset connection).
+/// Returns how many times it was refused.
+fn ingest(addr: &str, key: &str, body: &[u8], deadline: Instant) -> usize {
+    let mut refused = 0;
+    loop {
+        let wait = match post(addr, "/api/v1/ingest/batch", key, body) {
+            Outcome::Answered(r) if r.status == 202 => {
+                assert_eq!(r.json()["rejected"], 0, "{}", r.text());
+                return refused;
+            }
+            Outcome::Answered(r) if r.status == 503 || r.status == 429 => {
+                let secs = r.header("retry-after").and_then(|v| v.parse().ok());
+                Duration::from_secs(secs.unwrap_or(1).min(2))
+            }
+            Outcome::Answered(r) => panic!("ingest answered {}: {}", r.status, r.text()),
+            Outcome::Reset => Duration::from_millis(500),
+        };
+        refused += 1;
+        assert!(
+            Instant::now() < deadline,
+            "a batch was still refused at the deadline ({refused} tries)"
+        );
+        thread::sleep(wait);
+    }
+}
+
+/// (a): declares a 10 MiB batch and trickles it, waits at `all_there` with its last bytes
+/// held back, then sends them. Returns the answer's status and code, or `None` for a
+/// connection reset before any answer.
+fn slow_upload(addr: &str, key: &str, all_there: &Barrier) -> Option<(u16, String)> {
+    let Ok(mut c) = TcpStream::connect(addr) else {
+        // Every upload must reach the barrier, or the others wait for ever.
+        all_there.wait();
+        return None;
+    };
+    c.set_write_timeout(Some(Duration::from_secs(90))).ok();
+    let head = format!(
+        "POST /api/v1/ingest/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {SLOW_BODY_BYTES}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    // A batch of nothing but blanks: `{"logs":[ … ]}` is an empty batch if it ever arrives.
+    let mut body = vec![b' '; SLOW_BODY_BYTES];
+    body[..9].copy_from_slice(b"{\"logs\":[");
+    body[SLOW_BODY_BYTES - 2..].copy_from_slice(b"]}");
+    let mut got = Vec::new();
+    let mut open = c.write_all(head.as_bytes()).is_ok();
+    thread::sleep(SLOW_PAUSE);
+    let held_back = SLOW_BODY_BYTES - SLOW_TAIL_BYTES;
+    let mut sent = 0;
+    while open && sent < held_back {
+        if poll_answer(&mut c, &mut got) {
+            open = false;
+            break;
+        }
+        let end = (sent + SLOW_PIECE_BYTES).min(held_back);
+        open = c.write_all(&body[sent..end]).is_ok();
+        sent = end;
+        thread::sleep(SLOW_PAUSE);
+    }
+    if all_there.wait().is_leader() { eprintln!("DIAG barrier passed"); }
+    if open && !poll_answer(&mut c, &mut got) {
+        let _ = c.write_all(&body[held_back..]);
+    }
+    match finish(c, got) {
+        Outcome::Answered(r) => {
+            let code = serde_json::from_slice::<Value>(&r.body)
+                .ok()
+                .and_then(|j| j["error"]["code"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Some((r.status, code))
+        }
+        Outcome::Reset => None,
+    }
+}
+
+/// Sets its flag when dropped, panicking or not.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Samples `VmRSS` every 100 ms until `stop`, keeping the largest.
+fn sample_rss(pid: u32, stop: &AtomicBool, max_kib: &AtomicU64) {
+    let t0 = Instant::now();
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        max_kib.fetch_max(status_kib(pid, "VmRSS"), Ordering::Relaxed);
+        i += 1;
+        if i % 10 == 0 {
+            eprintln!("DIAG t={:?} rss={} hwm={}", t0.elapsed().as_secs(), status_kib(pid, "VmRSS") >> 10, status_kib(pid, "VmHWM") >> 10);
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_hostile_mix_keeps_resident_memory_under_the_ceiling() {
+    let start = Instant::now();
+    let deadline = start + DEADLINE;
+    let s = Server::start(&[]);
+    let pid = s.child.id();
+    let addr = s.addr.as_str();
+    // The uploads and the stored logs go to different projects, so neither's rate limit
+    // (1,000 requests a minute) is the other's.
+    let uploader = s.tenant("uploader@example.com");
+    let bulk = s.tenant("bulk@example.com");
+    let stop = AtomicBool::new(false);
+    let sampled = AtomicU64::new(0);
+    let batch_refusals = AtomicUsize::new(0);
+    let all_there = Barrier::new(SLOW_UPLOADS);
+    let (bulk_key, refusals) = (bulk.key.as_str(), &batch_refusals);
+    let upload_answers = thread::scope(|scope| {
+        scope.spawn(|| sample_rss(pid, &stop, &sampled));
+        // Stops the sampler however this closure ends, so that a failure is reported
+        // instead of the scope waiting for the sampler for ever.
+        let _stop_sampling = SetOnDrop(&stop);
+
+        // (c) and (d): the logs the deep reads page through, each with its own error title.
+        let batches: Vec<usize> = (0..TITLED_LOGS).step_by(TITLED_PER_BATCH).collect();
+        thread::scope(|fill| {
+            for part in batches.chunks(batches.len().div_ceil(2)) {
+                fill.spawn(move || {
+                    for &first in part {
+                        let end = (first + TITLED_PER_BATCH).min(TITLED_LOGS);
+                        let body = batch((first..end).map(titled));
+                        let n = ingest(addr, bulk_key, &body, deadline);
+                        refusals.fetch_add(n, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        eprintln!(
+            "memory_bound: {TITLED_LOGS} titled logs stored after {:?}",
+            start.elapsed()
+        );
+
+        eprintln!("DIAG phase2 start");
+        let uploads: Vec<_> = (0..SLOW_UPLOADS)
+            .map(|_| scope.spawn(|| slow_upload(addr, &uploader.key, &all_there)))
+            .collect();
+        let mut work = Vec::new();
+        // (b): maximal logs, competing with the uploads for the body budget.
+        work.push(scope.spawn(|| {
+            for b in 0..MAXIMAL_BATCHES {
+                let first = b * MAXIMAL_PER_BATCH;
+                let body = batch((first..first + MAXIMAL_PER_BATCH).map(maximal));
+                let n = ingest(addr, &bulk.key, &body, deadline);
+                batch_refusals.fetch_add(n, Ordering::Relaxed);
+                eprintln!("DIAG maximal batch {b} done");
+            }
+        }));
+        // (d): more distinct titles.
+        work.push(scope.spawn(|| {
+            for b in 0..MORE_TITLED_BATCHES {
+                let first = TITLED_LOGS + b * TITLED_PER_BATCH;
+                let body = batch((first..first + TITLED_PER_BATCH).map(titled));
+                let n = ingest(addr, &bulk.key, &body, deadline);
+                batch_refusals.fetch_add(n, Ordering::Relaxed);
+            }
+        }));
+        // (c): the deepest page there is, from several readers at once.
+        for _ in 0..DEEP_READERS {
+            work.push(scope.spawn(|| {
+                for _ in 0..DEEP_PAGES {
+                    let r = common::request(
+                        addr,
+                        "GET",
+                        "/api/v1/logs?offset=10000&limit=1000",
+                        &[("Authorization", &format!("Bearer {}", bulk.key))],
+                        b"",
+                    );
+                    assert_eq!(r.status, 200, "{}", r.text());
+                    let n = r.json()["logs"].as_array().map_or(0, Vec::len);
+                    assert_eq!(n, 1000, "a deep page of {n} logs");
+                    eprintln!("DIAG deep page done");
+                }
+            }));
+        }
+        let answers: Vec<_> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
+        eprintln!("DIAG uploads done");
+        for w in work {
+            w.join().unwrap();
+        }
+        let r = s.get("/api/v1/metrics/top-errors?hours=48&limit=1000", &bulk.key);
+        assert_eq!(r.status, 200, "{}", r.text());
+        answers
+    });
+    let peak = status_kib(pid, "VmHWM").max(sampled.load(Ordering::Relaxed));
+    let now = status_kib(pid, "VmRSS");
+
+    let mut refused = 0;
+    let mut tally = std::collections::BTreeMap::new();
+    for a in &upload_answers {
+        let key = match a {
+            Some((status, code)) => format!("{status} {code}"),
+            None => "reset".to_owned(),
+        };
+        *tally.entry(key).or_insert(0usize) += 1;
+        if matches!(a, Some((503, code)) if code == "unavailable") {
+            refused += 1;
+        }
+    }
+    eprintln!(
+        "memory_bound: peak RSS {} MiB (ceiling {} MiB), {} MiB at the end, after {:?}; \
+         uploads answered {tally:?}; batches refused and retried {} times",
+        peak >> 10,
+        CEILING_KIB >> 10,
+        now >> 10,
+        start.elapsed(),
+        batch_refusals.load(Ordering::Relaxed),
+    );
+    assert!(
+        refused > 0,
+        "no upload was refused with 503 unavailable, so the body budget was never reached: \
+         {tally:?}"
+    );
+    assert!(
+        peak < CEILING_KIB,
+        "resident memory peaked at {} MiB, over the ceiling of {} MiB",
+        peak >> 10,
+        CEILING_KIB >> 10
+    );
+    // Nothing of a refused upload was stored (and the others were empty batches).
+    let r = s.get("/api/v1/logs", &uploader.key);
+    assert_eq!(r.json()["logs"].as_array().map(Vec::len), Some(0));
+}
