@@ -382,7 +382,9 @@ fn first<'n>(
 ) -> Option<(&'n str, Vec<String>)> {
     names.iter().find_map(|name| {
         let path = locate(doc, name)?;
-        get(doc, &path).is_some_and(&accept).then(|| (*name, path))
+        get(doc, &path)
+            .is_some_and(&accept)
+            .then_some((*name, path))
     })
 }
 
@@ -523,11 +525,14 @@ mod tests {
         parse_rfc3339(m["timestamp"].as_str().unwrap()).unwrap()
     }
 
+    /// A case: what it shows, a document, and the Ledger fields it gives (`null`: absent).
+    type Row = (&'static str, Value, Vec<(&'static str, Value)>);
+
     /// The mapping table, one row per case: a document, and the Ledger fields it gives
     /// (`null`: absent). Every mapped document must also pass the Log schema's rules.
     #[test]
     fn each_row_of_the_mapping_table() {
-        let rows: Vec<(&str, Value, Vec<(&str, Value)>)> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "timestamp from @timestamp",
                 json!({"@timestamp": "2026-11-22T12:26:36.123Z", "timestamp": "x"}),

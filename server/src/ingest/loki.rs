@@ -189,7 +189,14 @@ fn decode_proto(req: PushRequest, arrival_us: i64) -> Result<Push, PushError> {
                 .map(|p| (p.name, Value::String(p.value)))
                 .collect();
             push.items.push(Mapped::from_schema(
-                map_entry(labels, micros, line, metadata),
+                map_entry(
+                    labels,
+                    Entry {
+                        micros,
+                        line,
+                        metadata,
+                    },
+                ),
                 bytes,
             ));
         }
@@ -234,10 +241,7 @@ fn decode_json(body: &[u8]) -> Result<Push, PushError> {
             let bytes = value.to_string().len() as u64;
             let mapped = labels
                 .clone()
-                .and_then(|labels| {
-                    let (micros, line, metadata) = json_entry(value)?;
-                    Ok(map_entry(labels, micros, line, metadata))
-                })
+                .and_then(|labels| Ok(map_entry(labels, json_entry(value)?)))
                 .map_or_else(
                     |why| Mapped::refused("invalid_field", why, bytes),
                     |m| Mapped::from_schema(m, bytes),
@@ -248,8 +252,15 @@ fn decode_json(body: &[u8]) -> Result<Push, PushError> {
     Ok(push)
 }
 
+/// An entry of either encoding, before mapping.
+struct Entry {
+    micros: i64,
+    line: String,
+    metadata: Vec<(String, Value)>,
+}
+
 /// One `["<unix ns>", "<line>", {structured metadata}?]`.
-fn json_entry(value: Value) -> Result<(i64, String, Vec<(String, Value)>), String> {
+fn json_entry(value: Value) -> Result<Entry, String> {
     const SHAPE: &str =
         "expected [\"<unix epoch in nanoseconds>\", \"<log line>\", {structured metadata}?]";
     let Value::Array(parts) = value else {
@@ -281,16 +292,20 @@ fn json_entry(value: Value) -> Result<(i64, String, Vec<(String, Value)>), Strin
             ))
         }
     };
-    Ok((ns.div_euclid(1_000), line, metadata))
+    Ok(Entry {
+        micros: ns.div_euclid(1_000),
+        line,
+        metadata,
+    })
 }
 
 /// Maps one entry onto the Log schema's field names (the table in `docs/shippers.md`).
-pub fn map_entry(
-    mut labels: Vec<(String, String)>,
-    micros: i64,
-    line: String,
-    metadata: Vec<(String, Value)>,
-) -> Map<String, Value> {
+fn map_entry(mut labels: Vec<(String, String)>, entry: Entry) -> Map<String, Value> {
+    let Entry {
+        micros,
+        line,
+        metadata,
+    } = entry;
     let mut m = Map::new();
     m.insert("timestamp".into(), format_micros(micros).into());
     m.insert("message".into(), line.into());
@@ -547,11 +562,19 @@ mod tests {
             .collect()
     }
 
+    /// A case: what it shows, labels, structured metadata, and the Ledger fields they give.
+    type Row = (
+        &'static str,
+        Vec<(String, String)>,
+        Value,
+        Vec<(&'static str, Value)>,
+    );
+
     /// The mapping table, one row per case: labels and structured metadata, and the Ledger
     /// fields they give (`null`: absent). Every mapped entry must pass the Log schema.
     #[test]
     fn each_row_of_the_mapping_table() {
-        let rows: Vec<(&str, Vec<(String, String)>, Value, Vec<(&str, Value)>)> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "the line is the message",
                 labels(&[]),
@@ -683,12 +706,12 @@ mod tests {
             let Value::Object(meta) = meta else {
                 unreachable!()
             };
-            let m = map_entry(
-                labels,
-                T_US,
-                "GET /x 200".into(),
-                meta.into_iter().collect(),
-            );
+            let entry = Entry {
+                micros: T_US,
+                line: "GET /x 200".into(),
+                metadata: meta.into_iter().collect(),
+            };
+            let m = map_entry(labels, entry);
             for (field, value) in want {
                 assert_eq!(
                     m.get(field).unwrap_or(&Value::Null),
