@@ -247,7 +247,7 @@ pub fn map_document(
     let level = match first(&doc, &["log.level", "level", "severity"], Value::is_string) {
         Some((_, path)) => match get(&doc, &path)
             .and_then(Value::as_str)
-            .and_then(Level::parse)
+            .and_then(level_name)
         {
             Some(level) => {
                 remove(&mut doc, &path);
@@ -300,6 +300,18 @@ pub fn map_document(
         m.insert("attributes".into(), Value::Object(doc));
     }
     Ok(m)
+}
+
+/// A level as shippers name them: the Log schema's names, plus the ones loggers and syslog
+/// use (`trace`, `notice`, `err`, `emerg`, ...), as the OTLP door reads `severity_text`.
+fn level_name(text: &str) -> Option<Level> {
+    Level::parse(text).or_else(|| match text.trim().to_ascii_lowercase().as_str() {
+        "trace" | "verbose" => Some(Level::Debug),
+        "information" | "notice" => Some(Level::Info),
+        "err" => Some(Level::Error),
+        "crit" | "alert" | "emerg" | "emergency" | "panic" => Some(Level::Critical),
+        _ => None,
+    })
 }
 
 fn is_hex_id(s: &str) -> bool {
@@ -617,11 +629,24 @@ mod tests {
                 vec![("level", json!("debug"))],
             ),
             (
+                "shippers' level names",
+                json!({"level": "TRACE", "severity": "x"}),
+                vec![
+                    ("level", json!("debug")),
+                    ("attributes", json!({"severity": "x"})),
+                ],
+            ),
+            (
+                "syslog level names",
+                json!({"log.level": "emerg"}),
+                vec![("level", json!("critical")), ("importance", json!("high"))],
+            ),
+            (
                 "unknown level is info, kept",
-                json!({"level": "notice"}),
+                json!({"level": "loud"}),
                 vec![
                     ("level", json!("info")),
-                    ("attributes", json!({"level": "notice"})),
+                    ("attributes", json!({"level": "loud"})),
                 ],
             ),
             (

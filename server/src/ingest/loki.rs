@@ -318,7 +318,7 @@ fn map_entry(mut labels: Vec<(String, String)>, entry: Entry) -> Map<String, Val
         .iter()
         .position(|(k, _)| ["level", "detected_level", "severity"].contains(&k.as_str()))
     {
-        Some(i) => match Level::parse(&labels[i].1) {
+        Some(i) => match level_name(&labels[i].1) {
             Some(level) => {
                 labels.remove(i);
                 level
@@ -362,6 +362,18 @@ fn map_entry(mut labels: Vec<(String, String)>, entry: Entry) -> Map<String, Val
         m.insert("attributes".into(), Value::Object(attributes));
     }
     m
+}
+
+/// A level as shippers name them: the Log schema's names, plus the ones loggers and syslog
+/// use (`trace`, `notice`, `err`, `emerg`, ...), as the OTLP door reads `severity_text`.
+fn level_name(text: &str) -> Option<Level> {
+    Level::parse(text).or_else(|| match text.trim().to_ascii_lowercase().as_str() {
+        "trace" | "verbose" => Some(Level::Debug),
+        "information" | "notice" => Some(Level::Info),
+        "err" => Some(Level::Error),
+        "crit" | "alert" | "emerg" | "emergency" | "panic" => Some(Level::Critical),
+        _ => None,
+    })
 }
 
 fn is_hex_id(s: &str) -> bool {
@@ -638,6 +650,18 @@ mod tests {
                 vec![("level", json!("critical")), ("importance", json!("high"))],
             ),
             (
+                "shippers' level names",
+                labels(&[("detected_level", "trace")]),
+                json!({}),
+                vec![("level", json!("debug")), ("attributes", Value::Null)],
+            ),
+            (
+                "syslog level names",
+                labels(&[("level", "err")]),
+                json!({}),
+                vec![("level", json!("error")), ("importance", json!("high"))],
+            ),
+            (
                 "no level is info",
                 labels(&[]),
                 json!({}),
@@ -645,11 +669,14 @@ mod tests {
             ),
             (
                 "unknown level is info, kept",
-                labels(&[("level", "notice")]),
+                labels(&[("detected_level", "unknown")]),
                 json!({}),
                 vec![
                     ("level", json!("info")),
-                    ("attributes", json!({"labels": {"level": "notice"}})),
+                    (
+                        "attributes",
+                        json!({"labels": {"detected_level": "unknown"}}),
+                    ),
                 ],
             ),
             (
