@@ -166,3 +166,32 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_pass_their_own_check() {
+        assert_eq!(Config::new("data").check(), Ok(()));
+    }
+
+    #[test]
+    fn a_body_budget_below_twice_the_body_limit_is_refused() {
+        // A compressed body and its decoded bytes are held together.
+        let mut c = Config::new("data");
+        c.max_body_bytes = 10 << 20;
+        c.max_body_bytes_in_flight = 20 << 20;
+        assert_eq!(c.check(), Ok(()));
+        c.max_body_bytes_in_flight -= 1;
+        let e = c.check().unwrap_err();
+        assert!(e.contains("--max-body-bytes-in-flight"), "{e}");
+    }
+
+    #[test]
+    fn an_account_must_be_allowed_a_project() {
+        let mut c = Config::new("data");
+        c.max_projects_per_account = 0;
+        assert!(c.check().is_err());
+    }
+}

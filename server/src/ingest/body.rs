@@ -183,19 +183,10 @@ impl std::ops::Deref for Body {
 /// claim covers what is allocated, not just what is filled. The capacity doubles, up to
 /// `max_capacity` (the declared length or the limit), so that a body costs few copies and
 /// its buffer is never much larger than itself.
-fn append(
-    buf: &mut Vec<u8>,
-    data: &[u8],
-    claim: &mut Claim,
-    max_capacity: usize,
-) -> ApiResult<()> {
+fn append(buf: &mut Vec<u8>, data: &[u8], claim: &mut Claim, max_capacity: usize) -> ApiResult<()> {
     let need = buf.len() + data.len();
     if need > buf.capacity() {
-        let capacity = buf
-            .capacity()
-            .saturating_mul(2)
-            .min(max_capacity)
-            .max(need);
+        let capacity = buf.capacity().saturating_mul(2).min(max_capacity).max(need);
         claim.grow(capacity - buf.capacity())?;
         buf.reserve_exact(capacity - buf.len());
     }
@@ -345,17 +336,22 @@ pub fn decode(raw: Body, enc: Encoding, limit: usize) -> ApiResult<Body> {
             d.window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| bad("zstd", e))?;
             let window = 1usize << ZSTD_WINDOW_LOG_MAX;
-            read_into(d.take(limit as u64 + 1), &mut out, &mut claim, limit, window).map_err(
-                |e| {
-                    e.into_api(|e| {
-                        if e.to_string().contains("memory") {
-                            too_large(limit)
-                        } else {
-                            bad("zstd", e)
-                        }
-                    })
-                },
-            )?;
+            read_into(
+                d.take(limit as u64 + 1),
+                &mut out,
+                &mut claim,
+                limit,
+                window,
+            )
+            .map_err(|e| {
+                e.into_api(|e| {
+                    if e.to_string().contains("memory") {
+                        too_large(limit)
+                    } else {
+                        bad("zstd", e)
+                    }
+                })
+            })?;
         }
     }
     if out.len() > limit {
