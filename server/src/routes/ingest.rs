@@ -173,7 +173,7 @@ mod tests {
             let n = (seed % 50 + 1) as usize;
             // Half the requests run to their end; the others are dropped after a random
             // 0–3 ms, wherever they are then (before the reservation, during the append).
-            let budget = if seed % 2 == 0 {
+            let budget = if seed.is_multiple_of(2) {
                 Duration::from_secs(600)
             } else {
                 Duration::from_micros(seed % 3_000)
