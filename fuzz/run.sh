@@ -14,7 +14,8 @@ secs="${1:-20}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(wal_frames segment_reader search_query ingest_json http_request query_string)
+    targets=(wal_frames segment_reader search_query ingest_json http_request query_string \
+        otlp_request es_bulk loki_push)
 fi
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
