@@ -2,7 +2,8 @@
 //! limit), `parse::batch` (JSON envelope or NDJSON) and `validate::validate` (the Log schema).
 //! Invariants: no panic; every refusal is a 4xx error with a code; a decompressed body never
 //! exceeds its limit; a batch holds 1..=MAX_BATCH logs; a log that validates keeps every
-//! field within its documented limit.
+//! field within its documented limit; every byte a body claimed from the server's body
+//! budget is given back once the body and what was parsed from it are dropped.
 //!
 //! The first byte picks the framing and the encoding, the rest is the body.
 #![no_main]
@@ -10,7 +11,7 @@
 use bytes::Bytes;
 use ledger_engine::Field;
 use ledger_server::error::ApiError;
-use ledger_server::ingest::body::{decode, Encoding};
+use ledger_server::ingest::body::{decode, Body, BodyBudget, Encoding};
 use ledger_server::ingest::parse::{batch, Framing, MAX_BATCH};
 use ledger_server::ingest::validate::{
     validate, MAX_ATTRIBUTES_BYTES, MAX_ID_CHARS, MAX_MESSAGE_CHARS, MAX_SHORT_CHARS,
@@ -80,7 +81,17 @@ fuzz_target!(|data: &[u8]| {
         2 => Encoding::Zstd,
         _ => Encoding::Identity,
     };
-    let body = match decode(Bytes::copy_from_slice(body), encoding, LIMIT) {
+    // Room for the raw body and its decoded form at their limits: only the limit refuses.
+    let budget = BodyBudget::new(4 * LIMIT + body.len());
+    let raw = budget
+        .admit(Bytes::copy_from_slice(body))
+        .expect("the budget holds the raw body");
+    check_body(decode(raw, encoding, LIMIT), framing);
+    assert_eq!(budget.in_use(), 0, "a body's claim outlived it");
+});
+
+fn check_body(decoded: Result<Body, ApiError>, framing: Framing) {
+    let body = match decoded {
         Ok(b) => b,
         Err(e) => {
             assert_client_error(&e);
@@ -101,4 +112,4 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(&body) {
         check_log(text);
     }
-});
+}
