@@ -1,5 +1,5 @@
 //! `ledger-server`: Ledger's HTTP front end over the storage engine — accounts, projects,
-//! API keys, limits, ingest and query, as `shared/API.md` specifies.
+//! API keys, limits, ingest (native JSON, OTLP, Elasticsearch bulk, Loki push) and query.
 //!
 //! Start at [`run`]. A request goes `serve` (connections) → `app` (request id, metrics, log
 //! line, panic guard) → `router` → `routes::*` handlers, which use `auth`, `limits`,
