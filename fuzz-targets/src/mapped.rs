@@ -1,7 +1,7 @@
 //! What every front door's mapping promises, checked the same way for each: an item either
 //! maps to a log that keeps every field within its documented limit, or is refused alone
 //! with a 4xx error naming why. Shared by the `otlp_request`, `es_bulk` and `loki_push`
-//! targets through `#[path]` (cargo-fuzz builds only the `[[bin]]`s, so this is no target).
+//! targets.
 
 use ledger_engine::{Field, NewLog};
 use ledger_server::error::ApiError;
