@@ -291,26 +291,27 @@ pub fn cached_block(
     Ok(rows)
 }
 
-/// A candidate row, held by reference: a deep offset keeps up to `offset + limit + 1`
-/// candidates, and copying each whole log would let one request hold ~11,000 logs' worth of
-/// memory. Only the page's own rows are copied out at the end.
+/// A candidate row, held by its sort key and where it lives: a deep offset keeps up to
+/// `offset + limit + 1` candidates, and holding each row (or the decoded block it sits in)
+/// would let one request keep ~11,000 logs' worth of memory alive, over a gigabyte for large
+/// logs. Only the page's own rows are read out at the end.
 #[derive(Clone)]
-pub enum Candidate {
-    /// A row of a memtable (shared with it).
+pub struct Candidate {
+    key: Key,
+    at: Place,
+}
+
+#[derive(Clone)]
+enum Place {
+    /// A row of a memtable (shared with it: the memtable holds it anyway).
     Mem(Arc<LogRecord>),
-    /// Row `i` of a decoded segment block (shared with the block cache).
-    Block(Arc<Vec<LogRecord>>, usize),
+    /// Row `row` of block `block` of the `seg`-th segment the scan visits.
+    Block { seg: u32, block: u32, row: u32 },
 }
 
 impl Candidate {
-    pub fn get(&self) -> &LogRecord {
-        match self {
-            Candidate::Mem(r) => r,
-            Candidate::Block(b, i) => &b[*i],
-        }
-    }
     fn key(&self) -> Key {
-        self.get().key()
+        self.key
     }
 }
 
@@ -336,8 +337,7 @@ impl TopN {
     }
     /// The timestamp of the worst row kept, once full.
     fn threshold(&self) -> Option<i64> {
-        self.full()
-            .then(|| self.rows[self.need - 1].get().log.timestamp)
+        self.full().then(|| self.rows[self.need - 1].key.0)
     }
 }
 
@@ -349,7 +349,10 @@ pub fn memtable_candidates(req: &ScanRequest, m: &Memtable) -> Vec<Candidate> {
     m.range_shared(lo, hi, req.order == Order::Desc)
         .filter(|r| req.keeps(r))
         .take(need)
-        .map(|r| Candidate::Mem(r.clone()))
+        .map(|r| Candidate {
+            key: r.key(),
+            at: Place::Mem(r.clone()),
+        })
         .collect()
 }
 
@@ -383,7 +386,7 @@ pub fn scan(
     }
     let mut examined = 0u64;
     let mut partial = false;
-    'segments: for seg in segs {
+    'segments: for (seg_no, seg) in segs.iter().enumerate() {
         // Segments come in order of their best row: once the worst kept row beats this
         // segment's best, it beats every later segment's too.
         if let Some(t) = top.threshold() {
@@ -416,7 +419,14 @@ pub fn scan(
                 let r = &rows[*i];
                 in_bounds(r.key(), &lo, &hi) && req.keeps(r)
             };
-            let hold = |i: usize| Candidate::Block(rows.clone(), i);
+            let hold = |row: usize| Candidate {
+                key: rows[row].key(),
+                at: Place::Block {
+                    seg: seg_no as u32,
+                    block: i as u32,
+                    row: row as u32,
+                },
+            };
             if desc {
                 let picked = (0..rows.len()).rev().filter(pick).take(need);
                 top.rows.extend(picked.map(hold));
@@ -428,13 +438,17 @@ pub fn scan(
         }
     }
     let more = top.rows.len() > req.offset + req.limit || partial;
-    let logs: Vec<LogRecord> = top
-        .rows
-        .into_iter()
-        .skip(req.offset)
-        .take(req.limit)
-        .map(|c| c.get().clone())
-        .collect();
+    let mut logs = Vec::with_capacity(req.limit.min(top.rows.len()));
+    for c in top.rows.into_iter().skip(req.offset).take(req.limit) {
+        logs.push(match c.at {
+            Place::Mem(r) => (*r).clone(),
+            Place::Block { seg, block, row } => {
+                // Through the cache: a page's rows mostly share a few blocks.
+                let rows = cached_block(cache, segs[seg as usize], block as usize)?;
+                rows[row as usize].clone()
+            }
+        });
+    }
     let next_cursor = if more {
         logs.last().map(|r| Cursor {
             after: r.id(),
