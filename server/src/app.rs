@@ -47,6 +47,10 @@ pub struct App {
     pub kdf: tokio::sync::Semaphore,
     /// Bytes of request bodies in memory, all requests together (`--max-body-bytes-in-flight`).
     pub bodies: crate::ingest::body::BodyBudget,
+    /// Ingest requests held for capacity before their bodies are read.
+    pub admission: crate::limits::Admission,
+    /// Set once when the server starts shutting down: open live tails end on it.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     request_base: u64,
     request_seq: AtomicU64,
 }
@@ -76,6 +80,11 @@ impl App {
             pbkdf2_iterations,
             usage: Arc::new(UsageBook::new(meta.clone(), engine.clone())),
             bodies: crate::ingest::body::BodyBudget::new(config.max_body_bytes_in_flight),
+            stopping: tokio::sync::watch::Sender::new(false),
+            admission: crate::limits::Admission::new(
+                config.ingest_max_waiting,
+                config.ingest_max_wait,
+            ),
             config,
             engine,
             meta,

@@ -66,6 +66,15 @@ pub struct Config {
     pub max_connections: usize,
     /// Most projects one account may own; creating one more is 403.
     pub max_projects_per_account: usize,
+    /// How long an ingest request that finds the engine under pressure is held, its body
+    /// unread, waiting for capacity before it is answered 503 (zero: refused at once).
+    pub ingest_max_wait: Duration,
+    /// Most ingest requests held waiting at once; past it, 503 at once.
+    pub ingest_max_waiting: usize,
+    /// Live tails: how long one stream lasts before the server ends it (clients
+    /// reconnect with `Last-Event-ID`), and how often a quiet one gets a keep-alive comment.
+    pub tail_max_age: Duration,
+    pub tail_keepalive: Duration,
     /// Failed logins allowed per email and per source address within `login_window`.
     pub login_max_failures: usize,
     pub login_window: Duration,
@@ -113,6 +122,10 @@ impl Config {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_projects_per_account: DEFAULT_MAX_PROJECTS_PER_ACCOUNT,
+            ingest_max_wait: Duration::from_millis(1_000),
+            ingest_max_waiting: 1_024,
+            tail_max_age: Duration::from_secs(3_600),
+            tail_keepalive: Duration::from_secs(15),
             login_max_failures: 10,
             login_window: Duration::from_secs(15 * 60),
             retention_interval: Duration::from_secs(60),

@@ -79,6 +79,21 @@ struct ServeArgs {
         default_value_t = DEFAULT_MAX_PROJECTS_PER_ACCOUNT
     )]
     max_projects_per_account: usize,
+    /// How long an ingest request that finds the server under pressure (logs waiting to be
+    /// sealed or indexed, or its project's queue full) is held, its body unread, waiting for
+    /// capacity before it is answered 503 backpressure, in ms; 0 refuses at once.
+    #[arg(long, env = "LEDGER_INGEST_MAX_WAIT_MS", default_value_t = 1_000)]
+    ingest_max_wait_ms: u64,
+    /// Most ingest requests held waiting for capacity at once; past it, 503 at once.
+    #[arg(long, env = "LEDGER_INGEST_MAX_WAITING", default_value_t = 1_024)]
+    ingest_max_waiting: usize,
+    /// How long one live-tail stream lasts before the server ends it, in seconds (clients
+    /// reconnect with Last-Event-ID and miss nothing).
+    #[arg(long, env = "LEDGER_TAIL_MAX_AGE_SECS", default_value_t = 3_600)]
+    tail_max_age_secs: u64,
+    /// How often a quiet live-tail stream gets a `: keep-alive` comment, in seconds.
+    #[arg(long, env = "LEDGER_TAIL_KEEPALIVE_SECS", default_value_t = 15)]
+    tail_keepalive_secs: u64,
     /// Failed logins allowed per email and per client address within the login window.
     #[arg(long, env = "LEDGER_LOGIN_MAX_FAILURES", default_value_t = 10)]
     login_max_failures: usize,
@@ -122,6 +137,10 @@ impl ServeArgs {
         c.max_header_bytes = self.max_header_bytes;
         c.max_connections = self.max_connections;
         c.max_projects_per_account = self.max_projects_per_account;
+        c.ingest_max_wait = Duration::from_millis(self.ingest_max_wait_ms);
+        c.ingest_max_waiting = self.ingest_max_waiting;
+        c.tail_max_age = Duration::from_secs(self.tail_max_age_secs.max(1));
+        c.tail_keepalive = Duration::from_secs(self.tail_keepalive_secs.max(1));
         c.login_max_failures = self.login_max_failures;
         c.login_window = Duration::from_secs(self.login_window_secs);
         c.retention_interval = Duration::from_secs(self.retention_interval_secs.max(1));

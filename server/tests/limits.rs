@@ -174,3 +174,68 @@ fn queue_depth_limit_gives_backpressure_and_stores_nothing() {
     );
     assert_eq!(s.post("/api/v1/ingest/batch", &t.key, &three).status, 202);
 }
+
+/// Sends the head of a large batch and only the first bytes of its body, and reads what the
+/// server answers (it must answer without waiting for the rest).
+fn partial_upload(s: &Server, key: &str) -> common::Resp {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/ingest/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{{\"logs\": ["
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = c.read_to_end(&mut raw);
+    assert!(
+        !raw.is_empty(),
+        "no answer within 20 s: the server waited for the body"
+    );
+    common::parse_response(&raw)
+}
+
+#[test]
+fn under_pressure_ingest_is_refused_before_its_body_is_read() {
+    let s = Server::start(&["--ingest-max-wait-ms", "0"]);
+    let t = s.tenant("a@b.co");
+    let p = format!("/api/v1/projects/{}", t.project);
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"max_queue_depth": 1})).status,
+        200
+    );
+    assert_eq!(
+        s.post("/api/v1/ingest/single", &t.key, &log(1, "a")).status,
+        202
+    );
+    // The queue is full: the refusal comes from the head alone, 5 MB of body never sent.
+    let r = partial_upload(&s, &t.key);
+    r.expect_error(503, "backpressure");
+    assert_eq!(r.header("retry-after"), Some("1"));
+}
+
+#[test]
+fn under_pressure_ingest_is_held_until_capacity_returns() {
+    // Sealing every second empties the project's queue; the held request then goes on.
+    let s = Server::start(&["--seal-age-secs", "1", "--ingest-max-wait-ms", "15000"]);
+    let t = s.tenant("a@b.co");
+    let p = format!("/api/v1/projects/{}", t.project);
+    assert_eq!(
+        s.patch(&p, &t.token, &json!({"max_queue_depth": 1})).status,
+        200
+    );
+    assert_eq!(
+        s.post("/api/v1/ingest/single", &t.key, &log(1, "a")).status,
+        202
+    );
+    let r = s.post("/api/v1/ingest/single", &t.key, &log(2, "b"));
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(
+        s.get("/api/v1/logs", &t.key).json()["logs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -72,6 +72,10 @@ pub struct Args {
     /// Seed of the generated logs: the same seed sends the same logs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Retry a 429 or 503 at once instead of pausing 100 ms first, as a load tool or a
+    /// misbehaving shipper would: the overload benchmark.
+    #[arg(long)]
+    no_backoff: bool,
     /// The server's process id, to sample its resident memory each second (mixed mode).
     #[arg(long)]
     pid: Option<u32>,
@@ -238,6 +242,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let total = Arc::new(sync::Mutex::new(new_hist()));
     let window = Arc::new(sync::Mutex::new(new_hist()));
     let statuses = Arc::new(sync::Mutex::new(BTreeMap::<String, u64>::new()));
+    // How long the server took to say no: what a refusal costs a client.
+    let refusals = Arc::new(sync::Mutex::new(new_hist()));
+    let backoff = !args.no_backoff;
     let start = Instant::now();
     let deadline = start + args.duration;
     let slot = Arc::new(AtomicU64::new(0));
@@ -245,12 +252,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     for w in 0..args.concurrency {
         let (client, bodies, path, key) =
             (client.clone(), bodies.clone(), path.clone(), key.clone());
-        let (counters, total, window, statuses, slot) = (
+        let (counters, total, window, statuses, slot, refusals) = (
             counters.clone(),
             total.clone(),
             window.clone(),
             statuses.clone(),
             slot.clone(),
+            refusals.clone(),
         );
         let rate = args.rate;
         workers.push(tokio::spawn(async move {
@@ -296,9 +304,12 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                         continue;
                     }
                     Ok((st @ (429 | 503), _)) => {
+                        let _ = refusals.lock().record(us.max(1));
                         // Honour the server's pushback like a well-behaved shipper would,
-                        // instead of spinning on refusals.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        // instead of spinning on refusals (unless told not to).
+                        if backoff {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                         st.to_string()
                     }
                     Ok((st, _)) => st.to_string(),
@@ -367,6 +378,15 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         h.value_at_quantile(0.999) as f64 / 1e3,
         h.max() as f64 / 1e3,
     );
+    let r = refusals.lock();
+    if !r.is_empty() {
+        println!(
+            "latency of refusals (429/503, ms): p50 {:.2}  p99 {:.2}  max {:.2}",
+            r.value_at_quantile(0.5) as f64 / 1e3,
+            r.value_at_quantile(0.99) as f64 / 1e3,
+            r.max() as f64 / 1e3,
+        );
+    }
     Ok(())
 }
 

@@ -66,6 +66,8 @@ struct Inner {
     cache: BlockCache,
     next_segment_id: AtomicU64,
     memtable_bytes: AtomicUsize,
+    /// Open live tails, handed each batch as it becomes durable.
+    tails: Arc<crate::tail::TailHub>,
     wal: OnceLock<Wal>,
     flush_tx: Sender<FlushMsg>,
     /// Held while segments are written or removed, so sealing, retention and deletion of one
@@ -205,30 +207,7 @@ impl Engine {
         if inner.deleted.read().contains(&project) {
             return Err(EngineError::UnknownProject(project));
         }
-        let held = inner.memtable_bytes.load(Ordering::Relaxed);
-        if held > inner.config.memtable_limit_bytes {
-            return Err(EngineError::Backpressure(format!(
-                "{held} bytes wait to be sealed (limit {})",
-                inner.config.memtable_limit_bytes
-            )));
-        }
-        if let Some(lag) = inner.search.as_ref().map(|s| s.lag()) {
-            if lag > inner.config.search_max_lag {
-                return Err(EngineError::Backpressure(format!(
-                    "{lag} logs wait to be indexed (limit {})",
-                    inner.config.search_max_lag
-                )));
-            }
-        }
-        if let Some(max) = opts.max_queue_depth {
-            let depth = self.queue_depth(project);
-            if depth + logs.len() > max {
-                return Err(EngineError::Backpressure(format!(
-                    "queue depth {depth} + {} would pass the limit {max}",
-                    logs.len()
-                )));
-            }
-        }
+        self.pressure(project, opts.max_queue_depth, logs.len())?;
         let ingested_at = now_micros();
         let records: Vec<LogRecord> = logs
             .into_iter()
@@ -313,6 +292,44 @@ impl Engine {
             .map_or(0, |st| st.read().unsealed_rows())
     }
 
+    /// Whether an append of `incoming` logs to `project` would be refused for backpressure
+    /// now, and why: the unsealed bytes of all projects, the logs waiting to be indexed, and
+    /// the project's own unsealed rows against `max_queue_depth`. A few atomic loads and
+    /// one read lock, so a server can ask before it reads a request's body (with
+    /// `incoming` 0 when it does not know the count yet); `append` asks again.
+    pub fn pressure(
+        &self,
+        project: ProjectId,
+        max_queue_depth: Option<usize>,
+        incoming: usize,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let held = inner.memtable_bytes.load(Ordering::Relaxed);
+        if held > inner.config.memtable_limit_bytes {
+            return Err(EngineError::Backpressure(format!(
+                "{held} bytes wait to be sealed (limit {})",
+                inner.config.memtable_limit_bytes
+            )));
+        }
+        if let Some(lag) = inner.search.as_ref().map(|s| s.lag()) {
+            if lag > inner.config.search_max_lag {
+                return Err(EngineError::Backpressure(format!(
+                    "{lag} logs wait to be indexed (limit {})",
+                    inner.config.search_max_lag
+                )));
+            }
+        }
+        if let Some(max) = max_queue_depth {
+            let depth = self.queue_depth(project);
+            if depth + incoming > max {
+                return Err(EngineError::Backpressure(format!(
+                    "queue depth {depth} + {incoming} would pass the limit {max}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Drops every segment of a project whose newest log is older than `cutoff` (µs).
     /// Returns the number of segments and of logs dropped.
     pub fn enforce_retention(&self, project: ProjectId, cutoff: i64) -> Result<(usize, u64)> {
@@ -368,6 +385,7 @@ impl Engine {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
         inner.deleted.write().insert(project);
+        inner.tails.close_project(project);
         inner
             .catalog
             .delete_project(project, now_micros(), inner.wal().next_seq())?;
@@ -577,6 +595,7 @@ impl Inner {
         self.memtable_bytes
             .fetch_add(g.active.bytes() - before, Ordering::Relaxed);
         drop(g);
+        self.tails.publish(project, &rows);
         // The indexer thread is not started during replay, which indexes by itself.
         if let Some(s) = &self.search {
             s.add(project, rows);

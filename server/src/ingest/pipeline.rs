@@ -16,14 +16,18 @@ use crate::limits::{day_of, secs_to_midnight};
 use crate::meta::Project;
 use crate::routes::blocking;
 
-/// Reads a front door's body within the size limit (413) and the server's body budget
-/// (503), undoing its `Content-Encoding` (gzip, zstd; others 415) off the async workers when
-/// it is large. Hold the claim until the request is answered.
+/// Reads a front door's body for `project`: first admission (held for capacity while the
+/// engine is under pressure, 503 past the wait, before a byte of the body is read), then
+/// the body within the size limit (413) and the server's body budget (503), undoing its
+/// `Content-Encoding` (gzip, zstd; others 415) off the async workers when it is large.
+/// Hold the claim until the request is answered.
 pub async fn read_body(
     app: &App,
     req: hyper::Request<hyper::body::Incoming>,
+    project: &Project,
 ) -> ApiResult<(bytes::Bytes, body::Claim)> {
     let enc = body::encoding(req.headers())?;
+    app.admission.admit(&app.engine, project).await?;
     let limit = app.config.max_body_bytes;
     let (parts, incoming) = req.into_parts();
     let raw = body::read_raw(

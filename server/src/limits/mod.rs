@@ -1,9 +1,12 @@
-//! Per-project limits: request rates, daily quotas. (Queue depth is the engine's to enforce;
-//! the server passes each project's limit with every append.)
+//! Per-project limits: request rates, daily quotas, and admission of ingest under pressure.
+//! (Queue depth is the engine's to enforce; the server passes each project's limit with
+//! every append, and asks the engine before reading a body.)
 
+pub mod admission;
 pub mod quota;
 pub mod rate;
 
+pub use admission::Admission;
 pub use quota::UsageBook;
 pub use rate::{RateLimiter, RateStatus};
 

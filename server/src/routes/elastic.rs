@@ -115,7 +115,7 @@ async fn store_bulk(
             .into_owned()
     });
     let window = TimeWindow::new(now_micros(), project.retention_days);
-    let (body, _body_claim) = pipeline::read_body(app, req).await?;
+    let (body, _body_claim) = pipeline::read_body(app, req, &project).await?;
     let inline = body.len() <= INLINE_DECODE_BYTES;
     let decode = move || {
         elastic::decode(&body, index.as_deref(), now_micros())

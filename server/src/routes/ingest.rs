@@ -27,6 +27,7 @@ async fn read_checked(
     batch: bool,
     project: &Project,
 ) -> ApiResult<(Checked, body::Claim)> {
+    app.admission.admit(&app.engine, project).await?;
     let window = validate::TimeWindow::new(now_micros(), project.retention_days);
     let framing = parse::framing(req.headers(), batch)?;
     let enc = body::encoding(req.headers())?;

@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Request, Response};
@@ -20,7 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::Resp;
 use crate::ingest::otlp::{self, Encoding};
 use crate::ingest::pipeline::{self, Checked};
-use crate::ingest::{body, validate};
+use crate::ingest::validate;
 use crate::meta::Scope;
 
 /// `POST /otlp/v1/logs`.
@@ -50,22 +48,11 @@ async fn handle(
 ) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
     let window = validate::TimeWindow::new(now_micros(), project.retention_days);
-    let content_encoding = body::encoding(req.headers())?;
-    let limit = app.config.max_body_bytes;
-    let (parts, incoming) = req.into_parts();
-    let raw = body::read_raw(
-        &parts.headers,
-        incoming,
-        limit,
-        app.config.body_timeout,
-        &app.bodies,
-    )
-    .await?;
-    let (checked, _claim) = blocking(move || -> ApiResult<(Checked, body::Claim)> {
-        let bytes = body::decode(raw, content_encoding, limit)?;
+    let (bytes, _claim) = pipeline::read_body(app, req, &project).await?;
+    let checked = blocking(move || -> ApiResult<Checked> {
         let request = otlp::decode(&bytes, enc).map_err(ApiError::InvalidJson)?;
         let mapped = otlp::map(request, now_micros());
-        Ok((Checked::from_mapped(mapped, &window), bytes.into_claim()))
+        Ok(Checked::from_mapped(mapped, &window))
     })
     .await??;
     if checked.total == 0 {
@@ -102,7 +89,7 @@ fn reasons(errors: &[crate::error::ItemError]) -> String {
 }
 
 fn answer(status: u16, body: Vec<u8>, enc: Encoding) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(crate::http::full(body));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(enc.content_type()));

@@ -1,0 +1,83 @@
+//! Admission: whether an ingest request may go on to read its body. Decided from the
+//! engine's pressure (unsealed bytes, index lag, the project's queue depth) before a byte of
+//! the body is read, so that under overload a refusal costs microseconds instead of the
+//! read, decompress, parse and validate of a body that is then thrown away.
+//!
+//! A request that finds the engine under pressure is held briefly rather than refused at
+//! once: it waits (polling the engine's state, its body still unread in the socket) for at
+//! most `max_wait`, and goes on as soon as the pressure clears. Clients are slowed, not
+//! turned away, and none of the bodies of waiting requests is in memory. At most
+//! `max_waiting` requests wait at a time; past that, or after `max_wait`, the answer is
+//! `503 backpressure` with `Retry-After`. `append` checks the pressure again with the real
+//! batch size, so admission can only be more generous, never let past a limit.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ledger_engine::Engine;
+
+use crate::error::{ApiError, ApiResult};
+use crate::meta::Project;
+
+/// How often a waiting request looks at the engine's state again.
+const POLL: Duration = Duration::from_millis(5);
+
+/// The wait queue of ingest requests held for capacity.
+pub struct Admission {
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    max_wait: Duration,
+}
+
+/// Gives back a place in the wait queue when the request stops waiting (or is dropped).
+struct Place<'a>(&'a AtomicUsize);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Admission {
+    /// `max_wait` zero refuses at once, as a server without a wait queue would.
+    pub fn new(max_waiting: usize, max_wait: Duration) -> Admission {
+        Admission {
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            max_wait,
+        }
+    }
+
+    /// Requests waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Returns when `project` may append, or `503 backpressure` when it may not within the
+    /// wait (or the wait queue is full).
+    pub async fn admit(&self, engine: &Engine, project: &Project) -> ApiResult<()> {
+        let depth = usize::try_from(project.max_queue_depth).unwrap_or(usize::MAX);
+        // Every request carries at least one log: a full queue refuses it.
+        let check = || engine.pressure(project.id, Some(depth), 1);
+        let Err(first) = check() else {
+            return Ok(());
+        };
+        if self.max_wait.is_zero() {
+            return Err(first.into());
+        }
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(first.into());
+        }
+        let _place = Place(&self.waiting);
+        let deadline = Instant::now() + self.max_wait;
+        loop {
+            tokio::time::sleep(POLL).await;
+            match check() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(ApiError::from(e)),
+                Err(_) => {}
+            }
+        }
+    }
+}
