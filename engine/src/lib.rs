@@ -20,6 +20,7 @@ pub mod render;
 pub mod rollup;
 pub mod search;
 pub mod segment;
+pub mod tail;
 pub mod timefmt;
 pub mod usage;
 pub mod wal;

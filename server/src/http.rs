@@ -1,22 +1,33 @@
 //! Small HTTP helpers: JSON answers, error answers, query strings.
 
+use std::convert::Infallible;
+
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 
+/// Every answer's body: whole (almost every route) or streamed (the live tail).
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
 /// Every answer's type.
-pub type Resp = Response<Full<Bytes>>;
+pub type Resp = Response<Body>;
+
+/// A whole body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
 
 pub const JSON: &str = "application/json; charset=utf-8";
 
 /// A JSON answer.
 pub fn json(status: u16, body: &Value) -> Resp {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    let mut r = Response::new(full(bytes));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
@@ -25,14 +36,14 @@ pub fn json(status: u16, body: &Value) -> Resp {
 
 /// `204 No Content`.
 pub fn no_content() -> Resp {
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     r
 }
 
 /// A plain-text answer (Prometheus exposition).
 pub fn text(body: String, content_type: &'static str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(full(body));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r

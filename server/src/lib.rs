@@ -19,6 +19,7 @@ mod parse_errors;
 pub mod router;
 pub mod routes;
 mod serve;
+pub mod tail;
 pub mod tasks;
 pub mod telemetry;
 pub mod tenants;

@@ -92,6 +92,7 @@ pub async fn accept_until(
     }
     drop(listener);
     let _ = stop_tx.send(true);
+    app.stopping.send_replace(true);
     let grace = app.config.shutdown_grace;
     if tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} })
         .await

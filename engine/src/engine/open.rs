@@ -50,6 +50,7 @@ impl Engine {
             deleted: RwLock::new(state.deleted.clone()),
             next_segment_id: AtomicU64::new(state.next_segment_id),
             memtable_bytes: AtomicUsize::new(0),
+            tails: Default::default(),
             wal: OnceLock::new(),
             flush_tx,
             maintenance: Mutex::new(()),

@@ -5,6 +5,59 @@ use std::sync::Arc;
 use super::*;
 
 impl Engine {
+    /// Opens a live tail of `project`: every log applied from now on, in the order it
+    /// became durable, queued for the reader up to `bound` (past it the reader skips to the
+    /// newest and is told how many it missed; see [`crate::tail`]). `None` when the project
+    /// already has `max_open` tails.
+    pub fn open_tail(
+        &self,
+        project: ProjectId,
+        bound: usize,
+        max_open: usize,
+    ) -> Option<crate::tail::Tail> {
+        self.inner.tails.open(project, bound, max_open)
+    }
+
+    /// Logs of `project` whose sequence number is above `after` and that were ingested at
+    /// or after `min_ingested_at`, in sequence order (the order they became durable): what a
+    /// live tail that last saw `after` missed. At most the newest `limit` of them, with the
+    /// count of older ones left out. Segments and blocks are pruned by their sequence ranges.
+    pub fn since(
+        &self,
+        project: ProjectId,
+        after: u64,
+        min_ingested_at: i64,
+        limit: usize,
+    ) -> Result<(Vec<LogRecord>, usize)> {
+        let Some(st) = self.inner.get_project(project) else {
+            return Ok((Vec::new(), 0));
+        };
+        let keep = |r: &LogRecord| r.seq > after && r.ingested_at >= min_ingested_at;
+        let mut out: Vec<LogRecord> = Vec::new();
+        let (frozen, segs) = {
+            let g = st.read();
+            out.extend(g.active.iter().filter(|r| keep(r)).cloned());
+            (g.frozen.clone(), g.segments.clone())
+        };
+        for m in &frozen {
+            out.extend(m.iter().filter(|r| keep(r)).cloned());
+        }
+        for seg in &segs {
+            for (i, b) in seg.blocks.iter().enumerate() {
+                if b.max_seq <= after {
+                    continue;
+                }
+                let rows = query::cached_block(&self.inner.cache, seg, i)?;
+                out.extend(rows.iter().filter(|r| keep(r)).cloned());
+            }
+        }
+        out.sort_unstable_by_key(|r| r.seq);
+        out.dedup_by_key(|r| r.seq);
+        let skipped = out.len().saturating_sub(limit);
+        out.drain(..skipped);
+        Ok((out, skipped))
+    }
+
     /// Full-text search: one page of a project's logs that match `expr` and the request's
     /// filters, in the request's order. Logs are findable within the search refresh interval
     /// of their append. Bounded by `budget`; a page cut short says so (`partial`).

@@ -12,6 +12,7 @@ mod ops;
 mod otlp;
 mod projects;
 mod search;
+mod tail;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub async fn dispatch(
         Route::Logs => logs::list(app, req, ctx).await,
         Route::Log(id) => logs::get(app, req, ctx, &id).await,
         Route::LogsSearch => search::search(app, req, ctx).await,
+        Route::LogsTail => tail::tail(app, req, ctx).await,
         Route::LogsPatterns => metrics::patterns(app, req, ctx).await,
         Route::ErrorRate => metrics::error_rate(app, req, ctx).await,
         Route::LogVolume => metrics::log_volume(app, req, ctx).await,

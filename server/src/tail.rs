@@ -1,0 +1,230 @@
+//! The live tail as a stream of server-sent events: the body of `GET /api/v1/logs/tail`.
+//!
+//! One event per new matching log (`id:` the log id, `event: log`, `data:` the stored log
+//! as JSON on one line), after any logs a resuming client missed. `event: overflow` (with
+//! `{"skipped": n}`) when the reader fell more than the tail's bound behind and the engine
+//! dropped what waited for it. A `: keep-alive` comment when nothing else was sent for the
+//! keep-alive interval, so proxies and clients see a live connection. The stream ends at
+//! its maximum age (clients reconnect with `Last-Event-ID`), when the server shuts down,
+//! and when the project is deleted.
+//!
+//! The stream is polled by hyper as the socket drains: a reader that stops reading stops
+//! this body from being polled, and the engine's bounded queue (not this body) absorbs what
+//! arrives meanwhile, so a stalled reader holds at most that bound.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use ledger_engine::tail::{Tail, Taken};
+use ledger_engine::LogRecord;
+
+use ledger_engine::render::record_json;
+
+/// Which logs a tail sends.
+pub type Keep = Box<dyn Fn(&LogRecord) -> bool + Send>;
+
+/// Events written into one frame at most, so a long backlog goes out in pieces.
+const EVENTS_PER_FRAME: usize = 256;
+
+/// The body of a live tail.
+pub struct TailStream {
+    tail: Tail,
+    project_hex: String,
+    keep: Keep,
+    /// Missed logs of a resuming client, sent before anything live.
+    backlog: VecDeque<LogRecord>,
+    /// Skipped logs to report before the backlog (it was longer than the bound).
+    backlog_skipped: u64,
+    /// The newest sequence number sent or passed over: live logs at or below it are ones
+    /// the backlog already covered.
+    last_seq: u64,
+    keepalive: tokio::time::Interval,
+    end: Pin<Box<dyn Future<Output = ()> + Send>>,
+    started: bool,
+    done: bool,
+}
+
+impl TailStream {
+    /// A stream of what `tail` receives and `keep` accepts, after `backlog` (oldest first,
+    /// with `backlog_skipped` older ones dropped), ending when `end` completes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tail: Tail,
+        project_hex: String,
+        keep: Keep,
+        after_seq: u64,
+        backlog: Vec<LogRecord>,
+        backlog_skipped: u64,
+        keepalive: Duration,
+        end: impl Future<Output = ()> + Send + 'static,
+    ) -> TailStream {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        TailStream {
+            tail,
+            project_hex,
+            keep,
+            backlog: backlog.into(),
+            backlog_skipped,
+            last_seq: after_seq,
+            keepalive: tick,
+            end: Box::pin(end),
+            started: false,
+            done: false,
+        }
+    }
+
+    fn push_log(&mut self, out: &mut String, r: &LogRecord) {
+        if r.seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = r.seq;
+        if !(self.keep)(r) {
+            return;
+        }
+        let json = record_json(r, &self.project_hex);
+        let _ = write!(out, "id: {}\nevent: log\ndata: {}\n\n", r.id(), json);
+    }
+
+    fn overflow(out: &mut String, skipped: u64) {
+        let _ = write!(out, "event: overflow\ndata: {{\"skipped\":{skipped}}}\n\n");
+    }
+
+    fn taken(&mut self, t: Taken) -> String {
+        let mut out = String::new();
+        if t.skipped > 0 {
+            Self::overflow(&mut out, t.skipped);
+        }
+        for r in &t.rows {
+            self.push_log(&mut out, r);
+        }
+        if t.closed {
+            self.done = true;
+        }
+        out
+    }
+}
+
+fn frame(s: String) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    Poll::Ready(Some(Ok(Frame::data(Bytes::from(s)))))
+}
+
+impl hyper::body::Body for TailStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.done || this.end.as_mut().poll(cx).is_ready() {
+            this.done = true;
+            return Poll::Ready(None);
+        }
+        if !this.started {
+            // Something at once, so the client knows the stream is open.
+            this.started = true;
+            let mut out = String::from(": tail open\n\n");
+            if this.backlog_skipped > 0 {
+                Self::overflow(&mut out, this.backlog_skipped);
+            }
+            return frame(out);
+        }
+        while !this.backlog.is_empty() {
+            let mut out = String::new();
+            let n = this.backlog.len().min(EVENTS_PER_FRAME);
+            for r in this.backlog.drain(..n).collect::<Vec<_>>() {
+                this.push_log(&mut out, &r);
+            }
+            if !out.is_empty() {
+                return frame(out);
+            }
+        }
+        while let Poll::Ready(t) = this.tail.poll_take(cx) {
+            let out = this.taken(t);
+            if !out.is_empty() {
+                this.keepalive.reset();
+                return frame(out);
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+        }
+        if this.keepalive.poll_tick(cx).is_ready() {
+            return frame(": keep-alive\n\n".to_owned());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_body_util::BodyExt;
+    use ledger_engine::tail::TailHub;
+    use ledger_engine::{Importance, Level, LogType, NewLog};
+
+    use super::*;
+
+    fn row(seq: u64) -> LogRecord {
+        LogRecord {
+            seq,
+            ingested_at: 1,
+            log: NewLog::new(
+                seq as i64,
+                Level::Info,
+                LogType::Logger,
+                Importance::Standard,
+            ),
+        }
+    }
+
+    /// Reads events until `n` logs came, returning their sequence numbers (from the ids).
+    async fn seqs(body: &mut TailStream, n: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let frame = body.frame().await.expect("the stream goes on").unwrap();
+            let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+            for line in text.lines() {
+                if let Some(id) = line.strip_prefix("id: ") {
+                    out.push(ledger_engine::LogId::parse(id).unwrap().seq);
+                }
+            }
+        }
+        out
+    }
+
+    /// A log applied between opening the tail and reading the backlog is in both: the
+    /// stream sends it once.
+    #[tokio::test]
+    async fn logs_in_both_the_backlog_and_the_live_queue_are_sent_once() {
+        let hub = Arc::new(TailHub::default());
+        let tail = hub.open(1, 100, 10).unwrap();
+        let live: Vec<Arc<LogRecord>> = (5..=8).map(|s| Arc::new(row(s))).collect();
+        hub.publish(1, &live);
+        let backlog = (3..=6).map(row).collect();
+        let keep: Keep = Box::new(|r: &LogRecord| r.seq != 7);
+        let mut body = TailStream::new(
+            tail,
+            "00".into(),
+            keep,
+            2,
+            backlog,
+            0,
+            Duration::from_secs(60),
+            std::future::pending(),
+        );
+        assert_eq!(seqs(&mut body, 5).await, [3, 4, 5, 6, 8]);
+        hub.publish(1, &[Arc::new(row(6)), Arc::new(row(9))]);
+        assert_eq!(seqs(&mut body, 1).await, [9], "an old row was sent again");
+    }
+}
