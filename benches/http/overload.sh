@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The overload curve through HTTP: clients posting 1,000-log batches with no backoff at 1, 2,
 # 8, 32 and 128 connections, with `wrk` (a standard load tool that never backs off) and with
-# `ledgerctl loadgen --no-backoff` (which also reports what a refusal costs). Prints acked
-# logs/s per tool and concurrency. Needs wrk (Debian: apt-get install wrk).
+# `ledgerctl loadgen --no-backoff` (which also reports what a refusal costs). Each
+# concurrency runs LEDGER_BENCH_REPS times (3) per tool; prints every run, then the median
+# acked logs/s and its ratio to the best concurrency. Needs wrk (apt-get install wrk).
 #
 #   benches/http/overload.sh [seconds-per-run] [connections...]
 #
@@ -32,12 +33,30 @@ key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"bench","scope
 
 target/release/ledgerctl generate --count 1000 --seed 7 >"$work/batch.ndjson"
 export LEDGER_KEY="$key" LEDGER_BATCH="$work/batch.ndjson" LEDGER_BATCH_LOGS=1000
-echo "server pid $pid, batch $(wc -c <"$work/batch.ndjson") bytes, ${secs}s per run"
-for c in "${conns[@]}"; do
-    echo "== $c connections"
-    threads=$(( c < 2 ? 1 : 2 ))
-    wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s -s benches/http/post.lua \
-        "http://$addr/api/v1/ingest/batch" | grep -E "^wrk:|Latency"
-    target/release/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
-        --concurrency "$c" --duration "${secs}s" --no-backoff | grep -E "^logs:|^refused|latency"
+reps="${LEDGER_BENCH_REPS:-3}"
+echo "server pid $pid, batch $(wc -c <"$work/batch.ndjson") bytes, ${secs}s per run, $reps runs each"
+for rep in $(seq "$reps"); do
+    for c in "${conns[@]}"; do
+        threads=$(( c < 2 ? 1 : 2 ))
+        w=$(wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 30s -s benches/http/post.lua \
+            "http://$addr/api/v1/ingest/batch" | grep '^wrk:')
+        echo "run $rep wrk c=$c $w" | tee -a "$work/results"
+        l=$(target/release/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
+            --concurrency "$c" --duration "${secs}s" --no-backoff)
+        echo "run $rep loadgen c=$c $(echo "$l" | grep -E '^logs:|^latency of refusals' | tr '\n' ' ')" \
+            | tee -a "$work/results"
+    done
 done
+python3 - "$work/results" <<'PY'
+import re, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"run \d+ (\w+) c=(\d+) .*?(?:acked (\d+) logs/s|= (\d+) logs/s)", line)
+    if m:
+        runs.setdefault((m[1], int(m[2])), []).append(int(m[3] or m[4]))
+print("\nmedian acked logs/s (ratio to the tool's best concurrency)")
+for tool in ("wrk", "loadgen"):
+    med = {c: statistics.median(v) for (t, c), v in runs.items() if t == tool}
+    best = max(med.values())
+    print(tool.ljust(8), "  ".join(f"c={c}: {m:,.0f} ({m / best:.0%})" for c, m in sorted(med.items())))
+PY

@@ -84,6 +84,7 @@ impl App {
             admission: crate::limits::Admission::new(
                 config.ingest_max_waiting,
                 config.ingest_max_wait,
+                config.ingest_turns,
             ),
             config,
             engine,

@@ -71,6 +71,9 @@ pub struct Config {
     pub ingest_max_wait: Duration,
     /// Most ingest requests held waiting at once; past it, 503 at once.
     pub ingest_max_waiting: usize,
+    /// Most ingest requests decoding, validating and appending at once (the rest wait
+    /// their turn, their bodies read, in arrival order).
+    pub ingest_turns: usize,
     /// Live tails: how long one stream lasts before the server ends it (clients
     /// reconnect with `Last-Event-ID`), and how often a quiet one gets a keep-alive comment.
     pub tail_max_age: Duration,
@@ -122,8 +125,9 @@ impl Config {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_projects_per_account: DEFAULT_MAX_PROJECTS_PER_ACCOUNT,
-            ingest_max_wait: Duration::from_millis(1_000),
+            ingest_max_wait: Duration::from_millis(5_000),
             ingest_max_waiting: 1_024,
+            ingest_turns: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             tail_max_age: Duration::from_secs(3_600),
             tail_keepalive: Duration::from_secs(15),
             login_max_failures: 10,

@@ -82,11 +82,15 @@ struct ServeArgs {
     /// How long an ingest request that finds the server under pressure (logs waiting to be
     /// sealed or indexed, or its project's queue full) is held, its body unread, waiting for
     /// capacity before it is answered 503 backpressure, in ms; 0 refuses at once.
-    #[arg(long, env = "LEDGER_INGEST_MAX_WAIT_MS", default_value_t = 1_000)]
+    #[arg(long, env = "LEDGER_INGEST_MAX_WAIT_MS", default_value_t = 5_000)]
     ingest_max_wait_ms: u64,
     /// Most ingest requests held waiting for capacity at once; past it, 503 at once.
     #[arg(long, env = "LEDGER_INGEST_MAX_WAITING", default_value_t = 1_024)]
     ingest_max_waiting: usize,
+    /// Most ingest requests decoding, validating and appending at once; the others wait
+    /// their turn in arrival order, within --ingest-max-wait-ms. Default: twice the cores.
+    #[arg(long, env = "LEDGER_INGEST_TURNS")]
+    ingest_turns: Option<usize>,
     /// How long one live-tail stream lasts before the server ends it, in seconds (clients
     /// reconnect with Last-Event-ID and miss nothing).
     #[arg(long, env = "LEDGER_TAIL_MAX_AGE_SECS", default_value_t = 3_600)]
@@ -139,6 +143,9 @@ impl ServeArgs {
         c.max_projects_per_account = self.max_projects_per_account;
         c.ingest_max_wait = Duration::from_millis(self.ingest_max_wait_ms);
         c.ingest_max_waiting = self.ingest_max_waiting;
+        if let Some(n) = self.ingest_turns {
+            c.ingest_turns = n.max(1);
+        }
         c.tail_max_age = Duration::from_secs(self.tail_max_age_secs.max(1));
         c.tail_keepalive = Duration::from_secs(self.tail_keepalive_secs.max(1));
         c.login_max_failures = self.login_max_failures;
@@ -186,48 +193,19 @@ async fn shutdown_signal() {
     tracing::info!("signal received: stopping");
 }
 
+/// mimalloc instead of glibc's malloc: under ingest glibc spent a quarter of the CPU in
+/// malloc and free (arena locks, consolidation), and it rarely gives a burst's memory back
+/// without a `malloc_trim` timer. mimalloc's per-thread heaps are contention-free and it
+/// returns freed pages to the OS by itself (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
-    limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
         .block_on(serve())
-}
-
-/// glibc gives each thread that contends for the allocator an arena of its own (up to 8 per
-/// core) and rarely returns their free memory. With the runtime's worker and blocking
-/// threads that let resident memory climb to ~1.2 GiB in a 10-minute soak; two arenas keep
-/// it flat at ~250 MiB for the same load (BENCHMARKS.md). Must run before any thread starts.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; it is called before any other thread
-    // exists, as glibc requires for M_ARENA_MAX to apply everywhere.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-/// Every 10 s, hands memory that the allocator holds but no longer uses back to the OS. A
-/// burst (a full memtable, an index backlog) otherwise leaves its peak resident for good:
-/// an idle server at 10 M logs measured 1,143 MiB without this (BENCHMARKS.md, "Memory and
-/// restart"). `malloc_trim` walks the two arenas; it costs about a millisecond.
-fn trim_malloc_periodically() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let spawned = std::thread::Builder::new()
-            .name("ledger-trim".into())
-            .spawn(|| loop {
-                std::thread::sleep(std::time::Duration::from_secs(10));
-                // SAFETY: malloc_trim only returns free pages to the OS; it is thread-safe.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "could not start the malloc trim thread");
-        }
-    }
 }
 
 async fn serve() -> anyhow::Result<()> {
@@ -247,7 +225,6 @@ async fn serve() -> anyhow::Result<()> {
     if args.pbkdf2_iterations < MIN_PBKDF2_ITERATIONS {
         anyhow::bail!("--pbkdf2-iterations must be at least {MIN_PBKDF2_ITERATIONS}");
     }
-    trim_malloc_periodically();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -12,6 +12,7 @@ use super::body;
 use super::validate::{self, Rejection, TimeWindow};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult, ItemError};
+use crate::limits::admission::Turn;
 use crate::limits::{day_of, secs_to_midnight};
 use crate::meta::Project;
 use crate::routes::blocking;
@@ -20,14 +21,15 @@ use crate::routes::blocking;
 /// engine is under pressure, 503 past the wait, before a byte of the body is read), then
 /// the body within the size limit (413) and the server's body budget (503), undoing its
 /// `Content-Encoding` (gzip, zstd; others 415) off the async workers when it is large.
-/// Hold the claim until the request is answered.
-pub async fn read_body(
-    app: &App,
+/// Then the request's turn (see `limits::admission`), before the body is decoded. Hold the
+/// claim and the turn until the request is answered.
+pub async fn read_body<'a>(
+    app: &'a App,
     req: hyper::Request<hyper::body::Incoming>,
     project: &Project,
-) -> ApiResult<(bytes::Bytes, body::Claim)> {
+) -> ApiResult<(bytes::Bytes, body::Claim, Turn<'a>)> {
     let enc = body::encoding(req.headers())?;
-    app.admission.admit(&app.engine, project).await?;
+    let admitted = app.admission.admit(&app.engine, project).await?;
     let limit = app.config.max_body_bytes;
     let (parts, incoming) = req.into_parts();
     let raw = body::read_raw(
@@ -38,12 +40,14 @@ pub async fn read_body(
         &app.bodies,
     )
     .await?;
+    let turn = app.admission.turn(&app.engine, project, &admitted).await?;
     let decoded = if enc == body::Encoding::Identity {
         raw
     } else {
         blocking(move || body::decode(raw, enc, limit)).await??
     };
-    Ok(decoded.into_parts())
+    let (bytes, claim) = decoded.into_parts();
+    Ok((bytes, claim, turn))
 }
 
 /// One item as a front door decoded and mapped it.

@@ -10,11 +10,19 @@
 //! `max_waiting` requests wait at a time; past that, or after `max_wait`, the answer is
 //! `503 backpressure` with `Retry-After`. `append` checks the pressure again with the real
 //! batch size, so admission can only be more generous, never let past a limit.
+//!
+//! After its body is read, a request takes a turn: at most `turns` requests (twice the
+//! cores by default) decode, parse, validate and append at once, in arrival order, and the
+//! one whose turn it is waits (within the same deadline) until the engine has room before
+//! it starts. Without turns, every request held for capacity would rush in together when
+//! capacity returned, parse its body, and most would then be refused by `append` after all
+//! that work: the CPU that accepted logs need would go to refused ones.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ledger_engine::Engine;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::{ApiError, ApiResult};
 use crate::meta::Project;
@@ -27,6 +35,17 @@ pub struct Admission {
     waiting: AtomicUsize,
     max_waiting: usize,
     max_wait: Duration,
+    turns: Semaphore,
+}
+
+/// A request let in to read its body, with the time by which it must have its turn.
+pub struct Admitted {
+    deadline: Instant,
+}
+
+/// A request's turn at the CPU-heavy part of ingest; held until it is answered.
+pub struct Turn<'a> {
+    _permit: SemaphorePermit<'a>,
 }
 
 /// Gives back a place in the wait queue when the request stops waiting (or is dropped).
@@ -39,12 +58,14 @@ impl Drop for Place<'_> {
 }
 
 impl Admission {
-    /// `max_wait` zero refuses at once, as a server without a wait queue would.
-    pub fn new(max_waiting: usize, max_wait: Duration) -> Admission {
+    /// `max_wait` zero refuses at once, as a server without a wait queue would; `turns`
+    /// requests at most decode and append at once.
+    pub fn new(max_waiting: usize, max_wait: Duration, turns: usize) -> Admission {
         Admission {
             waiting: AtomicUsize::new(0),
             max_waiting,
             max_wait,
+            turns: Semaphore::new(turns.max(1)),
         }
     }
 
@@ -55,7 +76,40 @@ impl Admission {
 
     /// Returns when `project` may append, or `503 backpressure` when it may not within the
     /// wait (or the wait queue is full).
-    pub async fn admit(&self, engine: &Engine, project: &Project) -> ApiResult<()> {
+    pub async fn admit(&self, engine: &Engine, project: &Project) -> ApiResult<Admitted> {
+        let deadline = Instant::now() + self.max_wait;
+        self.wait_for_room(engine, project, deadline).await?;
+        Ok(Admitted { deadline })
+    }
+
+    /// Waits for a turn (in arrival order), then for room in the engine, both by the
+    /// admitted request's deadline; `503 backpressure` past it.
+    pub async fn turn(
+        &self,
+        engine: &Engine,
+        project: &Project,
+        admitted: &Admitted,
+    ) -> ApiResult<Turn<'_>> {
+        let busy = || ApiError::Backpressure {
+            message: "ingest is at capacity, retry later".into(),
+            retry_after: 1,
+        };
+        let permit =
+            match tokio::time::timeout_at(admitted.deadline.into(), self.turns.acquire()).await {
+                Ok(Ok(p)) => p,
+                _ => return Err(busy()),
+            };
+        self.wait_for_room(engine, project, admitted.deadline)
+            .await?;
+        Ok(Turn { _permit: permit })
+    }
+
+    async fn wait_for_room(
+        &self,
+        engine: &Engine,
+        project: &Project,
+        deadline: Instant,
+    ) -> ApiResult<()> {
         let depth = usize::try_from(project.max_queue_depth).unwrap_or(usize::MAX);
         // Every request carries at least one log: a full queue refuses it.
         let check = || engine.pressure(project.id, Some(depth), 1);
@@ -70,7 +124,6 @@ impl Admission {
             return Err(first.into());
         }
         let _place = Place(&self.waiting);
-        let deadline = Instant::now() + self.max_wait;
         loop {
             tokio::time::sleep(POLL).await;
             match check() {

@@ -16,18 +16,19 @@ use crate::error::{ApiError, ApiResult, ItemError};
 use crate::http::{self, Resp};
 use crate::ingest::pipeline::{store, Checked};
 use crate::ingest::{body, parse, validate};
+use crate::limits::admission::Turn;
 use crate::meta::{Project, Scope};
 
 /// Reads, decodes and validates a body (the CPU-heavy part runs off the async workers).
 /// The body's claim on the server's body budget comes back with the logs: the caller holds
 /// it until it has answered, because the logs parsed from the body live until then.
-async fn read_checked(
-    app: &App,
+async fn read_checked<'a>(
+    app: &'a App,
     req: Request<Incoming>,
     batch: bool,
     project: &Project,
-) -> ApiResult<(Checked, body::Claim)> {
-    app.admission.admit(&app.engine, project).await?;
+) -> ApiResult<(Checked, body::Claim, Turn<'a>)> {
+    let admitted = app.admission.admit(&app.engine, project).await?;
     let window = validate::TimeWindow::new(now_micros(), project.retention_days);
     let framing = parse::framing(req.headers(), batch)?;
     let enc = body::encoding(req.headers())?;
@@ -35,11 +36,14 @@ async fn read_checked(
     let (parts, incoming) = req.into_parts();
     let timeout = app.config.body_timeout;
     let raw = body::read_raw(&parts.headers, incoming, limit, timeout, &app.bodies).await?;
+    let turn = app.admission.turn(&app.engine, project, &admitted).await?;
     // A small plain body takes microseconds to check: not worth a hop to the blocking pool.
-    if enc == body::Encoding::Identity && raw.len() <= INLINE_CHECK_BYTES {
-        return check(raw, enc, limit, framing, batch, &window);
-    }
-    blocking(move || check(raw, enc, limit, framing, batch, &window)).await?
+    let (checked, claim) = if enc == body::Encoding::Identity && raw.len() <= INLINE_CHECK_BYTES {
+        check(raw, enc, limit, framing, batch, &window)?
+    } else {
+        blocking(move || check(raw, enc, limit, framing, batch, &window)).await??
+    };
+    Ok((checked, claim, turn))
 }
 
 /// Bodies up to this size are validated on the async worker itself.
@@ -87,7 +91,7 @@ fn check(
 /// `POST /api/v1/ingest/single` → `202 {"id", "ingested_at"}`.
 pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
-    let (checked, _body_claim) = read_checked(app, req, false, &project).await?;
+    let (checked, _body_claim, _turn) = read_checked(app, req, false, &project).await?;
     let stored = store(app, &project, checked).await.map_err(|e| match e {
         // A single log over quota has no batch to list.
         ApiError::QuotaExceeded { retry_after, .. } => ApiError::QuotaExceeded {
@@ -106,7 +110,7 @@ pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
 /// `POST /api/v1/ingest/batch` → `202 {"accepted", "rejected", "ids", "errors"}`.
 pub async fn batch(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
-    let (checked, _body_claim) = read_checked(app, req, true, &project).await?;
+    let (checked, _body_claim, _turn) = read_checked(app, req, true, &project).await?;
     let stored = store(app, &project, checked).await?;
     let errors: Vec<_> = stored.errors.iter().map(ItemError::to_json).collect();
     let ids: Vec<&str> = stored.ids.iter().map(|(_, id, _)| id.as_str()).collect();

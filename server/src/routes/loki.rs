@@ -53,7 +53,7 @@ async fn store_push(
         ))
     })?;
     let window = TimeWindow::new(now_micros(), project.retention_days);
-    let (body, _body_claim) = pipeline::read_body(app, req, &project).await?;
+    let (body, _body_claim, _turn) = pipeline::read_body(app, req, &project).await?;
     let body = match format {
         Format::Json => Raw::Sent(body),
         Format::Protobuf => {

@@ -48,7 +48,7 @@ async fn handle(
 ) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
     let window = validate::TimeWindow::new(now_micros(), project.retention_days);
-    let (bytes, _claim) = pipeline::read_body(app, req, &project).await?;
+    let (bytes, _claim, _turn) = pipeline::read_body(app, req, &project).await?;
     let checked = blocking(move || -> ApiResult<Checked> {
         let request = otlp::decode(&bytes, enc).map_err(ApiError::InvalidJson)?;
         let mapped = otlp::map(request, now_micros());
