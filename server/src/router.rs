@@ -38,6 +38,8 @@ pub enum Route {
     EsBulk(Option<String>),
     LokiPush,
     OtlpLogs,
+    /// `/ui` and everything under it: the web console.
+    Console,
 }
 
 impl Route {
@@ -72,6 +74,7 @@ impl Route {
             Route::EsBulk(Some(_)) => "/{index}/_bulk",
             Route::LokiPush => "/loki/api/v1/push",
             Route::OtlpLogs => "/otlp/v1/logs",
+            Route::Console => "/ui",
         }
     }
 
@@ -84,7 +87,7 @@ impl Route {
             | Route::IngestBatch
             | Route::LokiPush
             | Route::OtlpLogs => "POST",
-            Route::Root => "GET, HEAD",
+            Route::Root | Route::Console => "GET, HEAD",
             Route::EsBulk(_) => "POST, PUT",
             Route::Projects | Route::Keys(_) => "GET, POST",
             Route::Project(_) => "GET, PATCH, DELETE",
@@ -114,6 +117,7 @@ pub fn resolve(path: &str) -> Option<Route> {
         [index, "_bulk"] if !index.is_empty() => Route::EsBulk(Some((*index).to_owned())),
         ["loki", "api", "v1", "push"] => Route::LokiPush,
         ["otlp", "v1", "logs"] => Route::OtlpLogs,
+        ["ui", ..] => Route::Console,
         ["health"] => Route::Health,
         ["health", "deep"] => Route::HealthDeep,
         ["metrics"] => Route::Metrics,

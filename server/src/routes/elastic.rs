@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use hyper::Request;
 use ledger_engine::now_micros;
 use serde_json::Value;
@@ -69,18 +69,10 @@ impl From<BulkError> for EsError {
     }
 }
 
-/// `GET /` and `HEAD /`: the node info, for a client. A browser (no credential, `Accept`
-/// with `text/html`) is not a client: it gets 404 until the web console answers there.
+/// `GET /` and `HEAD /`: the node info, for a client. (A browser gets the web console
+/// there: see `crate::console::wants_page`.)
 pub async fn root(app: &Arc<App>, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let h = req.headers();
-    let credential = h.contains_key(AUTHORIZATION) || h.contains_key("x-api-key");
-    let html = h
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"));
-    if !credential && html {
-        return Err(ApiError::not_found("route"));
-    }
     let answer = match app.auth.authenticate(h, now_micros()) {
         Ok(_) => Ok(elastic::node_info()),
         Err(e) => Err(EsError::from(e)),
@@ -115,7 +107,7 @@ async fn store_bulk(
             .into_owned()
     });
     let window = TimeWindow::new(now_micros(), project.retention_days);
-    let (body, _body_claim) = pipeline::read_body(app, req, &project).await?;
+    let (body, _body_claim, _turn) = pipeline::read_body(app, req, &project).await?;
     let inline = body.len() <= INLINE_DECODE_BYTES;
     let decode = move || {
         elastic::decode(&body, index.as_deref(), now_micros())
