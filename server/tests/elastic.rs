@@ -280,12 +280,14 @@ fn node_info_answers_clients_and_not_browsers() {
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
-    // A client without a key learns it needs one; a browser is not a client.
+    // A client without a key learns it needs one; a browser gets the web console.
     let r = s.req("GET", "/", &[("Accept", "application/json")], b"");
     expect_es_error(&r, 401, "security_exception");
     let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     let r = s.req("GET", "/", &[("Accept", browser)], b"");
-    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(r.text().contains("/ui/assets/app.js"), "the console's page");
     assert_eq!(r.header("x-elastic-product"), None);
     let r = s.send("GET", "/", &t.key, &[("Accept", browser)], b"");
     assert_eq!(
