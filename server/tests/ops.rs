@@ -61,10 +61,11 @@ fn unknown_routes_and_wrong_methods() {
     let s = Server::start(&[]);
     s.get("/api/v1/nothing", "").expect_error(404, "not_found");
     // `/` is Elasticsearch's node info for clients (401 without a key); a browser's `GET /`
-    // without a credential is the console's, which does not exist yet.
+    // without a credential is the web console's page.
     let browser = [("Accept", "text/html,application/xhtml+xml")];
-    s.req("GET", "/", &browser, b"")
-        .expect_error(404, "not_found");
+    let page = s.req("GET", "/", &browser, b"");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<title>Ledger</title>"));
     assert_eq!(s.get("/", "").status, 401);
     let r = s.req("DELETE", "/api/v1/logs", &[], b"");
     r.expect_error(405, "method_not_allowed");

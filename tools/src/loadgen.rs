@@ -12,6 +12,7 @@
 pub(crate) mod logs;
 mod mixed;
 mod protocol;
+mod tails;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,6 +73,10 @@ pub struct Args {
     /// Seed of the generated logs: the same seed sends the same logs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Live tails to hold open beside the load (native batch mode): reports how long a log
+    /// takes from its 202 to its event on every tail (at most 10 per project).
+    #[arg(long, default_value_t = 0)]
+    tails: usize,
     /// Retry a 429 or 503 at once instead of pausing 100 ms first, as a load tool or a
     /// misbehaving shipper would: the overload benchmark.
     #[arg(long)]
@@ -244,6 +249,27 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let statuses = Arc::new(sync::Mutex::new(BTreeMap::<String, u64>::new()));
     // How long the server took to say no: what a refusal costs a client.
     let refusals = Arc::new(sync::Mutex::new(new_hist()));
+    let book = if args.tails > 0 {
+        anyhow::ensure!(
+            args.protocol == Protocol::Native && args.mode == Mode::Batch,
+            "--tails needs the native protocol in batch mode (its answer carries the ids)"
+        );
+        let book = Arc::new(tails::Book::default());
+        let until = Instant::now() + args.duration + Duration::from_secs(3);
+        for _ in 0..args.tails {
+            let (c, b, k, bk) = (client.clone(), base.clone(), key.clone(), book.clone());
+            tokio::spawn(async move {
+                if let Err(e) = tails::follow(c, b, k, bk, until).await {
+                    eprintln!("loadgen: a tail failed: {e}");
+                }
+            });
+        }
+        // Let the tails open before the load starts.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Some(book)
+    } else {
+        None
+    };
     let backoff = !args.no_backoff;
     let start = Instant::now();
     let deadline = start + args.duration;
@@ -252,13 +278,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     for w in 0..args.concurrency {
         let (client, bodies, path, key) =
             (client.clone(), bodies.clone(), path.clone(), key.clone());
-        let (counters, total, window, statuses, slot, refusals) = (
+        let (counters, total, window, statuses, slot, refusals, book) = (
             counters.clone(),
             total.clone(),
             window.clone(),
             statuses.clone(),
             slot.clone(),
             refusals.clone(),
+            book.clone(),
         );
         let rate = args.rate;
         workers.push(tokio::spawn(async move {
@@ -293,6 +320,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 let label = match &res {
                     Ok((st, answer)) if *st == success => {
                         let acked = protocol.acknowledged(answer, per);
+                        if let Some(b) = &book {
+                            b.acked(answer);
+                        }
                         counters.ok.fetch_add(1, Ordering::Relaxed);
                         counters.logs.fetch_add(acked, Ordering::Relaxed);
                         let _ = total.lock().record(us.max(1));
@@ -378,6 +408,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         h.value_at_quantile(0.999) as f64 / 1e3,
         h.max() as f64 / 1e3,
     );
+    if let Some(b) = &book {
+        // Give the last events time to arrive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        b.report(args.tails);
+    }
     let r = refusals.lock();
     if !r.is_empty() {
         println!(
