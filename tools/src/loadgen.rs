@@ -427,6 +427,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
 
 /// A `std::sync::Mutex` that shrugs off poisoning (a panicked worker only loses its sample).
 mod sync {
+    #[derive(Default)]
     pub struct Mutex<T>(std::sync::Mutex<T>);
     impl<T> Mutex<T> {
         pub fn new(v: T) -> Self {
