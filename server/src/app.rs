@@ -49,6 +49,8 @@ pub struct App {
     pub bodies: crate::ingest::body::BodyBudget,
     /// Ingest requests held for capacity before their bodies are read.
     pub admission: crate::limits::Admission,
+    /// Logs rendered for live tails, shared by all of them.
+    pub tail_renders: Arc<crate::tail::Renders>,
     /// Set once when the server starts shutting down: open live tails end on it.
     pub stopping: tokio::sync::watch::Sender<bool>,
     request_base: u64,
@@ -81,6 +83,7 @@ impl App {
             usage: Arc::new(UsageBook::new(meta.clone(), engine.clone())),
             bodies: crate::ingest::body::BodyBudget::new(config.max_body_bytes_in_flight),
             stopping: tokio::sync::watch::Sender::new(false),
+            tail_renders: Default::default(),
             admission: crate::limits::Admission::new(
                 config.ingest_max_waiting,
                 config.ingest_max_wait,

@@ -30,12 +30,52 @@ use ledger_engine::render::record_json;
 /// Which logs a tail sends.
 pub type Keep = Box<dyn Fn(&LogRecord) -> bool + Send>;
 
+/// Slots of the render cache, and the largest rendering it keeps (so it holds at most
+/// `RENDER_SLOTS × RENDER_MAX_BYTES`, 32 MiB).
+const RENDER_SLOTS: usize = 8_192;
+const RENDER_MAX_BYTES: usize = 4 << 10;
+
+/// Logs rendered as event data, shared by every tail: ten tails of one busy project would
+/// otherwise each build the same JSON for every log, and rendering, not sending, is what a
+/// tail costs the server. A slot per sequence number modulo the size; tails read in near
+/// lockstep, so the newest logs are what they ask for.
+pub struct Renders {
+    slots: Vec<parking_lot::Mutex<Option<(u64, std::sync::Arc<str>)>>>,
+}
+
+impl Default for Renders {
+    fn default() -> Self {
+        Renders {
+            slots: (0..RENDER_SLOTS).map(|_| Default::default()).collect(),
+        }
+    }
+}
+
+impl Renders {
+    /// The event data of `r` (of the project whose id is `project_hex`).
+    fn get(&self, r: &LogRecord, project_hex: &str) -> std::sync::Arc<str> {
+        // Sequence numbers are unique across projects, so one is a key by itself.
+        let mut slot = self.slots[r.seq as usize % RENDER_SLOTS].lock();
+        if let Some((seq, json)) = &*slot {
+            if *seq == r.seq {
+                return json.clone();
+            }
+        }
+        let json: std::sync::Arc<str> = record_json(r, project_hex).to_string().into();
+        if json.len() <= RENDER_MAX_BYTES {
+            *slot = Some((r.seq, json.clone()));
+        }
+        json
+    }
+}
+
 /// Events written into one frame at most, so a long backlog goes out in pieces.
 const EVENTS_PER_FRAME: usize = 256;
 
 /// The body of a live tail.
 pub struct TailStream {
     tail: Tail,
+    renders: std::sync::Arc<Renders>,
     project_hex: String,
     keep: Keep,
     /// Missed logs of a resuming client, sent before anything live.
@@ -57,6 +97,7 @@ impl TailStream {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tail: Tail,
+        renders: std::sync::Arc<Renders>,
         project_hex: String,
         keep: Keep,
         after_seq: u64,
@@ -69,6 +110,7 @@ impl TailStream {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         TailStream {
             tail,
+            renders,
             project_hex,
             keep,
             backlog: backlog.into(),
@@ -89,7 +131,7 @@ impl TailStream {
         if !(self.keep)(r) {
             return;
         }
-        let json = record_json(r, &self.project_hex);
+        let json = self.renders.get(r, &self.project_hex);
         let _ = write!(out, "id: {}\nevent: log\ndata: {}\n\n", r.id(), json);
     }
 
@@ -215,6 +257,7 @@ mod tests {
         let keep: Keep = Box::new(|r: &LogRecord| r.seq != 7);
         let mut body = TailStream::new(
             tail,
+            Default::default(),
             "00".into(),
             keep,
             2,

@@ -40,7 +40,11 @@ pub async fn read_body<'a>(
         &app.bodies,
     )
     .await?;
-    let turn = app.admission.turn(&app.engine, project, &admitted).await?;
+    // A shipper's batch: expect a full native batch's worth of logs.
+    let turn = app
+        .admission
+        .turn(&app.engine, project, &admitted, super::parse::MAX_BATCH)
+        .await?;
     let decoded = if enc == body::Encoding::Identity {
         raw
     } else {

@@ -78,17 +78,21 @@ impl Admission {
     /// wait (or the wait queue is full).
     pub async fn admit(&self, engine: &Engine, project: &Project) -> ApiResult<Admitted> {
         let deadline = Instant::now() + self.max_wait;
-        self.wait_for_room(engine, project, deadline).await?;
+        // Every request carries at least one log: a full queue refuses it.
+        self.wait_for_room(engine, project, 1, deadline).await?;
         Ok(Admitted { deadline })
     }
 
-    /// Waits for a turn (in arrival order), then for room in the engine, both by the
-    /// admitted request's deadline; `503 backpressure` past it.
+    /// Waits for a turn (in arrival order), then for room in the engine for `expected` logs
+    /// (what the request likely carries: its count is known only once its body is parsed,
+    /// and waiting here for too little room would parse a body `append` then refuses), both
+    /// by the admitted request's deadline; `503 backpressure` past it.
     pub async fn turn(
         &self,
         engine: &Engine,
         project: &Project,
         admitted: &Admitted,
+        expected: usize,
     ) -> ApiResult<Turn<'_>> {
         let busy = || ApiError::Backpressure {
             message: "ingest is at capacity, retry later".into(),
@@ -99,7 +103,7 @@ impl Admission {
                 Ok(Ok(p)) => p,
                 _ => return Err(busy()),
             };
-        self.wait_for_room(engine, project, admitted.deadline)
+        self.wait_for_room(engine, project, expected, admitted.deadline)
             .await?;
         Ok(Turn { _permit: permit })
     }
@@ -108,11 +112,13 @@ impl Admission {
         &self,
         engine: &Engine,
         project: &Project,
+        incoming: usize,
         deadline: Instant,
     ) -> ApiResult<()> {
         let depth = usize::try_from(project.max_queue_depth).unwrap_or(usize::MAX);
-        // Every request carries at least one log: a full queue refuses it.
-        let check = || engine.pressure(project.id, Some(depth), 1);
+        // Never more than the queue can hold at all, or the wait could not end.
+        let incoming = incoming.clamp(1, depth.max(1));
+        let check = || engine.pressure(project.id, Some(depth), incoming);
         let Err(first) = check() else {
             return Ok(());
         };

@@ -36,7 +36,11 @@ async fn read_checked<'a>(
     let (parts, incoming) = req.into_parts();
     let timeout = app.config.body_timeout;
     let raw = body::read_raw(&parts.headers, incoming, limit, timeout, &app.bodies).await?;
-    let turn = app.admission.turn(&app.engine, project, &admitted).await?;
+    let expected = if batch { parse::MAX_BATCH } else { 1 };
+    let turn = app
+        .admission
+        .turn(&app.engine, project, &admitted, expected)
+        .await?;
     // A small plain body takes microseconds to check: not worth a hop to the blocking pool.
     let (checked, claim) = if enc == body::Encoding::Identity && raw.len() <= INLINE_CHECK_BYTES {
         check(raw, enc, limit, framing, batch, &window)?

@@ -100,6 +100,7 @@ pub async fn tail(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiR
     };
     let stream = TailStream::new(
         tail,
+        app.tail_renders.clone(),
         project_hex(pid),
         keep,
         after,
