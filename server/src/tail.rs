@@ -40,8 +40,11 @@ const RENDER_MAX_BYTES: usize = 4 << 10;
 /// tail costs the server. A slot per sequence number modulo the size; tails read in near
 /// lockstep, so the newest logs are what they ask for.
 pub struct Renders {
-    slots: Vec<parking_lot::Mutex<Option<(u64, std::sync::Arc<str>)>>>,
+    slots: Vec<parking_lot::Mutex<Option<Rendered>>>,
 }
+
+/// A log's sequence number and its event data.
+type Rendered = (u64, std::sync::Arc<str>);
 
 impl Default for Renders {
     fn default() -> Self {

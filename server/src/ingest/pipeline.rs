@@ -40,10 +40,9 @@ pub async fn read_body<'a>(
         &app.bodies,
     )
     .await?;
-    // A shipper's batch: expect a full native batch's worth of logs.
     let turn = app
         .admission
-        .turn(&app.engine, project, &admitted, super::parse::MAX_BATCH)
+        .turn(&app.engine, project, &admitted, expected_logs(raw.len()))
         .await?;
     let decoded = if enc == body::Encoding::Identity {
         raw
@@ -52,6 +51,13 @@ pub async fn read_body<'a>(
     };
     let (bytes, claim) = decoded.into_parts();
     Ok((bytes, claim, turn))
+}
+
+/// How many logs a body of `len` bytes likely carries, before it is parsed: one per
+/// 128 bytes (a small log is about that as JSON), at most a full batch. A guess that only
+/// decides how much room a request waits for; `append` checks the real count.
+pub fn expected_logs(len: usize) -> usize {
+    (len / 128).clamp(1, super::parse::MAX_BATCH)
 }
 
 /// One item as a front door decoded and mapped it.

@@ -36,7 +36,11 @@ async fn read_checked<'a>(
     let (parts, incoming) = req.into_parts();
     let timeout = app.config.body_timeout;
     let raw = body::read_raw(&parts.headers, incoming, limit, timeout, &app.bodies).await?;
-    let expected = if batch { parse::MAX_BATCH } else { 1 };
+    let expected = if batch {
+        crate::ingest::pipeline::expected_logs(raw.len())
+    } else {
+        1
+    };
     let turn = app
         .admission
         .turn(&app.engine, project, &admitted, expected)
