@@ -14,6 +14,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 stored="${1:-10000000}"
 port=18411
 cd "$root"
+# LEDGER_BIN=<path> measures another build of the server (say, one with another allocator).
 cargo build --release -p ledger-server -p ledger-tools
 work="$(mktemp -d /tmp/ledger-memory.XXXXXX)"
 pid=""
@@ -24,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_server() {
-    ./target/release/ledger --data-dir "$work/data" --listen "127.0.0.1:$port" >> "$work/server.log" 2>&1 &
+    "${LEDGER_BIN:-./target/release/ledger}" --data-dir "$work/data" --listen "127.0.0.1:$port" >> "$work/server.log" 2>&1 &
     pid=$!
     for _ in $(seq 300); do
         curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return
