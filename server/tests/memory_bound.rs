@@ -35,7 +35,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{parse_response, Resp, Server};
+use common::{parse_response, status_kib, Resp, Server};
 use serde_json::{json, Value};
 
 /// The documented ceiling on resident memory at the default limits (1 GiB).
@@ -65,25 +65,6 @@ const TITLED_PER_BATCH: usize = 250;
 
 /// Everything must be over by then; a retry loop past it fails the test.
 const DEADLINE: Duration = Duration::from_secs(240);
-
-/// A memory figure of a process from `/proc/<pid>/status`, in KiB (`VmRSS`: resident now;
-/// `VmHWM`: the most it has been resident). Panics when it cannot be read: a memory
-/// assertion against a made-up 0 would hold whatever the server did.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {path} to measure the server's memory (Linux /proc needed): {e}")
-    });
-    let value = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("{path} has no {field} line:\n{status}"));
-    value
-        .trim()
-        .strip_suffix("kB")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{path}: cannot parse {field}:{value}"))
-}
 
 /// A timestamp inside the default retention: yesterday, plus `i` µs.
 fn timestamp(i: usize) -> String {

@@ -233,15 +233,7 @@ fn level_of(number: i32, text: &str) -> Level {
         13..=16 => Level::Warning,
         17..=20 => Level::Error,
         21..=24 => Level::Critical,
-        _ => {
-            Level::parse(text).unwrap_or_else(|| match text.trim().to_ascii_lowercase().as_str() {
-                "trace" | "verbose" => Level::Debug,
-                "information" | "notice" => Level::Info,
-                "err" => Level::Error,
-                "crit" | "alert" | "emerg" | "emergency" | "panic" => Level::Critical,
-                _ => Level::Info,
-            })
-        }
+        _ => super::pipeline::level_name(text).unwrap_or(Level::Info),
     }
 }
 

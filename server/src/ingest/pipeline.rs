@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ledger_engine::{now_micros, AppendOptions, NewLog};
+use ledger_engine::{now_micros, AppendOptions, Level, NewLog};
 use serde_json::{Map, Value};
 
 use super::body;
@@ -58,6 +58,24 @@ pub async fn read_body<'a>(
 /// decides how much room a request waits for; `append` checks the real count.
 pub fn expected_logs(len: usize) -> usize {
     (len / 128).clamp(1, super::parse::MAX_BATCH)
+}
+
+/// A level as shippers name it: the Log schema's names (`Level::parse`: `warn`, `fatal`,
+/// any case), plus those loggers, SDKs and syslog use (`trace`, `information`, `notice`,
+/// `err`, `emerg`, ...). Every front door reads levels through this one table.
+pub fn level_name(text: &str) -> Option<Level> {
+    Level::parse(text).or_else(|| match text.trim().to_ascii_lowercase().as_str() {
+        "trace" | "verbose" => Some(Level::Debug),
+        "information" | "notice" => Some(Level::Info),
+        "err" => Some(Level::Error),
+        "crit" | "alert" | "emerg" | "emergency" | "panic" => Some(Level::Critical),
+        _ => None,
+    })
+}
+
+/// A trace or span id as the Log schema takes it: 1 to `MAX_ID_CHARS` hex digits.
+pub fn is_hex_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= validate::MAX_ID_CHARS && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// One item as a front door decoded and mapped it.

@@ -344,3 +344,22 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 pub fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::encode_all(data, 3).unwrap()
 }
+
+/// A memory figure of a process from `/proc/<pid>/status`, in KiB (`VmRSS`: resident now;
+/// `VmHWM`: the most it has been resident). Panics when it cannot be read: a memory
+/// assertion against a made-up 0 would hold whatever the server did.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read {path} to measure the server's memory (Linux /proc needed): {e}")
+    });
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{path} has no {field} line:\n{status}"));
+    value
+        .trim()
+        .strip_suffix("kB")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{path}: cannot parse {field}:{value}"))
+}

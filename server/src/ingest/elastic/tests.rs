@@ -1,0 +1,459 @@
+//! Tests of the elastic front door's decoding and mapping.
+use ledger_engine::{Field, Importance, LogType};
+
+use super::*;
+
+/// 2026-11-22T12:26:36.123Z.
+const T: i64 = 1_795_350_396_123_000;
+const ARRIVAL: i64 = 1_795_000_000_000_000;
+
+fn map(doc: Value) -> Map<String, Value> {
+    let Value::Object(doc) = doc else {
+        panic!("not an object: {doc}")
+    };
+    map_document(doc, "logs-app", ARRIVAL).unwrap()
+}
+
+fn micros(m: &Map<String, Value>) -> i64 {
+    parse_rfc3339(m["timestamp"].as_str().unwrap()).unwrap()
+}
+
+/// A case: what it shows, a document, and the Ledger fields it gives (`null`: absent).
+type Row = (&'static str, Value, Vec<(&'static str, Value)>);
+
+/// The mapping table, one row per case: a document, and the Ledger fields it gives
+/// (`null`: absent). Every mapped document must also pass the Log schema's rules.
+#[test]
+fn each_row_of_the_mapping_table() {
+    let rows: Vec<Row> = vec![
+        (
+            "timestamp from @timestamp",
+            json!({"@timestamp": "2026-11-22T12:26:36.123Z", "timestamp": "x"}),
+            vec![("attributes", json!({"timestamp": "x"}))],
+        ),
+        (
+            "timestamp from timestamp",
+            json!({"timestamp": "2026-11-22T13:26:36.123+01:00"}),
+            vec![("attributes", Value::Null)],
+        ),
+        (
+            "timestamp from time",
+            json!({"time": "2026-11-22T12:26:36.123Z"}),
+            vec![],
+        ),
+        (
+            "timestamp as epoch millis",
+            json!({"@timestamp": 1_795_350_396_123_u64}),
+            vec![],
+        ),
+        (
+            "timestamp as epoch millis text",
+            json!({"@timestamp": "1795350396123"}),
+            vec![],
+        ),
+        (
+            "timestamp without an offset is UTC",
+            json!({"@timestamp": "2026-11-22T12:26:36.123"}),
+            vec![],
+        ),
+        (
+            "message from message",
+            json!({"message": "hello", "msg": "other"}),
+            vec![
+                ("message", json!("hello")),
+                ("attributes", json!({"msg": "other"})),
+            ],
+        ),
+        (
+            "message from msg",
+            json!({"msg": "hello"}),
+            vec![("message", json!("hello"))],
+        ),
+        (
+            "message from log (a string)",
+            json!({"log": "hello\n"}),
+            vec![("message", json!("hello\n"))],
+        ),
+        (
+            "log as an object is no message",
+            json!({"log": {"logger": "db"}}),
+            vec![
+                ("message", Value::Null),
+                ("attributes", json!({"log": {"logger": "db"}})),
+            ],
+        ),
+        (
+            "level from log.level, flat",
+            json!({"log.level": "WARN"}),
+            vec![
+                ("level", json!("warning")),
+                ("importance", json!("standard")),
+            ],
+        ),
+        (
+            "level from log.level, nested",
+            json!({"log": {"level": "error", "logger": "db"}}),
+            vec![
+                ("level", json!("error")),
+                ("importance", json!("high")),
+                ("attributes", json!({"log": {"logger": "db"}})),
+            ],
+        ),
+        (
+            "level from level",
+            json!({"level": "fatal"}),
+            vec![("level", json!("critical")), ("importance", json!("high"))],
+        ),
+        (
+            "level from severity",
+            json!({"severity": "debug"}),
+            vec![("level", json!("debug"))],
+        ),
+        (
+            "shippers' level names",
+            json!({"level": "TRACE", "severity": "x"}),
+            vec![
+                ("level", json!("debug")),
+                ("attributes", json!({"severity": "x"})),
+            ],
+        ),
+        (
+            "syslog level names",
+            json!({"log.level": "emerg"}),
+            vec![("level", json!("critical")), ("importance", json!("high"))],
+        ),
+        (
+            "unknown level is info, kept",
+            json!({"level": "loud"}),
+            vec![
+                ("level", json!("info")),
+                ("attributes", json!({"level": "loud"})),
+            ],
+        ),
+        (
+            "no level is info",
+            json!({}),
+            vec![
+                ("level", json!("info")),
+                ("importance", json!("standard")),
+                ("log_type", json!("logger")),
+            ],
+        ),
+        (
+            "error fields, flat",
+            json!({"error.type": "IOError", "error.message": "disk", "error.stack_trace": "at x"}),
+            vec![
+                ("error_type", json!("IOError")),
+                ("error_message", json!("disk")),
+                ("stack_trace", json!("at x")),
+                ("log_type", json!("exception")),
+                ("attributes", Value::Null),
+            ],
+        ),
+        (
+            "error fields, nested",
+            json!({"error": {"type": "IOError", "code": 5}}),
+            vec![
+                ("error_type", json!("IOError")),
+                ("log_type", json!("exception")),
+                ("attributes", json!({"error": {"code": 5}})),
+            ],
+        ),
+        (
+            "service from service.name",
+            json!({"service": {"name": "api", "environment": "prod", "version": "1.2"}}),
+            vec![
+                ("service", json!("api")),
+                ("environment", json!("prod")),
+                ("release", json!("1.2")),
+                ("attributes", Value::Null),
+            ],
+        ),
+        (
+            "service from flat names",
+            json!({"service.name": "api", "service.environment": "prod", "service.version": "1.2"}),
+            vec![
+                ("service", json!("api")),
+                ("environment", json!("prod")),
+                ("release", json!("1.2")),
+            ],
+        ),
+        (
+            "service as a string, environment",
+            json!({"service": "api", "environment": "staging"}),
+            vec![("service", json!("api")), ("environment", json!("staging"))],
+        ),
+        (
+            "trace and span, nested and flat",
+            json!({"trace": {"id": "4bf92f3577b34da6a3ce929d0e0e4736"}, "span.id": "00f067aa0ba902b7"}),
+            vec![
+                ("trace_id", json!("4bf92f3577b34da6a3ce929d0e0e4736")),
+                ("span_id", json!("00f067aa0ba902b7")),
+                ("attributes", Value::Null),
+            ],
+        ),
+        (
+            "a trace id that is not hex stays an attribute",
+            json!({"trace.id": "1-5759e988-bd86"}),
+            vec![
+                ("trace_id", Value::Null),
+                ("attributes", json!({"trace.id": "1-5759e988-bd86"})),
+            ],
+        ),
+        (
+            "source is the index",
+            json!({}),
+            vec![("source", json!("logs-app"))],
+        ),
+        (
+            "attributes: every other field, nested as sent",
+            json!({"host": {"name": "web-1"}, "http.status": 500, "tags": ["a"]}),
+            vec![(
+                "attributes",
+                json!({"host": {"name": "web-1"}, "http.status": 500, "tags": ["a"]}),
+            )],
+        ),
+    ];
+    for (row, doc, want) in rows {
+        let m = map(doc);
+        for (field, value) in want {
+            assert_eq!(
+                m.get(field).unwrap_or(&Value::Null),
+                &value,
+                "{row}: {field} of {m:?}"
+            );
+        }
+        if row.starts_with("timestamp") {
+            assert_eq!(micros(&m), T, "{row}");
+        }
+        let log = Mapped::from_schema(m.clone(), 1).log;
+        assert!(log.is_ok(), "{row}: {m:?} fails the schema: {log:?}");
+    }
+}
+
+#[test]
+fn no_time_means_the_time_of_arrival() {
+    assert_eq!(micros(&map(json!({"message": "x"}))), ARRIVAL);
+    // A `time` that is no time value is some other field.
+    let m = map(json!({"time": {"taken_ms": 5}}));
+    assert_eq!(micros(&m), ARRIVAL);
+    assert_eq!(m["attributes"], json!({"time": {"taken_ms": 5}}));
+}
+
+#[test]
+fn a_bad_time_refuses_the_document_naming_the_field() {
+    for doc in [json!({"@timestamp": "yesterday"}), json!({"time": 1e300})] {
+        let Value::Object(doc) = doc else {
+            unreachable!()
+        };
+        let e = map_document(doc, "i", ARRIVAL).unwrap_err();
+        assert!(
+            e.starts_with("@timestamp:") || e.starts_with("time:"),
+            "{e}"
+        );
+    }
+}
+
+fn body(lines: &[Value]) -> Vec<u8> {
+    let mut b = String::new();
+    for l in lines {
+        b.push_str(&l.to_string());
+        b.push('\n');
+    }
+    b.into_bytes()
+}
+
+#[test]
+fn actions_pair_with_their_sources_and_delete_has_none() {
+    let b = body(&[
+        json!({"index": {"_index": "a"}}),
+        json!({"message": "one", "level": "error"}),
+        json!({"delete": {"_index": "a", "_id": "x1"}}),
+        json!({"create": {}}),
+        json!({"message": "two"}),
+        json!({"update": {"_id": 7}}),
+        json!({"doc": {"message": "changed"}}),
+    ]);
+    let bulk = decode(&b, Some("path-index"), ARRIVAL).unwrap();
+    let ops: Vec<_> = bulk
+        .actions
+        .iter()
+        .map(|a| (a.op, a.index.as_str(), a.item))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (Op::Index, "a", Some(0)),
+            (Op::Delete, "a", None),
+            (Op::Create, "path-index", Some(1)),
+            (Op::Update, "path-index", None),
+        ]
+    );
+    assert_eq!(bulk.items.len(), 2);
+    let first = bulk.items[0].log.as_ref().unwrap();
+    assert_eq!(first.level, Level::Error);
+    assert_eq!(first.importance, Importance::High);
+    assert_eq!(first.log_type, LogType::Logger);
+    assert_eq!(first.get(Field::Source), Some("a"));
+    assert_eq!(first.get(Field::Message), Some("one"));
+    assert_eq!(
+        bulk.items[0].bytes,
+        b.split(|&c| c == b'\n').nth(1).unwrap().len() as u64
+    );
+}
+
+#[test]
+fn delete_and_update_are_refused_per_item_and_the_rest_is_answered_in_order() {
+    let b = body(&[
+        json!({"delete": {"_index": "a", "_id": "x1"}}),
+        json!({"index": {"_index": "a"}}),
+        json!({"message": "kept"}),
+        json!({"update": {"_index": "a", "_id": "x2"}}),
+        json!({"doc": {}}),
+        json!({"create": {"_index": "a"}}),
+        json!({"level": 5, "message": ["not", "a", "string"], "service": {"name": 3}, "error": {"type": ["x"]}, "@timestamp": "nope"}),
+    ]);
+    let bulk = decode(&b, None, ARRIVAL).unwrap();
+    let bad = bulk.items[1].log.as_ref().unwrap_err();
+    assert!(bad.message.starts_with("@timestamp:"), "{bad:?}");
+    let out = outcomes(
+        2,
+        vec![(0, "0123abcd".into())],
+        vec![ItemError {
+            index: 1,
+            code: bad.code,
+            message: bad.message.clone(),
+        }],
+    );
+    let a = answer(&bulk.actions, &out, 3);
+    assert_eq!(a["took"], 3);
+    assert_eq!(a["errors"], true);
+    let items = a["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["delete"]["status"], 400);
+    assert_eq!(items[0]["delete"]["_id"], "x1");
+    assert_eq!(
+        items[0]["delete"]["error"]["type"],
+        "illegal_argument_exception"
+    );
+    assert_eq!(
+        items[1]["index"],
+        json!({"_index": "a", "_id": "0123abcd", "_version": 1, "result": "created",
+            "_shards": {"total": 1, "successful": 1, "failed": 0},
+            "_seq_no": 0, "_primary_term": 1, "status": 201})
+    );
+    assert_eq!(items[2]["update"]["status"], 400);
+    assert_eq!(items[3]["create"]["status"], 400);
+    assert_eq!(
+        items[3]["create"]["error"]["type"],
+        "mapper_parsing_exception"
+    );
+    assert!(items[3]["create"]["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("@timestamp"));
+}
+
+#[test]
+fn an_answer_without_failures_says_errors_false_and_quota_is_429() {
+    let b = body(&[
+        json!({"create": {"_index": "a"}}),
+        json!({}),
+        json!({"create": {"_index": "a"}}),
+        json!({}),
+    ]);
+    let bulk = decode(&b, None, ARRIVAL).unwrap();
+    let ok = outcomes(2, vec![(0, "a1".into()), (1, "a2".into())], vec![]);
+    assert_eq!(answer(&bulk.actions, &ok, 0)["errors"], false);
+    let quota = ItemError {
+        index: 1,
+        code: "quota_exceeded",
+        message: "quota".into(),
+    };
+    let a = answer(
+        &bulk.actions,
+        &outcomes(2, vec![(0, "a1".into())], vec![quota]),
+        0,
+    );
+    assert_eq!(a["items"][1]["create"]["status"], 429);
+    assert_eq!(
+        a["items"][1]["create"]["error"]["type"],
+        "es_rejected_execution_exception"
+    );
+}
+
+#[test]
+fn a_bad_source_line_refuses_only_its_item() {
+    let b = b"{\"index\":{\"_index\":\"a\"}}\n{not json\n{\"index\":{\"_index\":\"a\"}}\n[1]\n{\"index\":{\"_index\":\"a\"}}\r\n{\"message\":\"ok\"}\r\n";
+    let bulk = decode(b, None, ARRIVAL).unwrap();
+    assert_eq!(bulk.items[0].log.as_ref().unwrap_err().code, "invalid_json");
+    assert_eq!(
+        bulk.items[1].log.as_ref().unwrap_err().code,
+        "invalid_field"
+    );
+    assert!(bulk.items[2].log.is_ok());
+}
+
+#[test]
+fn a_malformed_action_line_refuses_the_whole_request() {
+    let cases: [&[u8]; 8] = [
+        b"{\"index\":{}\n{}\n",
+        b"[\"index\"]\n{}\n",
+        b"{\"upsert\":{}}\n{}\n",
+        b"{\"index\":{},\"create\":{}}\n{}\n",
+        b"{\"index\":\"a\"}\n{}\n",
+        b"{\"index\":{\"_index\":\"a\"}}\n",
+        b"{\"index\":{\"_index\":5}}\n{}\n",
+        b"\xff\n",
+    ];
+    for b in cases {
+        let e = decode(b, Some("i"), ARRIVAL)
+            .err()
+            .unwrap_or_else(|| panic!("{b:?} was accepted"));
+        assert_eq!(
+            (e.status, e.kind),
+            (400, "illegal_argument_exception"),
+            "{b:?}"
+        );
+    }
+    let e = decode(
+        b"{\"index\":{}}\n{}\n{\"index\":{}}\n{}\n{\"nope\":{}}\n",
+        Some("i"),
+        ARRIVAL,
+    )
+    .err()
+    .unwrap();
+    assert!(e.reason.contains("line [5]"), "{e}");
+    let e = decode(b"\n\n", None, ARRIVAL).err().unwrap();
+    assert_eq!(e.kind, "action_request_validation_exception");
+    let e = decode(b"{\"index\":{}}\n{}\n", None, ARRIVAL)
+        .err()
+        .unwrap();
+    assert!(e.reason.contains("index is missing"), "{e}");
+}
+
+#[test]
+fn error_and_node_info_bodies_have_elasticsearchs_shape() {
+    let e = error_body(400, "illegal_argument_exception", "why");
+    assert_eq!(
+        e,
+        json!({"error": {"root_cause": [{"type": "illegal_argument_exception", "reason": "why"}],
+            "type": "illegal_argument_exception", "reason": "why"}, "status": 400})
+    );
+    let info = node_info();
+    assert_eq!(info["version"]["number"], "8.17.0");
+    assert_eq!(info["version"]["build_flavor"], "default");
+    assert_eq!(info["version"]["lucene_version"], "9.12.0");
+    assert_eq!(
+        info["version"]["minimum_wire_compatibility_version"],
+        "7.17.0"
+    );
+    assert_eq!(
+        info["version"]["minimum_index_compatibility_version"],
+        "7.0.0"
+    );
+    assert_eq!(info["tagline"], "You Know, for Search");
+    for k in ["name", "cluster_name", "cluster_uuid"] {
+        assert!(info[k].is_string(), "{k}");
+    }
+}
