@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{Field, LogRecord};
+use crate::model::{Field, LogRecord, NewLog};
 use crate::timefmt::format_micros;
 
 /// A stored log as JSON: every field the client sent (absent optional fields omitted), plus
@@ -11,25 +11,36 @@ pub fn record_json(r: &LogRecord, project_id: &str) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), Value::String(r.id().to_string()));
     m.insert("project_id".into(), Value::String(project_id.to_owned()));
+    log_fields(&r.log, Some(r.ingested_at), &mut m);
+    Value::Object(m)
+}
+
+/// A log as a client would send it: the Log schema's fields, absent optional ones omitted.
+pub fn log_json(log: &NewLog) -> Map<String, Value> {
+    let mut m = Map::new();
+    log_fields(log, None, &mut m);
+    m
+}
+
+fn log_fields(log: &NewLog, ingested_at: Option<i64>, m: &mut Map<String, Value>) {
     m.insert(
         "timestamp".into(),
-        Value::String(format_micros(r.log.timestamp)),
+        Value::String(format_micros(log.timestamp)),
     );
-    m.insert(
-        "ingested_at".into(),
-        Value::String(format_micros(r.ingested_at)),
-    );
-    m.insert("level".into(), Value::String(r.log.level.as_str().into()));
+    if let Some(at) = ingested_at {
+        m.insert("ingested_at".into(), Value::String(format_micros(at)));
+    }
+    m.insert("level".into(), Value::String(log.level.as_str().into()));
     m.insert(
         "log_type".into(),
-        Value::String(r.log.log_type.as_str().into()),
+        Value::String(log.log_type.as_str().into()),
     );
     m.insert(
         "importance".into(),
-        Value::String(r.log.importance.as_str().into()),
+        Value::String(log.importance.as_str().into()),
     );
     for f in Field::ALL {
-        let Some(v) = r.get(f) else { continue };
+        let Some(v) = log.get(f) else { continue };
         let value = if f == Field::Attributes {
             serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()))
         } else {
@@ -37,5 +48,4 @@ pub fn record_json(r: &LogRecord, project_id: &str) -> Value {
         };
         m.insert(f.name().into(), value);
     }
-    Value::Object(m)
 }

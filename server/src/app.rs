@@ -53,6 +53,8 @@ pub struct App {
     pub tail_renders: Arc<crate::tail::Renders>,
     /// Set once when the server starts shutting down: open live tails end on it.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Log items refused one by one, per project (`GET .../rejected`).
+    pub rejected: crate::rejected::RejectedList,
     request_base: u64,
     request_seq: AtomicU64,
 }
@@ -74,6 +76,7 @@ impl App {
         meta: Arc<Meta>,
         auth: Authenticator,
         tenants: Tenants,
+        rejected: crate::rejected::RejectedList,
     ) -> App {
         let throttle = LoginThrottle::new(config.login_max_failures, config.login_window);
         let mut base = [0u8; 8];
@@ -84,6 +87,7 @@ impl App {
             bodies: crate::ingest::body::BodyBudget::new(config.max_body_bytes_in_flight),
             stopping: tokio::sync::watch::Sender::new(false),
             tail_renders: Default::default(),
+            rejected,
             admission: crate::limits::Admission::new(
                 config.ingest_max_waiting,
                 config.ingest_max_wait,

@@ -237,6 +237,13 @@ impl From<crate::meta::MetaError> for ApiError {
     }
 }
 
+impl From<crate::rejected::RejectedError> for ApiError {
+    fn from(e: crate::rejected::RejectedError) -> ApiError {
+        tracing::error!(error = %e, "rejected-logs store error");
+        ApiError::unavailable("rejected-logs store error; retry later", 5)
+    }
+}
+
 /// A task that ran blocking work panicked or was cancelled: a server bug.
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> ApiError {

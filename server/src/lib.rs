@@ -17,6 +17,7 @@ pub mod json;
 pub mod limits;
 pub mod meta;
 mod parse_errors;
+pub mod rejected;
 pub mod router;
 pub mod routes;
 mod serve;
@@ -43,7 +44,7 @@ pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
     ledger_engine::fsutil::create_private_dir(&dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
     let secrets = auth::secret::load_or_create(&dir)?;
-    let (engine, meta) = {
+    let (engine, meta, rejected) = {
         let (dir, engine_config) = (dir.clone(), config.engine.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let (engine, report) = Engine::open(&dir, engine_config)
@@ -58,7 +59,8 @@ pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
                 "engine opened"
             );
             let meta = meta::Meta::open(&dir).context("opening meta.redb")?;
-            Ok((engine, meta))
+            let rejected = rejected::RejectedList::open(&dir).context("opening rejected.redb")?;
+            Ok((engine, meta, rejected))
         })
         .await??
     };
@@ -75,7 +77,7 @@ pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
         }
     }
     Ok(Arc::new(app::App::new(
-        config, iterations, engine, meta, authn, tenants,
+        config, iterations, engine, meta, authn, tenants, rejected,
     )))
 }
 
@@ -107,6 +109,7 @@ pub async fn run(
     let a = app.clone();
     tokio::task::spawn_blocking(move || {
         tasks::flush_key_use(&a);
+        a.rejected.close();
         a.engine.close()
     })
     .await?

@@ -20,6 +20,7 @@ pub enum Route {
     Project(String),
     Keys(String),
     Key(String, String),
+    Rejected(String),
     IngestSingle,
     IngestBatch,
     QueueDepth,
@@ -57,6 +58,7 @@ impl Route {
             Route::Project(_) => "/api/v1/projects/{project_id}",
             Route::Keys(_) => "/api/v1/projects/{project_id}/keys",
             Route::Key(..) => "/api/v1/projects/{project_id}/keys/{key_id}",
+            Route::Rejected(_) => "/api/v1/projects/{project_id}/rejected",
             Route::IngestSingle => "/api/v1/ingest/single",
             Route::IngestBatch => "/api/v1/ingest/batch",
             Route::QueueDepth => "/api/v1/queue/depth",
@@ -132,6 +134,7 @@ pub fn resolve(path: &str) -> Option<Route> {
             ["projects", p, "keys", k] if !p.is_empty() && !k.is_empty() => {
                 Route::Key((*p).to_owned(), (*k).to_owned())
             }
+            ["projects", p, "rejected"] if !p.is_empty() => Route::Rejected((*p).to_owned()),
             ["ingest", "single"] => Route::IngestSingle,
             ["ingest", "batch"] => Route::IngestBatch,
             ["queue", "depth"] => Route::QueueDepth,

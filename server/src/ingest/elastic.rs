@@ -200,7 +200,7 @@ fn action_line(n: usize, line: &str) -> Result<(Op, Map<String, Value>), BulkErr
 /// One source line, mapped (or refused, naming the field).
 fn document(source: &str, index: &str, arrival_us: i64) -> Mapped {
     let bytes = source.len() as u64;
-    match serde_json::from_str::<Value>(source) {
+    let mapped = match serde_json::from_str::<Value>(source) {
         Ok(Value::Object(doc)) => match map_document(doc, index, arrival_us) {
             Ok(m) => Mapped::from_schema(m, bytes),
             Err(why) => Mapped::refused("invalid_field", why, bytes),
@@ -215,7 +215,8 @@ fn document(source: &str, index: &str, arrival_us: i64) -> Mapped {
             format!("the document is not valid JSON: {e}"),
             bytes,
         ),
-    }
+    };
+    mapped.with_raw(|| source.to_owned())
 }
 
 /// Maps a source document onto the Log schema's field names (the table in the module doc).

@@ -170,8 +170,10 @@ fn decode_proto(req: PushRequest, arrival_us: i64) -> Result<Push, PushError> {
             let labels = match &labels {
                 Ok(l) => l.clone(),
                 Err(why) => {
+                    let raw =
+                        || serde_json::json!({"labels": stream.labels, "line": line}).to_string();
                     push.items
-                        .push(Mapped::refused("invalid_field", why.clone(), bytes));
+                        .push(Mapped::refused("invalid_field", why.clone(), bytes).with_raw(raw));
                     continue;
                 }
             };
@@ -237,14 +239,16 @@ fn decode_json(body: &[u8]) -> Result<Push, PushError> {
                 return Err(too_many());
             }
             push.names.push(format!("streams[{s}].values[{e}]"));
-            let bytes = value.to_string().len() as u64;
+            let text = value.to_string();
+            let bytes = text.len() as u64;
             let mapped = labels
                 .clone()
                 .and_then(|labels| Ok(map_entry(labels, json_entry(value)?)))
                 .map_or_else(
                     |why| Mapped::refused("invalid_field", why, bytes),
                     |m| Mapped::from_schema(m, bytes),
-                );
+                )
+                .with_raw(|| text);
             push.items.push(mapped);
         }
     }

@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult, ItemError};
 use crate::limits::admission::Turn;
 use crate::limits::{day_of, secs_to_midnight};
 use crate::meta::Project;
+use crate::rejected;
 use crate::routes::blocking;
 
 /// Reads a front door's body for `project`: first admission (held for capacity while the
@@ -84,15 +85,26 @@ pub struct Mapped {
     pub log: Result<NewLog, Rejection>,
     /// What the item counts for in the project's daily usage bytes: its size as sent.
     pub bytes: u64,
+    /// A refused item's text for the rejected-logs list.
+    pub raw: Option<String>,
 }
 
 impl Mapped {
     /// Validates a log already mapped onto the Log schema's field names (a JSON object),
-    /// by the same rules as the native routes.
+    /// by the same rules as the native routes. A refused object is kept, as mapped, for the
+    /// rejected-logs list (unless the door gives its original text with [`Mapped::with_raw`]).
     pub fn from_schema(object: Map<String, Value>, bytes: u64) -> Mapped {
-        Mapped {
-            log: validate::validate_object(object),
-            bytes,
+        match validate::validate_object(object) {
+            Ok(log) => Mapped {
+                log: Ok(log),
+                bytes,
+                raw: None,
+            },
+            Err((r, object)) => Mapped {
+                log: Err(r),
+                bytes,
+                raw: Some(Value::Object(object).to_string()),
+            },
         }
     }
 
@@ -101,7 +113,16 @@ impl Mapped {
         Mapped {
             log: Err(Rejection { code, message }),
             bytes,
+            raw: None,
         }
+    }
+
+    /// Gives a refused item the text it was sent as (`text` runs only for a refused item).
+    pub fn with_raw(mut self, text: impl FnOnce() -> String) -> Mapped {
+        if self.log.is_err() {
+            self.raw = Some(text());
+        }
+        self
     }
 }
 
@@ -110,32 +131,82 @@ pub struct Checked {
     /// `(index in the request, log, usage bytes)`.
     pub valid: Vec<(usize, NewLog, u64)>,
     pub errors: Vec<ItemError>,
+    /// The text of each refused item, in the order of `errors`.
+    pub raws: Vec<String>,
     pub total: usize,
 }
 
 impl Checked {
+    /// An empty set for a request of `total` items.
+    pub fn new(total: usize) -> Checked {
+        Checked {
+            valid: Vec::with_capacity(total),
+            errors: Vec::new(),
+            raws: Vec::new(),
+            total,
+        }
+    }
+
+    /// Refuses item `index`, keeping its text for the rejected-logs list.
+    pub fn refuse(&mut self, index: usize, why: Rejection, raw: String) {
+        self.errors.push(ItemError {
+            index,
+            code: why.code,
+            message: why.message,
+        });
+        self.raws.push(raw);
+    }
+
     /// Sorts mapped items into valid and refused, refusing timestamps outside `window`.
     pub fn from_mapped(items: Vec<Mapped>, window: &TimeWindow) -> Checked {
-        let mut out = Checked {
-            valid: Vec::with_capacity(items.len()),
-            errors: Vec::new(),
-            total: items.len(),
-        };
+        let mut out = Checked::new(items.len());
         for (index, m) in items.into_iter().enumerate() {
-            match m
-                .log
-                .and_then(|log| window.check(log.timestamp).map(|()| log))
-            {
-                Ok(log) => out.valid.push((index, log, m.bytes)),
-                Err(r) => out.errors.push(ItemError {
-                    index,
-                    code: r.code,
-                    message: r.message,
-                }),
+            match m.log {
+                Ok(log) => match window.check(log.timestamp) {
+                    Ok(()) => out.valid.push((index, log, m.bytes)),
+                    Err(r) => out.refuse(index, r, mapped_text(&log)),
+                },
+                Err(r) => out.refuse(index, r, m.raw.unwrap_or_default()),
             }
         }
         out
     }
+
+    /// The refused items as the rejected-logs list keeps them.
+    fn rejected_items(&mut self, route: &str, at: i64) -> Vec<rejected::Item> {
+        let raws = std::mem::take(&mut self.raws);
+        self.errors
+            .iter()
+            .zip(raws.into_iter().chain(std::iter::repeat_with(String::new)))
+            .map(|(e, raw)| rejected::Item {
+                at,
+                route: route.to_owned(),
+                index: e.index,
+                code: e.code.to_owned(),
+                message: e.message.clone(),
+                raw: rejected::cut(raw, rejected::MAX_RAW_BYTES),
+            })
+            .collect()
+    }
+}
+
+/// A log refused after it was mapped (outside the retention window, over quota), as the
+/// Log schema's JSON: what the rejected-logs list keeps of it.
+pub fn mapped_text(log: &NewLog) -> String {
+    Value::Object(ledger_engine::render::log_json(log)).to_string()
+}
+
+/// Answers a request none of whose items is valid without touching quota or the engine:
+/// the refused items go to the rejected-logs list, their errors come back.
+pub fn refuse_all(
+    app: &App,
+    project: &Project,
+    route: &str,
+    mut checked: Checked,
+) -> Vec<ItemError> {
+    app.rejected
+        .record(project.id, checked.rejected_items(route, now_micros()));
+    checked.errors
 }
 
 /// What an append stored.
@@ -151,7 +222,12 @@ pub struct Stored {
 /// The reservation travels into the blocking append and is dropped when the append is
 /// over, whether this future is still awaited or was dropped (client gone, shutdown): the
 /// engine has counted whatever it stored by then, so the grant is given back exactly once.
-pub async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> ApiResult<Stored> {
+pub async fn store(
+    app: &Arc<App>,
+    project: &Project,
+    route: &str,
+    mut checked: Checked,
+) -> ApiResult<Stored> {
     let now = now_micros();
     let day = day_of(now);
     let want = checked.valid.len() as u64;
@@ -163,15 +239,18 @@ pub async fn store(app: &Arc<App>, project: &Project, mut checked: Checked) -> A
     };
     let granted = reservation.granted() as usize;
     if granted < checked.valid.len() {
-        for (index, _, _) in checked.valid.drain(granted..) {
-            checked.errors.push(ItemError {
-                index,
+        let over: Vec<_> = checked.valid.drain(granted..).collect();
+        for (index, log, _) in over {
+            let why = Rejection {
                 code: "quota_exceeded",
                 message: format!("the project's daily quota of {quota} logs is used up"),
-            });
+            };
+            checked.refuse(index, why, mapped_text(&log));
         }
-        checked.errors.sort_by_key(|e| e.index);
     }
+    app.rejected
+        .record(project.id, checked.rejected_items(route, now));
+    checked.errors.sort_by_key(|e| e.index);
     app.telemetry.ingested(0, 0, checked.errors.len() as u64);
     if checked.valid.is_empty() {
         let quota_hit = checked.errors.iter().any(|e| e.code == "quota_exceeded");

@@ -113,13 +113,17 @@ pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
     let Value::Object(map) = value else {
         return Err(Rejection::invalid("a log must be a JSON object".into()));
     };
-    from_object(map)
+    validate_object(map).map_err(|(r, _)| r)
 }
 
 /// Checks a log given as a JSON object with the Log schema's field names (what a front
-/// door maps its items onto).
-pub fn validate_object(map: Map<String, Value>) -> Result<NewLog, Rejection> {
-    from_object(map)
+/// door maps its items onto). A refused object comes back whole with the reason, so the
+/// rejected-logs list can keep it.
+pub fn validate_object(map: Map<String, Value>) -> Result<NewLog, (Rejection, Map<String, Value>)> {
+    match check_object(&map) {
+        Ok(checked) => Ok(build(map, checked)),
+        Err(r) => Err((r, map)),
+    }
 }
 
 /// What an optional field may hold.
@@ -151,7 +155,7 @@ fn too_long(s: &str, max: usize) -> bool {
     s.len() > max && s.chars().count() > max
 }
 
-fn string(name: &str, v: Value) -> Result<Option<String>, Rejection> {
+fn string<'v>(name: &str, v: &'v Value) -> Result<Option<&'v str>, Rejection> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s)),
@@ -159,17 +163,27 @@ fn string(name: &str, v: Value) -> Result<Option<String>, Rejection> {
     }
 }
 
-fn from_object(map: Map<String, Value>) -> Result<NewLog, Rejection> {
+/// What the checking pass parsed: the required fields and the attributes' compact text.
+struct Parsed {
+    timestamp: i64,
+    level: Level,
+    log_type: LogType,
+    importance: Importance,
+    attributes: Option<String>,
+}
+
+/// Every rule, on a borrowed object: the first one broken, or the parsed required fields.
+fn check_object(map: &Map<String, Value>) -> Result<Parsed, Rejection> {
     let mut timestamp = None;
     let mut level = None;
     let mut log_type = None;
     let mut importance = None;
-    let mut fields: [Option<String>; ledger_engine::model::FIELD_COUNT] = Default::default();
+    let mut attrs = None;
     for (name, v) in map {
         match name.as_str() {
             "timestamp" => {
-                if let Some(s) = string(&name, v)? {
-                    timestamp = Some(parse_rfc3339(&s).ok_or_else(|| {
+                if let Some(s) = string(name, v)? {
+                    timestamp = Some(parse_rfc3339(s).ok_or_else(|| {
                         Rejection::invalid(format!(
                             "timestamp: expected an RFC 3339 time such as 2026-11-22T12:26:36.123Z, got {s:?}"
                         ))
@@ -177,8 +191,8 @@ fn from_object(map: Map<String, Value>) -> Result<NewLog, Rejection> {
                 }
             }
             "level" => {
-                if let Some(s) = string(&name, v)? {
-                    level = Some(Level::parse(&s).ok_or_else(|| {
+                if let Some(s) = string(name, v)? {
+                    level = Some(Level::parse(s).ok_or_else(|| {
                         Rejection::invalid(
                             "level: expected one of debug, info, warning, error, critical".into(),
                         )
@@ -186,8 +200,8 @@ fn from_object(map: Map<String, Value>) -> Result<NewLog, Rejection> {
                 }
             }
             "log_type" => {
-                if let Some(s) = string(&name, v)? {
-                    log_type = Some(LogType::parse(&s).ok_or_else(|| {
+                if let Some(s) = string(name, v)? {
+                    log_type = Some(LogType::parse(s).ok_or_else(|| {
                         Rejection::invalid(
                             "log_type: expected one of console, logger, exception, custom".into(),
                         )
@@ -195,24 +209,24 @@ fn from_object(map: Map<String, Value>) -> Result<NewLog, Rejection> {
                 }
             }
             "importance" => {
-                if let Some(s) = string(&name, v)? {
-                    importance = Some(Importance::parse(&s).ok_or_else(|| {
+                if let Some(s) = string(name, v)? {
+                    importance = Some(Importance::parse(s).ok_or_else(|| {
                         Rejection::invalid("importance: expected one of low, standard, high".into())
                     })?);
                 }
             }
-            "attributes" => fields[Field::Attributes as usize] = attributes(v)?,
+            "attributes" => attrs = attributes(v)?,
             _ => {
-                let Some((field, rule)) = optional_field(&name) else {
+                let Some((_, rule)) = optional_field(name) else {
                     return Err(Rejection::invalid(format!(
                         "{name}: unknown field (see the Log schema)"
                     )));
                 };
-                let Some(s) = string(&name, v)? else {
+                let Some(s) = string(name, v)? else {
                     continue;
                 };
                 match rule {
-                    Rule::Chars(max) if too_long(&s, max) => {
+                    Rule::Chars(max) if too_long(s, max) => {
                         return Err(Rejection::invalid(format!(
                             "{name}: at most {max} characters"
                         )));
@@ -228,18 +242,28 @@ fn from_object(map: Map<String, Value>) -> Result<NewLog, Rejection> {
                     }
                     _ => {}
                 }
-                fields[field as usize] = Some(s);
             }
         }
     }
-    let mut log = NewLog::new(
-        timestamp.ok_or_else(|| Rejection::missing("timestamp"))?,
-        level.ok_or_else(|| Rejection::missing("level"))?,
-        log_type.ok_or_else(|| Rejection::missing("log_type"))?,
-        importance.ok_or_else(|| Rejection::missing("importance"))?,
-    );
-    log.fields = fields;
-    Ok(log)
+    Ok(Parsed {
+        timestamp: timestamp.ok_or_else(|| Rejection::missing("timestamp"))?,
+        level: level.ok_or_else(|| Rejection::missing("level"))?,
+        log_type: log_type.ok_or_else(|| Rejection::missing("log_type"))?,
+        importance: importance.ok_or_else(|| Rejection::missing("importance"))?,
+        attributes: attrs,
+    })
+}
+
+/// Moves the optional strings of a checked object into a log (no copies).
+fn build(map: Map<String, Value>, p: Parsed) -> NewLog {
+    let mut log = NewLog::new(p.timestamp, p.level, p.log_type, p.importance);
+    log.fields[Field::Attributes as usize] = p.attributes;
+    for (name, v) in map {
+        if let (Some((field, _)), Value::String(s)) = (optional_field(&name), v) {
+            log.fields[field as usize] = Some(s);
+        }
+    }
+    log
 }
 
 fn depth(v: &Value) -> usize {
@@ -251,8 +275,8 @@ fn depth(v: &Value) -> usize {
 }
 
 /// An attributes object as compact JSON text, within the size and depth limits.
-fn attributes(v: Value) -> Result<Option<String>, Rejection> {
-    match &v {
+fn attributes(v: &Value) -> Result<Option<String>, Rejection> {
+    match v {
         Value::Null => return Ok(None),
         Value::Object(_) => {}
         _ => {
@@ -261,13 +285,13 @@ fn attributes(v: Value) -> Result<Option<String>, Rejection> {
             ))
         }
     }
-    let d = depth(&v);
+    let d = depth(v);
     if d > MAX_ATTRIBUTES_DEPTH {
         return Err(Rejection::invalid(format!(
             "attributes: nesting depth {d} is over the limit of {MAX_ATTRIBUTES_DEPTH}"
         )));
     }
-    let text = serde_json::to_string(&v).unwrap_or_default();
+    let text = serde_json::to_string(v).unwrap_or_default();
     if text.len() > MAX_ATTRIBUTES_BYTES {
         return Err(Rejection::invalid(format!(
             "attributes: {} bytes serialized, over the limit of {MAX_ATTRIBUTES_BYTES}",

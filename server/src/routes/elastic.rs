@@ -119,10 +119,14 @@ async fn store_bulk(
         blocking(decode).await??
     };
     let total = checked.total;
+    let route = crate::router::Route::EsBulk(None).template();
     let (ids, errors) = if checked.valid.is_empty() {
-        (Vec::new(), checked.errors)
+        (
+            Vec::new(),
+            pipeline::refuse_all(app, &project, route, checked),
+        )
     } else {
-        match pipeline::store(app, &project, checked).await {
+        match pipeline::store(app, &project, route, checked).await {
             Ok(s) => (s.ids, s.errors),
             // No document was valid: each is answered on its own, as Elasticsearch does.
             Err(ApiError::BatchRejected { errors }) => (Vec::new(), errors),

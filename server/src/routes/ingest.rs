@@ -18,6 +18,7 @@ use crate::ingest::pipeline::{store, Checked};
 use crate::ingest::{body, parse, validate};
 use crate::limits::admission::Turn;
 use crate::meta::{Project, Scope};
+use crate::router::Route;
 
 /// Reads, decodes and validates a body (the CPU-heavy part runs off the async workers).
 /// The body's claim on the server's body budget comes back with the logs: the caller holds
@@ -69,28 +70,19 @@ fn check(
     if !batch {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| ApiError::InvalidJson("body is not valid UTF-8".into()))?;
-        let log = validate::validate_in(text, window).map_err(ApiError::from)?;
-        let checked = Checked {
-            valid: vec![(0, log, bytes.len() as u64)],
-            errors: Vec::new(),
-            total: 1,
-        };
+        let mut checked = Checked::new(1);
+        match validate::validate_in(text, window) {
+            Ok(log) => checked.valid.push((0, log, bytes.len() as u64)),
+            Err(r) => checked.refuse(0, r, text.to_owned()),
+        }
         return Ok((checked, bytes.into_claim()));
     }
     let items = parse::batch(&bytes, framing)?;
-    let mut out = Checked {
-        valid: Vec::with_capacity(items.len()),
-        errors: Vec::new(),
-        total: items.len(),
-    };
+    let mut out = Checked::new(items.len());
     for (index, raw) in items.into_iter().enumerate() {
         match validate::validate_in(raw, window) {
             Ok(log) => out.valid.push((index, log, raw.len() as u64)),
-            Err(r) => out.errors.push(ItemError {
-                index,
-                code: r.code,
-                message: r.message,
-            }),
+            Err(r) => out.refuse(index, r, raw.to_owned()),
         }
     }
     Ok((out, bytes.into_claim()))
@@ -100,14 +92,25 @@ fn check(
 pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
     let (checked, _body_claim, _turn) = read_checked(app, req, false, &project).await?;
-    let stored = store(app, &project, checked).await.map_err(|e| match e {
-        // A single log over quota has no batch to list.
-        ApiError::QuotaExceeded { retry_after, .. } => ApiError::QuotaExceeded {
-            retry_after,
-            errors: Vec::new(),
-        },
-        e => e,
-    })?;
+    let route = Route::IngestSingle.template();
+    let stored = store(app, &project, route, checked)
+        .await
+        .map_err(|e| match e {
+            // A single log over quota has no batch to list.
+            ApiError::QuotaExceeded { retry_after, .. } => ApiError::QuotaExceeded {
+                retry_after,
+                errors: Vec::new(),
+            },
+            // Nor has a single invalid log: its own error is the answer.
+            ApiError::BatchRejected { mut errors } if errors.len() == 1 => {
+                let e = errors.remove(0);
+                ApiError::from(validate::Rejection {
+                    code: e.code,
+                    message: e.message,
+                })
+            }
+            e => e,
+        })?;
     let (_, id, at) = stored.ids.into_iter().next().ok_or(ApiError::Internal)?;
     Ok(http::json(
         202,
@@ -119,7 +122,7 @@ pub async fn single(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
 pub async fn batch(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
     let (checked, _body_claim, _turn) = read_checked(app, req, true, &project).await?;
-    let stored = store(app, &project, checked).await?;
+    let stored = store(app, &project, Route::IngestBatch.template(), checked).await?;
     let errors: Vec<_> = stored.errors.iter().map(ItemError::to_json).collect();
     let ids: Vec<&str> = stored.ids.iter().map(|(_, id, _)| id.as_str()).collect();
     Ok(http::json(
@@ -160,11 +163,9 @@ mod tests {
 
     fn checked(n: usize) -> Checked {
         let log = || NewLog::new(now_micros(), Level::Info, LogType::Logger, Importance::Low);
-        Checked {
-            valid: (0..n).map(|i| (i, log(), 100)).collect(),
-            errors: Vec::new(),
-            total: n,
-        }
+        let mut c = Checked::new(n);
+        c.valid = (0..n).map(|i| (i, log(), 100)).collect();
+        c
     }
 
     /// Requests dropped at random points (a client gone, a task aborted) settle their quota
@@ -189,7 +190,7 @@ mod tests {
             // 1–8 polls, wherever they are then (before the reservation, during the append).
             // Counting polls instead of time keeps the test independent of the machine's
             // speed: a fast disk finishes an append in well under a millisecond.
-            let fut = store(&app, &p, checked(n));
+            let fut = store(&app, &p, "/test", checked(n));
             if seed.is_multiple_of(2) {
                 fut.await.unwrap();
                 finished += 1;
@@ -233,7 +234,7 @@ mod tests {
         assert_eq!(app.usage.day(p.id, day).unwrap().logs, stored);
         // The rest of the day's quota is whole: exactly 10 more fit.
         let tight = project(stored + 10);
-        let more = store(&app, &tight, checked(25)).await.unwrap();
+        let more = store(&app, &tight, "/test", checked(25)).await.unwrap();
         assert_eq!(more.ids.len(), 10);
         app.engine.close().unwrap();
     }

@@ -77,10 +77,11 @@ async fn store_push(
     if checked.total == 0 {
         return Ok(http::no_content());
     }
+    let route = crate::router::Route::LokiPush.template();
     let errors = if checked.valid.is_empty() {
-        checked.errors
+        pipeline::refuse_all(app, &project, route, checked)
     } else {
-        match pipeline::store(app, &project, checked).await {
+        match pipeline::store(app, &project, route, checked).await {
             Ok(stored) => stored.errors,
             Err(ApiError::BatchRejected { errors }) => errors,
             Err(e) => return Err(e),

@@ -56,6 +56,7 @@ pub async fn dispatch(
         Route::Keys(id) if m == Method::POST => keys::create(app, req, ctx, &id).await,
         Route::Keys(id) => keys::list(app, req, &id).await,
         Route::Key(id, key) => keys::revoke(app, req, ctx, &id, &key).await,
+        Route::Rejected(id) => projects::rejected(app, req, &id).await,
         Route::IngestSingle => ingest::single(app, req, ctx).await,
         Route::IngestBatch => ingest::batch(app, req, ctx).await,
         Route::QueueDepth => logs::queue_depth(app, req, ctx).await,

@@ -58,8 +58,16 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(app: &Arc<App>) -> ApiResult<Resp> {
     let stats = app.engine.stats();
+    let mut text = app.telemetry.render(&app.engine, &stats);
+    let _ = std::fmt::Write::write_fmt(
+        &mut text,
+        format_args!(
+            "# HELP ledger_rejected_dropped_bytes_total Refused items not kept in the rejected-logs list because its writer was behind.\n# TYPE ledger_rejected_dropped_bytes_total counter\nledger_rejected_dropped_bytes_total {}\n",
+            app.rejected.dropped_bytes()
+        ),
+    );
     Ok(http::text(
-        app.telemetry.render(&app.engine, &stats),
+        text,
         "text/plain; version=0.0.4; charset=utf-8",
     ))
 }

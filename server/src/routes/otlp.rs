@@ -58,7 +58,14 @@ async fn handle(
     if checked.total == 0 {
         return Ok(answer(200, otlp::response(0, String::new(), enc), enc));
     }
-    let stored = match pipeline::store(app, &project, checked).await {
+    let stored = match pipeline::store(
+        app,
+        &project,
+        crate::router::Route::OtlpLogs.template(),
+        checked,
+    )
+    .await
+    {
         Ok(s) => s,
         // No record was valid: 400 with the reasons, as the OTLP spec asks.
         Err(ApiError::BatchRejected { errors }) => {

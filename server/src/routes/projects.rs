@@ -8,6 +8,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::Request;
 use ledger_engine::now_micros;
+use ledger_engine::timefmt::format_micros;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Map, Value};
 
@@ -184,7 +185,49 @@ pub async fn delete(
     app.tenants.remove(pid);
     app.rate.forget(pid);
     app.usage.forget(pid);
+    app.rejected.forget(pid);
     tracing::info!(project = %id, keys = keys.len(), "project deleted");
     audit(app, ctx, &account, "project.delete", Some(pid), None).await;
     Ok(http::no_content())
+}
+
+/// `GET /api/v1/projects/{project_id}/rejected?limit=&cursor=`: the log items ingest routes
+/// refused one by one, newest first.
+pub async fn rejected(app: &Arc<App>, req: Request<Incoming>, id: &str) -> ApiResult<Resp> {
+    let account = session_for(app, &req, id)?;
+    let p = owned_project(app, &account, id)?;
+    let mut limit = 100usize;
+    let mut before = None;
+    for (k, v) in crate::http::query_pairs(req.uri().query())? {
+        match k.as_str() {
+            "limit" => limit = crate::http::int_param("limit", &v, 1, 1000)? as usize,
+            "cursor" if v.is_empty() => {}
+            "cursor" => {
+                before = Some(u64::from_str_radix(&v, 16).map_err(|_| {
+                    ApiError::InvalidQuery("cursor: not a cursor from this route".into())
+                })?)
+            }
+            _ => return Err(ApiError::InvalidQuery(format!("{k}: unknown parameter"))),
+        }
+    }
+    let (a, pid) = (app.clone(), p.id);
+    let page = blocking(move || a.rejected.page(pid, limit, before, now_micros())).await??;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "at": format_micros(i.at),
+                "route": i.route,
+                "index": i.index,
+                "code": i.code,
+                "message": i.message,
+                "raw": i.raw,
+            })
+        })
+        .collect();
+    Ok(http::json(
+        200,
+        &json!({"rejected": items, "next_cursor": page.next.map(|s| format!("{s:x}"))}),
+    ))
 }
