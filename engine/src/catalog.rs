@@ -6,7 +6,8 @@
 //! * `deleted`: `project u64` → deletion time (µs); replay drops their WAL batches;
 //! * `usage`: `(project u64, day i64)` → `(logs u64, bytes u64)`: the daily usage of every
 //!   sealed row (the memtables and the WAL hold the rest; see `usage`);
-//! * `meta`: `name str` → `u64` (`next_segment_id`, `max_seq`).
+//! * `meta`: `name str` → `u64` (`next_segment_id`, `max_seq`);
+//! * `erased`: `deletion u64` → logs that deletion removed so far (see `engine::deletion`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -25,6 +26,7 @@ const SEALED: TableDefinition<u64, u64> = TableDefinition::new("sealed");
 const DELETED: TableDefinition<u64, u64> = TableDefinition::new("deleted");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const USAGE: TableDefinition<(u64, i64), (u64, u64)> = TableDefinition::new("usage");
+const ERASED: TableDefinition<u64, u64> = TableDefinition::new("erased");
 
 const SEGMENT_META_VERSION: u8 = 1;
 
@@ -245,6 +247,58 @@ impl Catalog {
             }
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// Swaps a segment for its rewrite without some of its logs (a deletion), in one
+    /// transaction: the old segment goes, the new one (if any log is left) comes, the
+    /// removed logs leave the daily usage, and the deletion's count grows by `removed`.
+    pub fn replace_segment(
+        &self,
+        project: ProjectId,
+        old: u64,
+        new: Option<&SegmentMeta>,
+        usage_out: &DayMap,
+        deletion: u64,
+        removed: u64,
+    ) -> Result<()> {
+        self.with_db(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(SEGMENTS)?;
+                t.remove((project, old))?;
+                if let Some(m) = new {
+                    t.insert((m.project, m.id), encode_meta(m).as_slice())?;
+                    let mut meta = tx.open_table(META)?;
+                    let next = meta.get("next_segment_id")?.map_or(0, |v| v.value());
+                    meta.insert("next_segment_id", next.max(m.id + 1))?;
+                }
+                let mut usage = tx.open_table(USAGE)?;
+                for (day, u) in usage_out {
+                    let (logs, bytes) = usage.get((project, *day))?.map_or((0, 0), |v| v.value());
+                    usage.insert(
+                        (project, *day),
+                        (logs.saturating_sub(u.logs), bytes.saturating_sub(u.bytes)),
+                    )?;
+                }
+                let mut erased = tx.open_table(ERASED)?;
+                let before = erased.get(deletion)?.map_or(0, |v| v.value());
+                erased.insert(deletion, before + removed)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Logs a deletion removed so far (0 for one never seen).
+    pub fn erased(&self, deletion: u64) -> Result<u64> {
+        self.with_db(|db| {
+            let rtx = db.begin_read()?;
+            match rtx.open_table(ERASED) {
+                Ok(t) => Ok(t.get(deletion)?.map_or(0, |v| v.value())),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 

@@ -27,7 +27,8 @@ pub mod wal;
 
 pub use config::{EngineConfig, FsyncPolicy, RecoveryMode};
 pub use engine::{
-    now_micros, project_dir, AppendOptions, Appended, Engine, EngineStats, Health, OpenReport,
+    now_micros, project_dir, AppendOptions, Appended, Deletion, Engine, EngineStats, Health,
+    OpenReport,
 };
 pub use error::{EngineError, Result};
 pub use model::{Field, Importance, Level, LogId, LogRecord, LogType, NewLog, ProjectId};

@@ -57,6 +57,14 @@ impl UsageBook {
         self.days.lock().entry((project, day)).or_default().add(u);
     }
 
+    /// Counts deleted logs out (never below zero).
+    pub fn subtract(&self, project: ProjectId, day: i64, u: DayUsage) {
+        if let Some(d) = self.days.lock().get_mut(&(project, day)) {
+            d.logs = d.logs.saturating_sub(u.logs);
+            d.bytes = d.bytes.saturating_sub(u.bytes);
+        }
+    }
+
     /// One project's usage on one day.
     pub fn day(&self, project: ProjectId, day: i64) -> DayUsage {
         self.days

@@ -75,13 +75,19 @@ pub fn cut(mut s: String, max: usize) -> String {
 /// A failure of `rejected.redb`: the server's fault, never the client's.
 #[derive(Debug, thiserror::Error)]
 #[error("rejected.redb: {0}")]
-pub struct RejectedError(#[from] redb::Error);
+pub struct RejectedError(Box<redb::Error>);
+
+impl From<redb::Error> for RejectedError {
+    fn from(e: redb::Error) -> Self {
+        RejectedError(Box::new(e))
+    }
+}
 
 macro_rules! into_redb_error {
     ($($t:ty),*) => {$(
         impl From<$t> for RejectedError {
             fn from(e: $t) -> Self {
-                RejectedError(e.into())
+                RejectedError(Box::new(e.into()))
             }
         }
     )*};
@@ -138,7 +144,7 @@ impl RejectedList {
         let handle = std::thread::Builder::new()
             .name("ledger-rejected".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| RejectedError(redb::Error::Io(e)))?;
+            .map_err(|e| RejectedError::from(redb::Error::Io(e)))?;
         Ok(RejectedList {
             db,
             tx,
@@ -313,9 +319,10 @@ impl Writer {
                 match m {
                     Msg::Items(project, items) => {
                         let project = *project;
-                        if !self.counts.contains_key(&project) {
-                            let n = t.range((project, 0)..=(project, u64::MAX))?.count() as u64;
-                            self.counts.insert(project, n);
+                        if let std::collections::hash_map::Entry::Vacant(v) =
+                            self.counts.entry(project)
+                        {
+                            v.insert(t.range((project, 0)..=(project, u64::MAX))?.count() as u64);
                         }
                         let items_len = items.len() as u64;
                         for item in items.drain(..) {

@@ -27,6 +27,9 @@ use crate::segment::{self, cache::BlockCache, SegmentReader};
 use crate::usage::{self, DayUsage, UsageBook};
 use crate::wal::{self, format, Applier, RecoveryReport, Wal, WalStats};
 
+mod deletion;
+
+pub use deletion::Deletion;
 mod open;
 mod reads;
 mod reindex;

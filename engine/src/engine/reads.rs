@@ -108,6 +108,27 @@ impl Engine {
         }
     }
 
+    /// How many documents the search index holds for `expr` in a project (up to 100,000),
+    /// before any log is read: what the index still knows, for tests and inspection.
+    pub fn index_documents(&self, project: ProjectId, expr: &search::Expr) -> Result<usize> {
+        let Some(ix) = &self.inner.search else {
+            return Ok(0);
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let (keys, _, _) = ix.candidates(
+            project,
+            Some(expr),
+            &query::Filter::default(),
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            true,
+            100_000,
+            1_000_000,
+            deadline,
+        )?;
+        Ok(keys.len())
+    }
+
     /// Makes every log appended so far findable by search now (tests, shutdown).
     pub fn refresh_search(&self) -> Result<()> {
         match &self.inner.search {

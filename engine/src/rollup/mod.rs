@@ -368,6 +368,42 @@ impl Rollups {
         }
     }
 
+    /// Counts out the logs a deletion removed from one segment (call after the segment was
+    /// swapped for its rewrite, under the engine's maintenance lock, like [`Rollups::retire`]).
+    pub fn forget_rows<F: FnOnce(&mut dyn FnMut(&Memtable))>(
+        &self,
+        project: ProjectId,
+        rows: &[LogRecord],
+        remaining: &[Arc<SegmentReader>],
+        frozen: &[Arc<Memtable>],
+        cache: &BlockCache,
+        active: F,
+    ) {
+        if !self.enabled() || rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.catch_up() {
+            tracing::error!(project, error = %e, "rollups: deleted logs not counted out");
+            return;
+        }
+        let Some(p) = self.get(project) else {
+            return;
+        };
+        let stored = stored::Stored {
+            segments: remaining,
+            frozen,
+            cache,
+            active,
+        };
+        let errors = stored::forget_rows(&p.rollup, rows, stored);
+        if let Some(last) = errors.last() {
+            for e in &errors {
+                tracing::error!(project, error = %e, "rollups: a recount met an unreadable block");
+            }
+            *p.problem.lock() = Some(last.clone());
+        }
+    }
+
     /// Forgets a deleted project's rollups.
     pub fn remove_project(&self, project: ProjectId) {
         let _ = self.catch_up();

@@ -123,6 +123,24 @@ pub fn retire<F: FnOnce(&mut dyn FnMut(&Memtable))>(
     recount(rollup, &dirty, stored)
 }
 
+/// Counts out logs a deletion removed (call after their segment was swapped for its
+/// rewrite), then recounts the hours whose earliest/latest logs or samples went with them.
+pub fn forget_rows<F: FnOnce(&mut dyn FnMut(&Memtable))>(
+    rollup: &Mutex<ProjectRollup>,
+    rows: &[LogRecord],
+    stored: Stored<'_, F>,
+) -> Vec<String> {
+    let mut dirty = BTreeSet::new();
+    {
+        let mut g = rollup.lock();
+        rows.iter().for_each(|row| g.remove(row, &mut dirty));
+    }
+    if dirty.is_empty() {
+        return Vec::new();
+    }
+    recount(rollup, &dirty, stored)
+}
+
 /// Rows of the remaining sealed data whose timestamps fall in one of `hours`.
 fn sealed_rows_in(
     stored: &Stored<'_, impl FnOnce(&mut dyn FnMut(&Memtable))>,

@@ -81,6 +81,8 @@ enum Msg {
     Append(AppendReq),
     Checkpoint,
     Sync(Sender<Result<()>>),
+    /// Starts a new file (if the current one holds any batch), then answers.
+    Rotate(Sender<()>),
 }
 
 /// Handle to the WAL writer thread. Dropping the last handle stops the thread.
@@ -192,6 +194,14 @@ impl Wal {
         let _ = self.send(Msg::Checkpoint);
     }
 
+    /// Closes the current file (if it holds any batch) so a checkpoint can delete it once
+    /// its rows are sealed; waits for it. A deletion uses it to get its logs out of the WAL.
+    pub fn rotate(&self) -> Result<()> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(Msg::Rotate(reply))?;
+        rx.recv().map_err(|_| EngineError::Closed)
+    }
+
     /// Waits until everything written so far is fsynced.
     pub fn sync(&self) -> Result<()> {
         let (reply, rx) = crossbeam_channel::bounded(1);
@@ -287,6 +297,12 @@ impl Writer {
             for c in control {
                 match c {
                     Msg::Checkpoint => self.checkpoint(),
+                    Msg::Rotate(reply) => {
+                        if self.file_max_seq != 0 {
+                            self.rotate();
+                        }
+                        let _ = reply.send(());
+                    }
                     Msg::Sync(reply) => {
                         let _ = reply.send(self.fsync());
                     }

@@ -66,8 +66,5 @@ pub async fn metrics(app: &Arc<App>) -> ApiResult<Resp> {
             app.rejected.dropped_bytes()
         ),
     );
-    Ok(http::text(
-        text,
-        "text/plain; version=0.0.4; charset=utf-8",
-    ))
+    Ok(http::text(text, "text/plain; version=0.0.4; charset=utf-8"))
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use tantivy::indexer::LogMergePolicy;
+use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     IndexRecordOption, JsonObjectOptions, NumericOptions, Schema, TextFieldIndexing, TextOptions,
@@ -119,7 +120,12 @@ enum Msg {
     Rows(ProjectId, Vec<Arc<LogRecord>>),
     DeleteProject(ProjectId),
     DeleteSeqs(ProjectId, u64, u64),
+    /// Documents by sequence number (unique across the node): a deletion's logs.
+    DeleteSeqSet(Arc<std::collections::HashSet<u64>>),
     Commit(Sender<Result<()>>),
+    /// Merges every index segment holding deleted documents, so their terms leave the
+    /// files, and waits for it.
+    Purge(Sender<Result<()>>),
 }
 
 /// Handle to the search index and its indexer thread.
@@ -286,6 +292,19 @@ impl SearchIndex {
     /// project's segments cover disjoint sequence ranges).
     pub fn delete_seqs(&self, project: ProjectId, lo: u64, hi: u64) {
         self.send(Msg::DeleteSeqs(project, lo, hi));
+    }
+
+    /// Removes the documents of these logs (commit to make it so).
+    pub fn delete_seq_set(&self, seqs: Arc<std::collections::HashSet<u64>>) {
+        self.send(Msg::DeleteSeqSet(seqs));
+    }
+
+    /// Commits, then rewrites every index segment that holds deleted documents without
+    /// them (a deletion's words are then in no file), and waits for it.
+    pub fn purge(&self) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(Msg::Purge(tx));
+        rx.recv().map_err(|_| EngineError::Closed)?
     }
 
     /// Commits now and waits for it.
@@ -523,6 +542,37 @@ impl Indexer {
         Ok(())
     }
 
+    fn schema_seq_name(&self) -> String {
+        self.reader
+            .searcher()
+            .schema()
+            .get_field_name(self.fields.seq)
+            .to_owned()
+    }
+
+    /// See [`SearchIndex::purge`].
+    fn purge(&mut self) -> Result<()> {
+        self.dirty = true;
+        self.commit()?;
+        let ids: Vec<tantivy::index::SegmentId> = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .filter(|r| r.num_deleted_docs() > 0)
+            .map(|r| r.segment_id())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let merge = self.writer.merge(&ids);
+        merge.wait().map_err(|e| tantivy_err(&self.dir, e))?;
+        self.reader
+            .reload()
+            .map_err(|e| tantivy_err(&self.dir, e))?;
+        Ok(())
+    }
+
     fn handle(&mut self, m: Msg) {
         let res = match m {
             Msg::Rows(p, rows) => self.add(p, &rows),
@@ -555,8 +605,27 @@ impl Indexer {
                     .map(|_| ())
                     .map_err(|e| tantivy_err(&self.dir, e))
             }
+            Msg::DeleteSeqSet(seqs) => {
+                let seq_field = self.schema_seq_name();
+                let predicate = FunctionPredicate::from(move |seg: &tantivy::SegmentReader| {
+                    let column = seg.fast_fields().u64(&seq_field)?;
+                    let seqs = seqs.clone();
+                    Ok(move |doc: tantivy::DocId| {
+                        column.first(doc).is_some_and(|s| seqs.contains(&s))
+                    })
+                });
+                self.dirty = true;
+                self.writer
+                    .delete_query(Box::new(DocPredicateQuery::from(predicate)))
+                    .map(|_| ())
+                    .map_err(|e| tantivy_err(&self.dir, e))
+            }
             Msg::Commit(reply) => {
                 let _ = reply.send(self.commit());
+                return;
+            }
+            Msg::Purge(reply) => {
+                let _ = reply.send(self.purge());
                 return;
             }
         };

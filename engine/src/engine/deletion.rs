@@ -1,0 +1,248 @@
+//! Deleting logs by query: every segment holding a matched log is rewritten without it,
+//! the index drops their documents, and the WAL files that held them are deleted.
+//!
+//! A deletion is idempotent and resumable: run it again after a crash (same id, same
+//! matcher, same `through`) and it finishes, and the count it reports stays exact, because
+//! each segment is swapped for its rewrite in one catalog transaction that also adds to the
+//! deletion's count (`erased`) and takes the logs out of the daily usage. See FORMAT.md,
+//! "Deleting logs".
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::*;
+use crate::usage::DayMap;
+
+/// What a deletion removes: logs with a sequence number up to `through` (the logs that
+/// existed when it was created) that `matches` accepts.
+pub struct Deletion<'a> {
+    /// The caller's id for it; the catalog counts its removed logs under this id.
+    pub id: u64,
+    pub through: u64,
+    /// Only segments with logs in `[start, end]` are read (`None`: unbounded).
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub matches: &'a (dyn Fn(&LogRecord) -> bool + Sync),
+}
+
+impl Engine {
+    /// The sequence number the next appended log will get: a deletion created now removes
+    /// logs below it.
+    pub fn next_seq(&self) -> u64 {
+        self.inner.wal().next_seq()
+    }
+
+    /// Logs deletion `id` has removed so far.
+    pub fn erased(&self, id: u64) -> Result<u64> {
+        self.inner.catalog.erased(id)
+    }
+
+    /// Runs a deletion to its end (blocking; minutes for millions of logs) and returns how
+    /// many logs it removed in all, counting earlier runs of the same id. Ingest and reads
+    /// go on meanwhile: each segment is rewritten under the maintenance lock on its own.
+    pub fn delete_logs(&self, project: ProjectId, d: &Deletion<'_>) -> Result<u64> {
+        let inner = &self.inner;
+        if inner.deleted.read().contains(&project) {
+            return inner.catalog.erased(d.id);
+        }
+        // 1. Every log up to `through` is in a segment, and in the committed index (so the
+        //    index deletes below are final: no queued document can bring one back).
+        inner.seal_project(project)?;
+        if let Some(s) = &inner.search {
+            s.commit()?;
+        }
+        // 2. Which logs of which segments go.
+        let plan = self.plan_deletion(project, d)?;
+        // 3. Out of the index first: a crash before the segments are rewritten leaves logs
+        //    that search cannot find but that the resumed deletion removes.
+        if let Some(s) = &inner.search {
+            let all: HashSet<u64> = plan
+                .iter()
+                .flat_map(|(_, seqs)| seqs.iter().copied())
+                .collect();
+            if !all.is_empty() {
+                s.delete_seq_set(Arc::new(all));
+                s.commit()?;
+            }
+        }
+        // 4. Each segment, on its own.
+        for (seg, seqs) in &plan {
+            self.rewrite_without(project, seg, seqs, d.id)?;
+        }
+        // 5. Out of every file: index segments merged without the deleted documents, the WAL
+        //    files that held the logs closed, everything sealed, and those files deleted.
+        if let Some(s) = &inner.search {
+            purge_index(s)?;
+        }
+        inner.wal().rotate()?;
+        inner.seal_all()?;
+        if let Some(s) = &inner.search {
+            s.commit()?;
+        }
+        inner.wal().checkpoint();
+        inner.wal().sync()?;
+        inner.catalog.erased(d.id)
+    }
+
+    /// The segments holding logs the deletion removes, with those logs' sequence numbers.
+    fn plan_deletion(
+        &self,
+        project: ProjectId,
+        d: &Deletion<'_>,
+    ) -> Result<Vec<(Arc<SegmentReader>, HashSet<u64>)>> {
+        let Some(st) = self.inner.get_project(project) else {
+            return Ok(Vec::new());
+        };
+        let segments = st.read().segments.clone();
+        let (lo, hi) = (d.start.unwrap_or(i64::MIN), d.end.unwrap_or(i64::MAX));
+        let mut plan = Vec::new();
+        for seg in segments {
+            if seg.max_ts() < lo || seg.min_ts() > hi {
+                continue;
+            }
+            let mut seqs = HashSet::new();
+            for (i, b) in seg.blocks.iter().enumerate() {
+                if b.min_seq > d.through || b.max_ts < lo || b.min_ts > hi {
+                    continue;
+                }
+                for r in seg.read_block(i)? {
+                    if r.seq <= d.through && (d.matches)(&r) {
+                        seqs.insert(r.seq);
+                    }
+                }
+            }
+            if !seqs.is_empty() {
+                plan.push((seg, seqs));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Swaps one segment for a copy without the logs in `seqs`.
+    fn rewrite_without(
+        &self,
+        project: ProjectId,
+        seg: &Arc<SegmentReader>,
+        seqs: &HashSet<u64>,
+        deletion: u64,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let Some(st) = inner.get_project(project) else {
+            return Ok(());
+        };
+        if !st.read().segments.iter().any(|s| s.id == seg.id) {
+            return Ok(()); // retention dropped it meanwhile
+        }
+        let mut kept = Vec::with_capacity(seg.rows as usize);
+        let mut removed = Vec::with_capacity(seqs.len());
+        for i in 0..seg.blocks.len() {
+            for r in seg.read_block(i)? {
+                if seqs.contains(&r.seq) {
+                    removed.push(r);
+                } else {
+                    kept.push(r);
+                }
+            }
+        }
+        if removed.is_empty() {
+            return Ok(());
+        }
+        // What the removed logs counted for in the daily usage: logs exactly; bytes (the
+        // size each log was sent as is not stored) in proportion to the day's figures.
+        let mut usage_out = DayMap::new();
+        for r in &removed {
+            usage_out
+                .entry(usage::day_of(r.ingested_at))
+                .or_default()
+                .logs += 1;
+        }
+        for (day, u) in usage_out.iter_mut() {
+            let now = inner.usage.day(project, *day);
+            u.bytes = if now.logs == 0 {
+                0
+            } else {
+                (u128::from(now.bytes) * u128::from(u.logs) / u128::from(now.logs)) as u64
+            };
+        }
+        let new = if kept.is_empty() {
+            None
+        } else {
+            let id = inner.next_segment_id.fetch_add(1, Ordering::AcqRel);
+            let path = inner.segment_path(project, id);
+            let meta = segment::write(
+                inner.fs(),
+                &path,
+                project,
+                id,
+                &kept,
+                inner.config.block_rows,
+                inner.config.zstd_level,
+            )?;
+            let reader = match SegmentReader::open(inner.fs(), &path) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = inner.fs().remove_file(&path);
+                    return Err(e);
+                }
+            };
+            Some((meta, reader))
+        };
+        let removed_n = removed.len() as u64;
+        if let Err(e) = inner.catalog.replace_segment(
+            project,
+            seg.id,
+            new.as_ref().map(|(m, _)| m),
+            &usage_out,
+            deletion,
+            removed_n,
+        ) {
+            if let Some((_, r)) = &new {
+                let _ = inner.fs().remove_file(&r.path);
+            }
+            return Err(e);
+        }
+        {
+            let mut g = st.write();
+            g.segments.retain(|s| s.id != seg.id);
+            if let Some((_, r)) = &new {
+                g.segments.push(r.clone());
+            }
+        }
+        for (day, u) in &usage_out {
+            inner.usage.subtract(project, *day, *u);
+        }
+        let (remaining, frozen) = {
+            let g = st.read();
+            (g.segments.clone(), g.frozen.clone())
+        };
+        (inner.rollups).forget_rows(project, &removed, &remaining, &frozen, &inner.cache, |f| {
+            f(&st.read().active)
+        });
+        inner.cache.evict_segment(seg.id);
+        if let Err(e) = inner.fs().remove_file(&seg.path) {
+            // Not in the catalog any more: the next open removes it as an orphan.
+            tracing::warn!(file = %seg.path.display(), error = %e, "could not delete a rewritten segment");
+        }
+        fsutil::sync_dir_in(
+            inner.fs(),
+            &inner.dir.join("segments").join(project_dir(project)),
+        )?;
+        Ok(())
+    }
+}
+
+/// Merges the index segments holding deleted documents; a merge the index was already
+/// running on them is waited out and tried again.
+fn purge_index(s: &SearchIndex) -> Result<()> {
+    let mut last = Ok(());
+    for attempt in 0..5 {
+        last = s.purge();
+        if last.is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200 << attempt));
+    }
+    last
+}
