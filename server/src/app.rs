@@ -55,6 +55,8 @@ pub struct App {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Log items refused one by one, per project (`GET .../rejected`).
     pub rejected: crate::rejected::RejectedList,
+    /// Deletions of logs run one at a time.
+    pub deletion_turn: tokio::sync::Semaphore,
     request_base: u64,
     request_seq: AtomicU64,
 }
@@ -88,6 +90,7 @@ impl App {
             stopping: tokio::sync::watch::Sender::new(false),
             tail_renders: Default::default(),
             rejected,
+            deletion_turn: tokio::sync::Semaphore::new(1),
             admission: crate::limits::Admission::new(
                 config.ingest_max_waiting,
                 config.ingest_max_wait,

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod deletions;
 pub mod error;
 pub mod http;
 pub mod ingest;
@@ -93,6 +94,7 @@ pub async fn run(
     let app = open_app(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = tasks::spawn(&app, &stop_rx);
+    deletions::resume(&app);
     let addr = listener.local_addr().context("listener address")?;
     tracing::info!(%addr, data_dir = %dir.display(), "serving");
     {

@@ -21,6 +21,8 @@ pub enum Route {
     Keys(String),
     Key(String, String),
     Rejected(String),
+    Deletions(String),
+    Deletion(String, String),
     IngestSingle,
     IngestBatch,
     QueueDepth,
@@ -59,6 +61,8 @@ impl Route {
             Route::Keys(_) => "/api/v1/projects/{project_id}/keys",
             Route::Key(..) => "/api/v1/projects/{project_id}/keys/{key_id}",
             Route::Rejected(_) => "/api/v1/projects/{project_id}/rejected",
+            Route::Deletions(_) => "/api/v1/projects/{project_id}/deletions",
+            Route::Deletion(..) => "/api/v1/projects/{project_id}/deletions/{deletion_id}",
             Route::IngestSingle => "/api/v1/ingest/single",
             Route::IngestBatch => "/api/v1/ingest/batch",
             Route::QueueDepth => "/api/v1/queue/depth",
@@ -91,7 +95,7 @@ impl Route {
             | Route::OtlpLogs => "POST",
             Route::Root | Route::Console => "GET, HEAD",
             Route::EsBulk(_) => "POST, PUT",
-            Route::Projects | Route::Keys(_) => "GET, POST",
+            Route::Projects | Route::Keys(_) | Route::Deletions(_) => "GET, POST",
             Route::Project(_) => "GET, PATCH, DELETE",
             Route::Key(..) => "DELETE",
             _ => "GET",
@@ -135,6 +139,10 @@ pub fn resolve(path: &str) -> Option<Route> {
                 Route::Key((*p).to_owned(), (*k).to_owned())
             }
             ["projects", p, "rejected"] if !p.is_empty() => Route::Rejected((*p).to_owned()),
+            ["projects", p, "deletions"] if !p.is_empty() => Route::Deletions((*p).to_owned()),
+            ["projects", p, "deletions", d] if !p.is_empty() && !d.is_empty() => {
+                Route::Deletion((*p).to_owned(), (*d).to_owned())
+            }
             ["ingest", "single"] => Route::IngestSingle,
             ["ingest", "batch"] => Route::IngestBatch,
             ["queue", "depth"] => Route::QueueDepth,

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod deletions;
 mod keys;
 mod projects;
 mod usage;
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 pub use accounts::Account;
 pub use audit::{AuditEvent, AuditPage};
+pub use deletions::DeletionRecord;
 pub use keys::{KeyRecord, Scope};
 pub use projects::Project;
 pub use usage::DayUsage;
@@ -32,6 +34,8 @@ pub(crate) const USAGE: TableDefinition<(u64, i64), (u64, u64)> = TableDefinitio
 /// `(account, sequence)` → event; the sequence only grows, so a range read is time order.
 pub(crate) const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// `(project, deletion id)` → deletion request and state.
+pub(crate) const DELETIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("deletions");
 
 /// A metadata store failure. The server's fault, never the client's.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,7 @@ impl Meta {
             tx.open_table(USAGE)?;
             tx.open_table(AUDIT)?;
             tx.open_table(COUNTERS)?;
+            tx.open_table(DELETIONS)?;
         }
         tx.commit()?;
         Ok(Meta { db })

@@ -74,6 +74,8 @@ impl Meta {
             for k in &removed {
                 keys.remove(k.as_str())?;
             }
+            tx.open_table(super::DELETIONS)?
+                .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
             let mut usage = tx.open_table(USAGE)?;
             let days: Vec<(u64, i64)> = usage
                 .range((id, i64::MIN)..=(id, i64::MAX))?

@@ -2,6 +2,7 @@
 //! calling, which project they may touch, rate limiting, and reading JSON bodies.
 
 mod account;
+pub(crate) mod deletions;
 mod elastic;
 mod ingest;
 mod keys;
@@ -57,6 +58,9 @@ pub async fn dispatch(
         Route::Keys(id) => keys::list(app, req, &id).await,
         Route::Key(id, key) => keys::revoke(app, req, ctx, &id, &key).await,
         Route::Rejected(id) => projects::rejected(app, req, &id).await,
+        Route::Deletions(id) if m == Method::POST => deletions::create(app, req, ctx, &id).await,
+        Route::Deletions(id) => deletions::list(app, req, &id).await,
+        Route::Deletion(id, d) => deletions::get(app, req, &id, &d).await,
         Route::IngestSingle => ingest::single(app, req, ctx).await,
         Route::IngestBatch => ingest::batch(app, req, ctx).await,
         Route::QueueDepth => logs::queue_depth(app, req, ctx).await,
