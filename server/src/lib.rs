@@ -6,6 +6,7 @@
 //! `ingest` (body → parse → validate) and the engine. Errors are [`error::ApiError`], mapped
 //! to HTTP in that one module.
 
+pub mod apidocs;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod ingest;
 pub mod json;
 pub mod limits;
 pub mod meta;
+pub mod openapi;
 mod parse_errors;
 pub mod rejected;
 pub mod router;

@@ -43,63 +43,189 @@ pub enum Route {
     OtlpLogs,
     /// `/ui` and everything under it: the web console.
     Console,
+    /// `GET /api/v1/openapi.json`.
+    OpenApi,
+    /// `GET /docs` (the page) and `/docs/{asset}` (its script and style).
+    Docs(Option<String>),
+}
+
+/// What a route is, without its path parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Health,
+    HealthDeep,
+    Metrics,
+    Register,
+    Login,
+    Me,
+    Audit,
+    Projects,
+    Project,
+    Keys,
+    Key,
+    Rejected,
+    Deletions,
+    Deletion,
+    IngestSingle,
+    IngestBatch,
+    QueueDepth,
+    Logs,
+    LogsSearch,
+    LogsTail,
+    LogsPatterns,
+    Log,
+    ErrorRate,
+    LogVolume,
+    TopErrors,
+    UsageStats,
+    Root,
+    EsBulk,
+    EsIndexBulk,
+    LokiPush,
+    OtlpLogs,
+    Console,
+    ConsolePage,
+    OpenApi,
+    Docs,
+    DocsAsset,
+}
+
+/// Every route the server answers: its path template (the syntax of OpenAPI and of the
+/// `matchit` router), the methods it takes, and what it is. The router is built from this
+/// table, and a test checks that `openapi.json` describes exactly these operations.
+pub const ROUTES: &[(&str, &str, Kind)] = &[
+    ("/health", "GET", Kind::Health),
+    ("/health/deep", "GET", Kind::HealthDeep),
+    ("/metrics", "GET", Kind::Metrics),
+    ("/api/v1/auth/register", "POST", Kind::Register),
+    ("/api/v1/auth/login", "POST", Kind::Login),
+    ("/api/v1/auth/me", "GET", Kind::Me),
+    ("/api/v1/audit", "GET", Kind::Audit),
+    ("/api/v1/projects", "GET, POST", Kind::Projects),
+    (
+        "/api/v1/projects/{project_id}",
+        "GET, PATCH, DELETE",
+        Kind::Project,
+    ),
+    (
+        "/api/v1/projects/{project_id}/keys",
+        "GET, POST",
+        Kind::Keys,
+    ),
+    (
+        "/api/v1/projects/{project_id}/keys/{key_id}",
+        "DELETE",
+        Kind::Key,
+    ),
+    (
+        "/api/v1/projects/{project_id}/rejected",
+        "GET",
+        Kind::Rejected,
+    ),
+    (
+        "/api/v1/projects/{project_id}/deletions",
+        "GET, POST",
+        Kind::Deletions,
+    ),
+    (
+        "/api/v1/projects/{project_id}/deletions/{deletion_id}",
+        "GET",
+        Kind::Deletion,
+    ),
+    ("/api/v1/ingest/single", "POST", Kind::IngestSingle),
+    ("/api/v1/ingest/batch", "POST", Kind::IngestBatch),
+    ("/api/v1/queue/depth", "GET", Kind::QueueDepth),
+    ("/api/v1/logs", "GET", Kind::Logs),
+    ("/api/v1/logs/search", "GET", Kind::LogsSearch),
+    ("/api/v1/logs/tail", "GET", Kind::LogsTail),
+    ("/api/v1/logs/patterns", "GET", Kind::LogsPatterns),
+    ("/api/v1/logs/{id}", "GET", Kind::Log),
+    ("/api/v1/metrics/error-rate", "GET", Kind::ErrorRate),
+    ("/api/v1/metrics/log-volume", "GET", Kind::LogVolume),
+    ("/api/v1/metrics/top-errors", "GET", Kind::TopErrors),
+    ("/api/v1/metrics/usage-stats", "GET", Kind::UsageStats),
+    ("/api/v1/openapi.json", "GET", Kind::OpenApi),
+    ("/docs", "GET", Kind::Docs),
+    ("/docs/{asset}", "GET", Kind::DocsAsset),
+    ("/", "GET, HEAD", Kind::Root),
+    ("/_bulk", "POST, PUT", Kind::EsBulk),
+    ("/{index}/_bulk", "POST, PUT", Kind::EsIndexBulk),
+    ("/loki/api/v1/push", "POST", Kind::LokiPush),
+    ("/otlp/v1/logs", "POST", Kind::OtlpLogs),
+    ("/ui", "GET, HEAD", Kind::Console),
+    ("/ui/{*page}", "GET, HEAD", Kind::ConsolePage),
+];
+
+fn table() -> &'static matchit::Router<Kind> {
+    static ROUTER: std::sync::OnceLock<matchit::Router<Kind>> = std::sync::OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut r = matchit::Router::new();
+        for (path, _, kind) in ROUTES {
+            // The table is a constant checked by the tests: an insert cannot fail.
+            let _ = r.insert(*path, *kind);
+        }
+        r
+    })
+}
+
+impl Kind {
+    fn entry(self) -> &'static (&'static str, &'static str, Kind) {
+        ROUTES
+            .iter()
+            .find(|(_, _, k)| *k == self)
+            .unwrap_or(&ROUTES[0])
+    }
 }
 
 impl Route {
+    fn kind(&self) -> Kind {
+        match self {
+            Route::Health => Kind::Health,
+            Route::HealthDeep => Kind::HealthDeep,
+            Route::Metrics => Kind::Metrics,
+            Route::Register => Kind::Register,
+            Route::Login => Kind::Login,
+            Route::Me => Kind::Me,
+            Route::Audit => Kind::Audit,
+            Route::Projects => Kind::Projects,
+            Route::Project(_) => Kind::Project,
+            Route::Keys(_) => Kind::Keys,
+            Route::Key(..) => Kind::Key,
+            Route::Rejected(_) => Kind::Rejected,
+            Route::Deletions(_) => Kind::Deletions,
+            Route::Deletion(..) => Kind::Deletion,
+            Route::IngestSingle => Kind::IngestSingle,
+            Route::IngestBatch => Kind::IngestBatch,
+            Route::QueueDepth => Kind::QueueDepth,
+            Route::Logs => Kind::Logs,
+            Route::LogsSearch => Kind::LogsSearch,
+            Route::LogsTail => Kind::LogsTail,
+            Route::LogsPatterns => Kind::LogsPatterns,
+            Route::Log(_) => Kind::Log,
+            Route::ErrorRate => Kind::ErrorRate,
+            Route::LogVolume => Kind::LogVolume,
+            Route::TopErrors => Kind::TopErrors,
+            Route::UsageStats => Kind::UsageStats,
+            Route::Root => Kind::Root,
+            Route::EsBulk(None) => Kind::EsBulk,
+            Route::EsBulk(Some(_)) => Kind::EsIndexBulk,
+            Route::LokiPush => Kind::LokiPush,
+            Route::OtlpLogs => Kind::OtlpLogs,
+            Route::Console => Kind::Console,
+            Route::OpenApi => Kind::OpenApi,
+            Route::Docs(None) => Kind::Docs,
+            Route::Docs(Some(_)) => Kind::DocsAsset,
+        }
+    }
+
     /// The path template, the `route` label of request metrics.
     pub fn template(&self) -> &'static str {
-        match self {
-            Route::Health => "/health",
-            Route::HealthDeep => "/health/deep",
-            Route::Metrics => "/metrics",
-            Route::Register => "/api/v1/auth/register",
-            Route::Login => "/api/v1/auth/login",
-            Route::Me => "/api/v1/auth/me",
-            Route::Audit => "/api/v1/audit",
-            Route::Projects => "/api/v1/projects",
-            Route::Project(_) => "/api/v1/projects/{project_id}",
-            Route::Keys(_) => "/api/v1/projects/{project_id}/keys",
-            Route::Key(..) => "/api/v1/projects/{project_id}/keys/{key_id}",
-            Route::Rejected(_) => "/api/v1/projects/{project_id}/rejected",
-            Route::Deletions(_) => "/api/v1/projects/{project_id}/deletions",
-            Route::Deletion(..) => "/api/v1/projects/{project_id}/deletions/{deletion_id}",
-            Route::IngestSingle => "/api/v1/ingest/single",
-            Route::IngestBatch => "/api/v1/ingest/batch",
-            Route::QueueDepth => "/api/v1/queue/depth",
-            Route::Logs => "/api/v1/logs",
-            Route::LogsSearch => "/api/v1/logs/search",
-            Route::LogsTail => "/api/v1/logs/tail",
-            Route::LogsPatterns => "/api/v1/logs/patterns",
-            Route::Log(_) => "/api/v1/logs/{id}",
-            Route::ErrorRate => "/api/v1/metrics/error-rate",
-            Route::LogVolume => "/api/v1/metrics/log-volume",
-            Route::TopErrors => "/api/v1/metrics/top-errors",
-            Route::UsageStats => "/api/v1/metrics/usage-stats",
-            Route::Root => "/",
-            Route::EsBulk(None) => "/_bulk",
-            Route::EsBulk(Some(_)) => "/{index}/_bulk",
-            Route::LokiPush => "/loki/api/v1/push",
-            Route::OtlpLogs => "/otlp/v1/logs",
-            Route::Console => "/ui",
-        }
+        self.kind().entry().0
     }
 
     /// The methods the route answers, as the `Allow` header lists them.
     pub fn allow(&self) -> &'static str {
-        match self {
-            Route::Register
-            | Route::Login
-            | Route::IngestSingle
-            | Route::IngestBatch
-            | Route::LokiPush
-            | Route::OtlpLogs => "POST",
-            Route::Root | Route::Console => "GET, HEAD",
-            Route::EsBulk(_) => "POST, PUT",
-            Route::Projects | Route::Keys(_) | Route::Deletions(_) => "GET, POST",
-            Route::Project(_) => "GET, PATCH, DELETE",
-            Route::Key(..) => "DELETE",
-            _ => "GET",
-        }
+        self.kind().entry().1
     }
 
     /// Ok when the route answers `method`; otherwise the 405.
@@ -115,51 +241,45 @@ impl Route {
 
 /// The route of a path (without its query string), if there is one.
 pub fn resolve(path: &str) -> Option<Route> {
-    let rest = path.strip_prefix('/')?;
-    let segs: Vec<&str> = rest.split('/').collect();
-    let route = match segs.as_slice() {
-        [""] => Route::Root,
-        ["_bulk"] => Route::EsBulk(None),
-        [index, "_bulk"] if !index.is_empty() => Route::EsBulk(Some((*index).to_owned())),
-        ["loki", "api", "v1", "push"] => Route::LokiPush,
-        ["otlp", "v1", "logs"] => Route::OtlpLogs,
-        ["ui", ..] => Route::Console,
-        ["health"] => Route::Health,
-        ["health", "deep"] => Route::HealthDeep,
-        ["metrics"] => Route::Metrics,
-        ["api", "v1", tail @ ..] => match tail {
-            ["auth", "register"] => Route::Register,
-            ["auth", "login"] => Route::Login,
-            ["auth", "me"] => Route::Me,
-            ["audit"] => Route::Audit,
-            ["projects"] => Route::Projects,
-            ["projects", p] if !p.is_empty() => Route::Project((*p).to_owned()),
-            ["projects", p, "keys"] if !p.is_empty() => Route::Keys((*p).to_owned()),
-            ["projects", p, "keys", k] if !p.is_empty() && !k.is_empty() => {
-                Route::Key((*p).to_owned(), (*k).to_owned())
-            }
-            ["projects", p, "rejected"] if !p.is_empty() => Route::Rejected((*p).to_owned()),
-            ["projects", p, "deletions"] if !p.is_empty() => Route::Deletions((*p).to_owned()),
-            ["projects", p, "deletions", d] if !p.is_empty() && !d.is_empty() => {
-                Route::Deletion((*p).to_owned(), (*d).to_owned())
-            }
-            ["ingest", "single"] => Route::IngestSingle,
-            ["ingest", "batch"] => Route::IngestBatch,
-            ["queue", "depth"] => Route::QueueDepth,
-            ["logs"] => Route::Logs,
-            ["logs", "search"] => Route::LogsSearch,
-            ["logs", "tail"] => Route::LogsTail,
-            ["logs", "patterns"] => Route::LogsPatterns,
-            ["logs", id] if !id.is_empty() => Route::Log((*id).to_owned()),
-            ["metrics", "error-rate"] => Route::ErrorRate,
-            ["metrics", "log-volume"] => Route::LogVolume,
-            ["metrics", "top-errors"] => Route::TopErrors,
-            ["metrics", "usage-stats"] => Route::UsageStats,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    Some(route)
+    let m = table().at(path).ok()?;
+    let p = |name: &str| m.params.get(name).unwrap_or_default().to_owned();
+    Some(match m.value {
+        Kind::Health => Route::Health,
+        Kind::HealthDeep => Route::HealthDeep,
+        Kind::Metrics => Route::Metrics,
+        Kind::Register => Route::Register,
+        Kind::Login => Route::Login,
+        Kind::Me => Route::Me,
+        Kind::Audit => Route::Audit,
+        Kind::Projects => Route::Projects,
+        Kind::Project => Route::Project(p("project_id")),
+        Kind::Keys => Route::Keys(p("project_id")),
+        Kind::Key => Route::Key(p("project_id"), p("key_id")),
+        Kind::Rejected => Route::Rejected(p("project_id")),
+        Kind::Deletions => Route::Deletions(p("project_id")),
+        Kind::Deletion => Route::Deletion(p("project_id"), p("deletion_id")),
+        Kind::IngestSingle => Route::IngestSingle,
+        Kind::IngestBatch => Route::IngestBatch,
+        Kind::QueueDepth => Route::QueueDepth,
+        Kind::Logs => Route::Logs,
+        Kind::LogsSearch => Route::LogsSearch,
+        Kind::LogsTail => Route::LogsTail,
+        Kind::LogsPatterns => Route::LogsPatterns,
+        Kind::Log => Route::Log(p("id")),
+        Kind::ErrorRate => Route::ErrorRate,
+        Kind::LogVolume => Route::LogVolume,
+        Kind::TopErrors => Route::TopErrors,
+        Kind::UsageStats => Route::UsageStats,
+        Kind::Root => Route::Root,
+        Kind::EsBulk => Route::EsBulk(None),
+        Kind::EsIndexBulk => Route::EsBulk(Some(p("index"))),
+        Kind::LokiPush => Route::LokiPush,
+        Kind::OtlpLogs => Route::OtlpLogs,
+        Kind::Console | Kind::ConsolePage => Route::Console,
+        Kind::OpenApi => Route::OpenApi,
+        Kind::Docs => Route::Docs(None),
+        Kind::DocsAsset => Route::Docs(Some(p("asset"))),
+    })
 }
 
 #[cfg(test)]
@@ -173,6 +293,14 @@ mod tests {
         assert_eq!(resolve("/api/v1/logs/"), None);
         assert_eq!(resolve("/nope"), None);
         assert_eq!(resolve("/"), Some(Route::Root));
+        assert_eq!(resolve("/ui"), Some(Route::Console));
+        assert_eq!(resolve("/ui/explore/x"), Some(Route::Console));
+        assert_eq!(
+            resolve("/api/_bulk"),
+            Some(Route::EsBulk(Some("api".into()))),
+            "a static prefix does not hide a parameter"
+        );
+        assert_eq!(resolve("/api/v1/projects//keys"), None);
         assert_eq!(resolve("/_bulk"), Some(Route::EsBulk(None)));
         assert_eq!(
             resolve("/logs-app/_bulk"),
@@ -184,6 +312,24 @@ mod tests {
             resolve("/api/v1/projects/p/keys/k"),
             Some(Route::Key("p".into(), "k".into()))
         );
+    }
+
+    #[test]
+    fn every_route_of_the_table_resolves_to_its_own_kind() {
+        for (path, _, kind) in ROUTES {
+            let concrete = path
+                .replace("{*page}", "explore")
+                .replace('{', "x")
+                .replace('}', "");
+            let r = resolve(&concrete).unwrap_or_else(|| panic!("{path} does not resolve"));
+            // Every console path is one route to the handler.
+            let want = if *kind == Kind::ConsolePage {
+                Kind::Console
+            } else {
+                *kind
+            };
+            assert_eq!(r.kind(), want, "{path}");
+        }
     }
 
     #[test]

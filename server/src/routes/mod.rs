@@ -76,6 +76,8 @@ pub async fn dispatch(
         Route::Root if crate::console::wants_page(req.headers()) => Ok(crate::console::page("/")),
         Route::Root => elastic::root(app, req).await,
         Route::Console => Ok(crate::console::page(req.uri().path())),
+        Route::OpenApi => Ok(crate::apidocs::openapi()),
+        Route::Docs(asset) => Ok(crate::apidocs::docs(asset.as_deref(), req.headers())),
         Route::EsBulk(index) => elastic::bulk(app, req, ctx, index.as_deref()).await,
         Route::LokiPush => loki::push(app, req, ctx).await,
         Route::OtlpLogs => otlp::export(app, req, ctx).await,
