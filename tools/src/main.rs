@@ -25,19 +25,28 @@ struct Cli {
 enum Command {
     /// Projects, segments (time ranges, rows, raw and stored bytes, ratio) and WAL files of a
     /// data directory, or the blocks of one segment file.
-    Inspect { path: PathBuf },
+    Inspect {
+        /// A data directory (the server's `--data-dir`) or one segment file (`*.seg`).
+        path: PathBuf,
+    },
     /// Checks every checksum of the WAL and the segments; exits 1 naming file and offset on
     /// damage.
-    Verify { data_dir: PathBuf },
+    Verify {
+        /// The data directory to check (the server's `--data-dir`).
+        data_dir: PathBuf,
+    },
     /// Writes a segment's logs as NDJSON.
     Dump {
+        /// The segment file to read (`<data-dir>/segments/<project>/<id>.seg`).
         segment: PathBuf,
+        /// Stop after this many logs (default: all).
         #[arg(long)]
         limit: Option<usize>,
     },
     /// Rebuilds the search index from the segments and the WAL (the server must be
     /// stopped): the whole index, or one project's documents with --project.
     Reindex {
+        /// The data directory whose index to rebuild (the server's `--data-dir`).
         data_dir: PathBuf,
         /// A project id (16 hex digits, as the API shows it).
         #[arg(long)]
