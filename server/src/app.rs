@@ -29,6 +29,7 @@ use crate::telemetry::Telemetry;
 use crate::tenants::Tenants;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Everything a request may need. One per server, behind an `Arc`.
 pub struct App {
@@ -131,6 +132,22 @@ impl App {
         let route = router::resolve(req.uri().path());
         let template = route.as_ref().map_or("unmatched", |r| r.template());
         let path = req.uri().path().to_owned();
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format_args!("{method} {template}"),
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = template,
+            request_id = %request_id,
+            trace_id = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let incoming = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::trace::parse_traceparent);
+        let trace = crate::trace::begin(&span, incoming);
         let mut ctx = Ctx {
             peer,
             request_id: request_id.clone(),
@@ -142,6 +159,7 @@ impl App {
                 Err(e) => Err(e),
                 Ok(()) => {
                     let fut = routes::dispatch(&self, route, req, &mut ctx);
+                    let fut = tracing::Instrument::instrument(fut, span.clone());
                     CatchPanic(Box::pin(fut)).await.unwrap_or_else(|| {
                         tracing::error!(request_id = %request_id, "handler panicked");
                         Err(ApiError::Internal)
@@ -160,11 +178,17 @@ impl App {
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert(X_REQUEST_ID.clone(), v);
         }
+        if let Ok(v) = HeaderValue::from_str(&trace.traceparent) {
+            headers.insert(TRACEPARENT.clone(), v);
+        }
         let status = resp.status().as_u16();
+        span.record("http.response.status_code", status);
         let secs = start.elapsed().as_secs_f64();
         self.telemetry.observe(template, method, status, secs);
+        let _in_request = span.enter();
         tracing::info!(
             request_id = %request_id,
+            trace_id = %trace.trace_id,
             method,
             path = %path,
             route = template,

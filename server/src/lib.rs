@@ -28,6 +28,7 @@ pub mod tail;
 pub mod tasks;
 pub mod telemetry;
 pub mod tenants;
+pub mod trace;
 
 use std::future::Future;
 use std::io::Write;

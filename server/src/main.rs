@@ -12,6 +12,7 @@ use ledger_server::config::{
     DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_PROJECTS_PER_ACCOUNT, DEFAULT_PBKDF2_ITERATIONS,
     MIN_PBKDF2_ITERATIONS,
 };
+use ledger_server::trace::LogFormat;
 use ledger_server::Config;
 
 /// Ledger: a multi-tenant log platform in one binary.
@@ -122,8 +123,13 @@ struct ServeArgs {
     shutdown_grace_secs: u64,
     /// Log line format on stderr: `json` or `text`. The level comes from LEDGER_LOG
     /// (e.g. `info`, `debug`, `ledger_server=debug`).
-    #[arg(long, env = "LEDGER_LOG_FORMAT", default_value = "json")]
-    log_format: String,
+    /// How log lines are written: json (one object per line) or text.
+    #[arg(long, env = "LEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+    /// Export Ledger's own spans (request, append, fsync group, seal, search) over
+    /// OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (plain HTTP). Off when unset.
+    #[arg(long, env = "LEDGER_OTEL_ENDPOINT")]
+    otel_endpoint: Option<String>,
 }
 
 fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
@@ -159,24 +165,6 @@ impl ServeArgs {
     }
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LEDGER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "text" {
-        builder.init();
-    } else {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init();
-    }
-}
-
-/// Completes on SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
@@ -201,20 +189,22 @@ async fn shutdown_signal() {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(serve())
-}
-
-async fn serve() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
         None => cli.serve,
     };
-    init_logging(&args.log_format);
+    // Outside the async runtime: the span exporter's HTTP client is a blocking one, made and
+    // dropped (flushing what is queued) on this thread.
+    let _spans = ledger_server::trace::init(args.log_format, args.otel_endpoint.as_deref())?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Everything the server creates is private to its user: files 0600, directories 0700,
     // also where a library (tantivy's index files and lock files) creates them without an
     // explicit mode.

@@ -42,6 +42,7 @@ impl Engine {
     /// many logs it removed in all, counting earlier runs of the same id. Ingest and reads
     /// go on meanwhile: each segment is rewritten under the maintenance lock on its own.
     pub fn delete_logs(&self, project: ProjectId, d: &Deletion<'_>) -> Result<u64> {
+        let _span = tracing::trace_span!("delete logs", project, deletion = d.id).entered();
         let inner = &self.inner;
         if inner.deleted.read().contains(&project) {
             return inner.catalog.erased(d.id);

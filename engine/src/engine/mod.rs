@@ -200,6 +200,7 @@ impl Engine {
         logs: Vec<NewLog>,
         opts: AppendOptions,
     ) -> Result<Vec<Appended>> {
+        let _span = tracing::trace_span!("append", project, logs = logs.len()).entered();
         let inner = &self.inner;
         if logs.is_empty() {
             return Err(EngineError::Invalid("empty batch".into()));

@@ -68,6 +68,7 @@ impl Engine {
         req: &ScanRequest,
         budget: SearchBudget,
     ) -> Result<SearchPage> {
+        let _span = tracing::trace_span!("search", project).entered();
         match &self.inner.search {
             Some(ix) if ix.narrows(expr) => {
                 let deadline = std::time::Instant::now() + budget.time;

@@ -61,6 +61,7 @@ impl Inner {
 
     /// Freezes the project's memtable and writes every frozen memtable out as a segment.
     pub(super) fn seal_project(&self, project: ProjectId) -> Result<()> {
+        let _span = tracing::trace_span!("seal", project).entered();
         let _m = self.maintenance.lock();
         let Some(st) = self.get_project(project) else {
             return Ok(());

@@ -292,6 +292,8 @@ impl Writer {
                 }
             }
             if !group.is_empty() {
+                let _span =
+                    tracing::trace_span!("fsync group", batches = group.len(), bytes).entered();
                 self.commit(group);
             }
             for c in control {

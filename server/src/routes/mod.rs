@@ -219,7 +219,9 @@ pub(crate) async fn read_object(
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> ApiResult<T> {
-    Ok(tokio::task::spawn_blocking(f).await?)
+    // The work stays inside the request's span (its log lines and exported spans).
+    let span = tracing::Span::current();
+    Ok(tokio::task::spawn_blocking(move || span.in_scope(f)).await?)
 }
 
 /// Appends to the audit log; a failure is logged, not returned: the action itself happened.
