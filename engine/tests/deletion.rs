@@ -100,6 +100,54 @@ fn check(e: &Engine, m: &Model, context: &str) {
             want.len() as u64,
             "{context}: project {project} volume"
         );
+        // Error groups in every two-hour window: counts, first and last seen, and the sample
+        // are those of the logs still stored (the recount after a deletion), never a
+        // deleted log's.
+        let stored = all_logs(e, project);
+        const HOUR: i64 = 3_600_000_000;
+        for h in 0..38 {
+            let now = T0 + h * HOUR + HOUR / 2;
+            let (lo, hi) = ((now - HOUR).div_euclid(HOUR), now.div_euclid(HOUR));
+            let mut groups: BTreeMap<String, (u64, i64, i64, (i64, u64))> = BTreeMap::new();
+            for r in &stored {
+                let hour = r.log.timestamp.div_euclid(HOUR);
+                let Some(fp) = r.get(Field::ErrorFingerprint) else {
+                    continue;
+                };
+                if hour < lo || hour > hi {
+                    continue;
+                }
+                let g =
+                    groups
+                        .entry(fp.to_owned())
+                        .or_insert((0, i64::MAX, i64::MIN, (i64::MIN, 0)));
+                g.0 += 1;
+                g.1 = g.1.min(r.log.timestamp);
+                g.2 = g.2.max(r.log.timestamp);
+                g.3 = g.3.max((r.log.timestamp, r.seq));
+            }
+            let top = e.top_errors(project, now, 1, 1000).unwrap();
+            assert_eq!(
+                top.len(),
+                groups.len(),
+                "{context}: project {project} hour {h} groups"
+            );
+            for t in &top {
+                let g = groups[&t.fingerprint];
+                assert_eq!(
+                    (t.count, t.first_seen_us, t.last_seen_us),
+                    (g.0, g.1, g.2),
+                    "{context}: hour {h} group {}",
+                    t.fingerprint
+                );
+                assert_eq!(
+                    (t.sample_log_id.timestamp, t.sample_log_id.seq),
+                    g.3,
+                    "{context}: hour {h}: the sample of {} is not its latest stored log",
+                    t.fingerprint
+                );
+            }
+        }
         assert_eq!(
             total_usage(e, project).logs,
             m.usage.get(&project).copied().unwrap_or(0),

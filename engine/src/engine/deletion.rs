@@ -7,7 +7,7 @@
 //! deletion's count (`erased`) and takes the logs out of the daily usage. See FORMAT.md,
 //! "Deleting logs".
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -40,9 +40,25 @@ impl Engine {
 
     /// Runs a deletion to its end (blocking; minutes for millions of logs) and returns how
     /// many logs it removed in all, counting earlier runs of the same id. Ingest and reads
-    /// go on meanwhile: each segment is rewritten under the maintenance lock on its own.
+    /// go on meanwhile: each segment is rewritten under the maintenance lock on its own, and
+    /// the work runs on a thread of its own at background priority, like sealing.
     pub fn delete_logs(&self, project: ProjectId, d: &Deletion<'_>) -> Result<u64> {
-        let _span = tracing::trace_span!("delete logs", project, deletion = d.id).entered();
+        let span = tracing::trace_span!("delete logs", project, deletion = d.id);
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("ledger-deletion".into())
+                .spawn_scoped(s, || {
+                    let _span = span.entered();
+                    crate::background::lower_priority();
+                    self.run_deletion(project, d)
+                })
+                .map_err(|e| EngineError::Internal(format!("starting a deletion thread: {e}")))?
+                .join()
+                .map_err(|_| EngineError::Internal("the deletion thread panicked".into()))?
+        })
+    }
+
+    fn run_deletion(&self, project: ProjectId, d: &Deletion<'_>) -> Result<u64> {
         let inner = &self.inner;
         if inner.deleted.read().contains(&project) {
             return inner.catalog.erased(d.id);
@@ -67,10 +83,13 @@ impl Engine {
                 s.commit()?;
             }
         }
-        // 4. Each segment, on its own.
+        // 4. Each segment, on its own; the rollups count the logs out as each goes, and
+        //    recount the hours whose first/last logs or samples went once at the end.
+        let mut dirty = BTreeSet::new();
         for (seg, seqs) in &plan {
-            self.rewrite_without(project, seg, seqs, d.id)?;
+            self.rewrite_without(project, seg, seqs, d.id, &mut dirty)?;
         }
+        self.recount(project, &dirty);
         // 5. Out of every file: index segments merged without the deleted documents, the WAL
         //    files that held the logs closed, everything sealed, and those files deleted.
         if let Some(s) = &inner.search {
@@ -127,6 +146,7 @@ impl Engine {
         seg: &Arc<SegmentReader>,
         seqs: &HashSet<u64>,
         deletion: u64,
+        dirty: &mut BTreeSet<i64>,
     ) -> Result<()> {
         let inner = &self.inner;
         let _m = inner.maintenance.lock();
@@ -214,13 +234,7 @@ impl Engine {
         for (day, u) in &usage_out {
             inner.usage.subtract(project, *day, *u);
         }
-        let (remaining, frozen) = {
-            let g = st.read();
-            (g.segments.clone(), g.frozen.clone())
-        };
-        (inner.rollups).forget_rows(project, &removed, &remaining, &frozen, &inner.cache, |f| {
-            f(&st.read().active)
-        });
+        inner.rollups.count_out(project, &removed, dirty);
         inner.cache.evict_segment(seg.id);
         if let Err(e) = inner.fs().remove_file(&seg.path) {
             // Not in the catalog any more: the next open removes it as an orphan.
@@ -231,6 +245,58 @@ impl Engine {
             &inner.dir.join("segments").join(project_dir(project)),
         )?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Recounts the rollup cells of `hours` (first/last seen, samples) after a deletion:
+    /// the long read from a snapshot without locks, then under the maintenance lock only
+    /// what was sealed or appended since. If retention dropped a segment meanwhile, the
+    /// snapshot is stale and the recount is done again, all of it under the lock.
+    fn recount(&self, project: ProjectId, hours: &BTreeSet<i64>) {
+        let inner = &self.inner;
+        let Some(st) = inner.get_project(project) else {
+            return;
+        };
+        let (segments, frozen) = {
+            let g = st.read();
+            (g.segments.clone(), g.frozen.clone())
+        };
+        let Some(partial) =
+            inner
+                .rollups
+                .recount_begin(project, hours, &segments, &frozen, &inner.cache)
+        else {
+            return;
+        };
+        let _m = inner.maintenance.lock();
+        let (now_segments, now_frozen) = {
+            let g = st.read();
+            (g.segments.clone(), g.frozen.clone())
+        };
+        let kept = segments
+            .iter()
+            .all(|s| now_segments.iter().any(|n| Arc::ptr_eq(n, s)));
+        let partial = if kept {
+            partial
+        } else {
+            match inner
+                .rollups
+                .recount_begin(project, hours, &[], &[], &inner.cache)
+            {
+                Some(p) => p,
+                None => return,
+            }
+        };
+        inner.rollups.recount_finish(
+            project,
+            hours,
+            partial,
+            &now_segments,
+            &now_frozen,
+            &inner.cache,
+            |f| f(&st.read().active),
+        );
     }
 }
 

@@ -87,7 +87,7 @@ mod cut_tests {
     }
 }
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -369,16 +369,10 @@ impl Rollups {
     }
 
     /// Counts out the logs a deletion removed from one segment (call after the segment was
-    /// swapped for its rewrite, under the engine's maintenance lock, like [`Rollups::retire`]).
-    pub fn forget_rows<F: FnOnce(&mut dyn FnMut(&Memtable))>(
-        &self,
-        project: ProjectId,
-        rows: &[LogRecord],
-        remaining: &[Arc<SegmentReader>],
-        frozen: &[Arc<Memtable>],
-        cache: &BlockCache,
-        active: F,
-    ) {
+    /// swapped for its rewrite, under the engine's maintenance lock). The hours whose
+    /// earliest/latest logs or samples went with them are added to `dirty`: recount them
+    /// once, when the deletion is over ([`Rollups::recount_begin`], [`Rollups::recount_finish`]).
+    pub fn count_out(&self, project: ProjectId, rows: &[LogRecord], dirty: &mut BTreeSet<i64>) {
         if !self.enabled() || rows.is_empty() {
             return;
         }
@@ -386,16 +380,57 @@ impl Rollups {
             tracing::error!(project, error = %e, "rollups: deleted logs not counted out");
             return;
         }
+        if let Some(p) = self.get(project) {
+            stored::count_out(&p.rollup, rows, dirty);
+        }
+    }
+
+    /// The long half of a recount of `hours`, from a snapshot of the project's sealed data
+    /// taken under its state lock; holds no lock while it reads.
+    pub fn recount_begin(
+        &self,
+        project: ProjectId,
+        hours: &BTreeSet<i64>,
+        segments: &[Arc<SegmentReader>],
+        frozen: &[Arc<Memtable>],
+        cache: &BlockCache,
+    ) -> Option<stored::PartialRecount> {
+        if !self.enabled() || hours.is_empty() {
+            return None;
+        }
+        let p = self.get(project)?;
+        Some(stored::recount_begin(
+            &p.rollup, hours, segments, frozen, cache,
+        ))
+    }
+
+    /// The short half, under the engine's maintenance lock: what was sealed or appended
+    /// since the snapshot, then the cells of `hours` replaced.
+    #[allow(clippy::too_many_arguments)]
+    pub fn recount_finish<F: FnOnce(&mut dyn FnMut(&Memtable))>(
+        &self,
+        project: ProjectId,
+        hours: &BTreeSet<i64>,
+        partial: stored::PartialRecount,
+        segments: &[Arc<SegmentReader>],
+        frozen: &[Arc<Memtable>],
+        cache: &BlockCache,
+        active: F,
+    ) {
+        if let Err(e) = self.catch_up() {
+            tracing::error!(project, error = %e, "rollups: recount after a deletion skipped");
+            return;
+        }
         let Some(p) = self.get(project) else {
             return;
         };
         let stored = stored::Stored {
-            segments: remaining,
+            segments,
             frozen,
             cache,
             active,
         };
-        let errors = stored::forget_rows(&p.rollup, rows, stored);
+        let errors = stored::recount_finish(&p.rollup, hours, partial, stored);
         if let Some(last) = errors.last() {
             for e in &errors {
                 tracing::error!(project, error = %e, "rollups: a recount met an unreadable block");

@@ -47,8 +47,10 @@ pub fn build_from_segments(
 ) -> (ProjectRollup, Vec<String>) {
     let mut r = ProjectRollup::new(cfg);
     let mut errors = Vec::new();
+    // Oldest first by sequence number, not by id: a segment rewritten by a deletion has a
+    // new id but keeps its logs' (old) sequence numbers.
     let mut segs: Vec<&Arc<SegmentReader>> = segments.iter().collect();
-    segs.sort_by_key(|s| s.id);
+    segs.sort_by_key(|s| min_seq(s));
     for seg in segs {
         let born = min_seq(seg);
         for i in 0..seg.blocks.len() {
@@ -124,21 +126,11 @@ pub fn retire<F: FnOnce(&mut dyn FnMut(&Memtable))>(
 }
 
 /// Counts out logs a deletion removed (call after their segment was swapped for its
-/// rewrite), then recounts the hours whose earliest/latest logs or samples went with them.
-pub fn forget_rows<F: FnOnce(&mut dyn FnMut(&Memtable))>(
-    rollup: &Mutex<ProjectRollup>,
-    rows: &[LogRecord],
-    stored: Stored<'_, F>,
-) -> Vec<String> {
-    let mut dirty = BTreeSet::new();
-    {
-        let mut g = rollup.lock();
-        rows.iter().for_each(|row| g.remove(row, &mut dirty));
-    }
-    if dirty.is_empty() {
-        return Vec::new();
-    }
-    recount(rollup, &dirty, stored)
+/// rewrite); adds to `dirty` the hours whose earliest/latest logs or samples went with
+/// them, to recount once the deletion is over ([`recount_begin`], [`recount_finish`]).
+pub fn count_out(rollup: &Mutex<ProjectRollup>, rows: &[LogRecord], dirty: &mut BTreeSet<i64>) {
+    let mut g = rollup.lock();
+    rows.iter().for_each(|row| g.remove(row, dirty));
 }
 
 /// Rows of the remaining sealed data whose timestamps fall in one of `hours`.
@@ -148,34 +140,155 @@ fn sealed_rows_in(
     f: &mut dyn FnMut(&LogRecord),
     errors: &mut Vec<String>,
 ) {
+    sealed_rows_after(
+        stored.segments,
+        stored.frozen,
+        stored.cache,
+        hours,
+        0,
+        f,
+        errors,
+    )
+}
+
+/// Rows of sealed data (segments, frozen memtables) in one of `hours` with a sequence
+/// number above `after` (blocks wholly at or below it are not read).
+fn sealed_rows_after(
+    segments: &[Arc<SegmentReader>],
+    frozen: &[Arc<Memtable>],
+    cache: &BlockCache,
+    hours: &BTreeSet<i64>,
+    after: u64,
+    f: &mut dyn FnMut(&LogRecord),
+    errors: &mut Vec<String>,
+) {
     let in_hours = |lo: i64, hi: i64| {
         hours
             .iter()
             .any(|&h| h * HOUR_US <= hi && lo < (h + 1) * HOUR_US)
     };
-    let wanted = |ts: i64| hours.contains(&super::bucket::hour_of(ts));
-    for seg in stored.segments {
+    let wanted =
+        |r: &LogRecord| r.seq > after && hours.contains(&super::bucket::hour_of(r.log.timestamp));
+    for seg in segments {
         if !in_hours(seg.min_ts(), seg.max_ts()) {
             continue;
         }
         for (i, b) in seg.blocks.iter().enumerate() {
-            if !in_hours(b.min_ts, b.max_ts) {
+            if !in_hours(b.min_ts, b.max_ts) || b.max_seq <= after {
                 continue;
             }
-            match cached_block(stored.cache, seg, i) {
-                Ok(rows) => rows
-                    .iter()
-                    .filter(|r| wanted(r.log.timestamp))
-                    .for_each(&mut *f),
+            match cached_block(cache, seg, i) {
+                Ok(rows) => rows.iter().filter(|r| wanted(r)).for_each(&mut *f),
                 Err(e) => errors.push(e.to_string()),
             }
         }
     }
-    for m in stored.frozen {
+    for m in frozen {
         for &h in hours {
-            memtable_hour(m, h).for_each(&mut *f);
+            memtable_hour(m, h)
+                .filter(|r| r.seq > after)
+                .for_each(&mut *f);
         }
     }
+}
+
+/// The first half of a recount that holds no lock while it reads: the cells of `hours`
+/// counted from a snapshot of the sealed data. [`recount_finish`] adds what came after it.
+pub struct PartialRecount {
+    births: HashMap<(bool, Box<str>), u64>,
+    e_cells: CellMap,
+    p_cells: CellMap,
+    /// Every row at or below this sequence number was in the snapshot.
+    after: u64,
+    errors: Vec<String>,
+}
+
+/// Counts the cells of `hours` from a snapshot of a project's sealed data (segments and
+/// frozen memtables, taken together under the state lock). Needs no lock: the snapshot's
+/// files and memtables do not change while it is held.
+pub fn recount_begin(
+    rollup: &Mutex<ProjectRollup>,
+    hours: &BTreeSet<i64>,
+    segments: &[Arc<SegmentReader>],
+    frozen: &[Arc<Memtable>],
+    cache: &BlockCache,
+) -> PartialRecount {
+    let births = rollup.lock().births();
+    let mut errors = Vec::new();
+    let (mut e_cells, mut p_cells) = (CellMap::new(), CellMap::new());
+    let mut after = 0;
+    let mut scratch = ProjectRollup::new(&RollupConfig::default());
+    sealed_rows_after(
+        segments,
+        frozen,
+        cache,
+        hours,
+        0,
+        &mut |r| scratch.recount_into(r, Some(&births), &mut e_cells, &mut p_cells),
+        &mut errors,
+    );
+    for s in segments {
+        after = after.max(s.blocks.iter().map(|b| b.max_seq).max().unwrap_or(0));
+    }
+    for m in frozen {
+        after = after.max(m.max_seq());
+    }
+    PartialRecount {
+        births,
+        e_cells,
+        p_cells,
+        after,
+        errors,
+    }
+}
+
+/// The second half, under the engine's maintenance lock: counts the sealed rows that came
+/// after the snapshot (new segments and frozen memtables; only their blocks past it are
+/// read) and the active memtable, then replaces the cells of `hours`. The snapshot's
+/// segments must all still be there (no retention ran meanwhile).
+pub fn recount_finish<F: FnOnce(&mut dyn FnMut(&Memtable))>(
+    rollup: &Mutex<ProjectRollup>,
+    hours: &BTreeSet<i64>,
+    partial: PartialRecount,
+    stored: Stored<'_, F>,
+) -> Vec<String> {
+    let PartialRecount {
+        births,
+        mut e_cells,
+        mut p_cells,
+        after,
+        mut errors,
+    } = partial;
+    {
+        let mut scratch = ProjectRollup::new(&RollupConfig::default());
+        sealed_rows_after(
+            stored.segments,
+            stored.frozen,
+            stored.cache,
+            hours,
+            after,
+            &mut |r| scratch.recount_into(r, Some(&births), &mut e_cells, &mut p_cells),
+            &mut errors,
+        );
+    }
+    let Stored { active, .. } = stored;
+    active(&mut |m: &Memtable| {
+        let mut g = rollup.lock();
+        let through = g.applied_seq;
+        let (mut ea, mut pa) = (CellMap::new(), CellMap::new());
+        for &h in hours {
+            for r in memtable_hour(m, h).filter(|r| r.seq <= through && r.seq > after) {
+                g.recount_into(r, None, &mut ea, &mut pa);
+            }
+        }
+        g.replace_hours(
+            hours,
+            &births,
+            (std::mem::take(&mut e_cells), std::mem::take(&mut p_cells)),
+            (ea, pa),
+        );
+    });
+    errors
 }
 
 fn memtable_hour(m: &Memtable, h: i64) -> impl Iterator<Item = &LogRecord> {

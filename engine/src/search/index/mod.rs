@@ -116,6 +116,9 @@ fn tantivy_err(dir: &Path, e: impl std::fmt::Display) -> EngineError {
     }
 }
 
+/// A merge in progress on tantivy's merge threads.
+type Merge = tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>;
+
 enum Msg {
     Rows(ProjectId, Vec<Arc<LogRecord>>),
     DeleteProject(ProjectId),
@@ -123,9 +126,9 @@ enum Msg {
     /// Documents by sequence number (unique across the node): a deletion's logs.
     DeleteSeqSet(Arc<std::collections::HashSet<u64>>),
     Commit(Sender<Result<()>>),
-    /// Merges every index segment holding deleted documents, so their terms leave the
-    /// files, and waits for it.
-    Purge(Sender<Result<()>>),
+    /// Commits and starts merging every index segment holding deleted documents (so their
+    /// terms leave the files); answers with the merge to wait on, if one was started.
+    Purge(Sender<Result<Option<Merge>>>),
 }
 
 /// Handle to the search index and its indexer thread.
@@ -301,10 +304,19 @@ impl SearchIndex {
 
     /// Commits, then rewrites every index segment that holds deleted documents without
     /// them (a deletion's words are then in no file), and waits for it.
+    ///
+    /// The merge runs on tantivy's merge threads and is waited for here, not on the
+    /// indexer thread, so documents keep being added meanwhile.
     pub fn purge(&self) -> Result<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Msg::Purge(tx));
-        rx.recv().map_err(|_| EngineError::Closed)?
+        let merge = rx.recv().map_err(|_| EngineError::Closed)??;
+        if let Some(m) = merge {
+            m.wait().map_err(|e| tantivy_err(&self.dir, e))?;
+            // A commit reloads the reader and lets tantivy delete the merged files.
+            self.commit()?;
+        }
+        Ok(())
     }
 
     /// Commits now and waits for it.
@@ -551,7 +563,7 @@ impl Indexer {
     }
 
     /// See [`SearchIndex::purge`].
-    fn purge(&mut self) -> Result<()> {
+    fn start_purge(&mut self) -> Result<Option<Merge>> {
         self.dirty = true;
         self.commit()?;
         let ids: Vec<tantivy::index::SegmentId> = self
@@ -563,14 +575,9 @@ impl Indexer {
             .map(|r| r.segment_id())
             .collect();
         if ids.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let merge = self.writer.merge(&ids);
-        merge.wait().map_err(|e| tantivy_err(&self.dir, e))?;
-        self.reader
-            .reload()
-            .map_err(|e| tantivy_err(&self.dir, e))?;
-        Ok(())
+        Ok(Some(self.writer.merge(&ids)))
     }
 
     fn handle(&mut self, m: Msg) {
@@ -625,7 +632,7 @@ impl Indexer {
                 return;
             }
             Msg::Purge(reply) => {
-                let _ = reply.send(self.purge());
+                let _ = reply.send(self.start_purge());
                 return;
             }
         };
