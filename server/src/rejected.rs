@@ -143,7 +143,12 @@ impl RejectedList {
         };
         let handle = std::thread::Builder::new()
             .name("ledger-rejected".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || {
+                // Requests come first: under a flood of refused items the writer falls
+                // behind and drops (counted), it never takes CPU from accepted logs.
+                ledger_engine::background::lower_priority();
+                writer.run(rx)
+            })
             .map_err(|e| RejectedError::from(redb::Error::Io(e)))?;
         Ok(RejectedList {
             db,

@@ -63,14 +63,23 @@ impl Engine {
         if inner.deleted.read().contains(&project) {
             return inner.catalog.erased(d.id);
         }
+        // How long each step took, logged at the end (where a slow deletion spends its time).
+        let mut clock = std::time::Instant::now();
+        let mut steps: Vec<(&str, u128)> = Vec::new();
+        let mut lap = |name, steps: &mut Vec<(&str, u128)>| {
+            steps.push((name, clock.elapsed().as_millis()));
+            clock = std::time::Instant::now();
+        };
         // 1. Every log up to `through` is in a segment, and in the committed index (so the
         //    index deletes below are final: no queued document can bring one back).
         inner.seal_project(project)?;
         if let Some(s) = &inner.search {
             s.commit()?;
         }
+        lap("seal_ms", &mut steps);
         // 2. Which logs of which segments go.
         let plan = self.plan_deletion(project, d)?;
+        lap("plan_ms", &mut steps);
         // 3. Out of the index first: a crash before the segments are rewritten leaves logs
         //    that search cannot find but that the resumed deletion removes.
         if let Some(s) = &inner.search {
@@ -83,18 +92,22 @@ impl Engine {
                 s.commit()?;
             }
         }
+        lap("index_delete_ms", &mut steps);
         // 4. Each segment, on its own; the rollups count the logs out as each goes, and
         //    recount the hours whose first/last logs or samples went once at the end.
         let mut dirty = BTreeSet::new();
         for (seg, seqs) in &plan {
             self.rewrite_without(project, seg, seqs, d.id, &mut dirty)?;
         }
+        lap("rewrite_ms", &mut steps);
         self.recount(project, &dirty);
+        lap("recount_ms", &mut steps);
         // 5. Out of every file: index segments merged without the deleted documents, the WAL
         //    files that held the logs closed, everything sealed, and those files deleted.
         if let Some(s) = &inner.search {
             purge_index(s)?;
         }
+        lap("index_merge_ms", &mut steps);
         inner.wal().rotate()?;
         inner.seal_all()?;
         if let Some(s) = &inner.search {
@@ -102,7 +115,25 @@ impl Engine {
         }
         inner.wal().checkpoint();
         inner.wal().sync()?;
-        inner.catalog.erased(d.id)
+        lap("wal_ms", &mut steps);
+        let removed = inner.catalog.erased(d.id)?;
+        let rewritten = plan.len();
+        let get = |n: &str| steps.iter().find(|(k, _)| *k == n).map_or(0, |(_, v)| *v);
+        tracing::info!(
+            project,
+            deletion = d.id,
+            removed,
+            segments_rewritten = rewritten,
+            seal_ms = get("seal_ms"),
+            plan_ms = get("plan_ms"),
+            index_delete_ms = get("index_delete_ms"),
+            rewrite_ms = get("rewrite_ms"),
+            recount_ms = get("recount_ms"),
+            index_merge_ms = get("index_merge_ms"),
+            wal_ms = get("wal_ms"),
+            "deletion finished"
+        );
+        Ok(removed)
     }
 
     /// The segments holding logs the deletion removes, with those logs' sequence numbers.
