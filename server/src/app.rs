@@ -132,16 +132,22 @@ impl App {
         let route = router::resolve(req.uri().path());
         let template = route.as_ref().map_or("unmatched", |r| r.template());
         let path = req.uri().path().to_owned();
-        let span = tracing::info_span!(
-            "request",
-            otel.name = %format_args!("{method} {template}"),
-            otel.kind = "server",
-            http.request.method = method,
-            http.route = template,
-            request_id = %request_id,
-            trace_id = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
-        );
+        // The request's span exists only while spans are exported: without export the
+        // ids still go on the answer and the request's log line, at no span's cost.
+        let span = if crate::trace::exporting() {
+            tracing::info_span!(
+                "request",
+                otel.name = %format_args!("{method} {template}"),
+                otel.kind = "server",
+                http.request.method = method,
+                http.route = template,
+                request_id = %request_id,
+                trace_id = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let incoming = req
             .headers()
             .get("traceparent")

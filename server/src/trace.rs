@@ -1,8 +1,9 @@
 //! Ledger's own tracing: W3C trace context on every request, the server's log lines, and
 //! (with `--otel-endpoint`) its spans exported over OTLP/HTTP by the OpenTelemetry SDK.
 //!
-//! Every request gets a `request` span carrying its request id and trace id; the JSON log
-//! lines written inside it carry both. An incoming `traceparent` is honoured: its trace id
+//! Every request's answer and its log line carry its request id and trace id. With export
+//! on, each request also runs in a `request` span (the JSON log lines written inside it
+//! carry both ids too). An incoming `traceparent` is honoured: its trace id
 //! becomes the request's, its span the parent of the server's span; the answer carries the
 //! `traceparent` of the server's span. With export on, the engine's spans (`append`, `fsync
 //! group`, `seal`, `search`, at trace level) are recorded too and exported in batches off
@@ -23,6 +24,11 @@ use tracing_subscriber::Layer;
 
 /// Whether spans are exported (set once at start).
 static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported (`--otel-endpoint`).
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
 
 /// A parsed W3C `traceparent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
