@@ -133,24 +133,6 @@ pub fn count_out(rollup: &Mutex<ProjectRollup>, rows: &[LogRecord], dirty: &mut 
     rows.iter().for_each(|row| g.remove(row, dirty));
 }
 
-/// Rows of the remaining sealed data whose timestamps fall in one of `hours`.
-fn sealed_rows_in(
-    stored: &Stored<'_, impl FnOnce(&mut dyn FnMut(&Memtable))>,
-    hours: &BTreeSet<i64>,
-    f: &mut dyn FnMut(&LogRecord),
-    errors: &mut Vec<String>,
-) {
-    sealed_rows_after(
-        stored.segments,
-        stored.frozen,
-        stored.cache,
-        hours,
-        0,
-        f,
-        errors,
-    )
-}
-
 /// Rows of sealed data (segments, frozen memtables) in one of `hours` with a sequence
 /// number above `after` (blocks wholly at or below it are not read).
 fn sealed_rows_after(
@@ -299,44 +281,16 @@ fn memtable_hour(m: &Memtable, h: i64) -> impl Iterator<Item = &LogRecord> {
     )
 }
 
-/// Recounts the group cells of `hours` from the stored logs.
+/// Recounts the group cells of `hours` from the stored logs: both halves of
+/// [`recount_begin`]/[`recount_finish`] at once, over the same data (under the maintenance
+/// lock, nothing is sealed in between, so the second half only reads the active memtable).
 fn recount<F: FnOnce(&mut dyn FnMut(&Memtable))>(
     rollup: &Mutex<ProjectRollup>,
     hours: &BTreeSet<i64>,
     stored: Stored<'_, F>,
 ) -> Vec<String> {
-    let births = rollup.lock().births();
-    let mut errors = Vec::new();
-    let (mut e_cells, mut p_cells) = (CellMap::new(), CellMap::new());
-    {
-        // Counting needs a `ProjectRollup` only for its template scratch space and for the
-        // births, which are passed in: a throwaway one will do.
-        let mut scratch = ProjectRollup::new(&RollupConfig::default());
-        sealed_rows_in(
-            &stored,
-            hours,
-            &mut |r| scratch.recount_into(r, Some(&births), &mut e_cells, &mut p_cells),
-            &mut errors,
-        );
-    }
-    let Stored { active, .. } = stored;
-    active(&mut |m: &Memtable| {
-        let mut g = rollup.lock();
-        let through = g.applied_seq;
-        let (mut ea, mut pa) = (CellMap::new(), CellMap::new());
-        for &h in hours {
-            for r in memtable_hour(m, h).filter(|r| r.seq <= through) {
-                g.recount_into(r, None, &mut ea, &mut pa);
-            }
-        }
-        g.replace_hours(
-            hours,
-            &births,
-            (std::mem::take(&mut e_cells), std::mem::take(&mut p_cells)),
-            (ea, pa),
-        );
-    });
-    errors
+    let partial = recount_begin(rollup, hours, stored.segments, stored.frozen, stored.cache);
+    recount_finish(rollup, hours, partial, stored)
 }
 
 /// Replaces a project's rollups with a fresh count of everything it stores.
