@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use ledger_benches::{knob, print_table, to_json, LogGen, Row};
+use ledger_benches::{json_len, knob, print_table, LogGen, Row};
 use ledger_engine::{
     AppendOptions, Engine, EngineConfig, Field, Filter, FsyncPolicy, Level, ScanRequest,
 };
@@ -72,7 +72,7 @@ fn block_codec(rows: &mut Vec<Row>) {
             log,
         })
         .collect();
-    let json: usize = recs.iter().map(|r| to_json(&r.log).len()).sum();
+    let json: usize = recs.iter().map(|r| json_len(&r.log)).sum();
     let rounds = 200;
     let t = Instant::now();
     let mut z = Vec::new();
@@ -145,7 +145,7 @@ fn main() {
     while done < stored {
         let n = 1000.min(stored - done);
         let b = g.batch(n);
-        json_bytes += b.iter().map(|l| to_json(l).len() as u64).sum::<u64>();
+        json_bytes += b.iter().map(|l| json_len(l) as u64).sum::<u64>();
         loop {
             match e.append(1, b.clone(), AppendOptions::default()) {
                 Ok(_) => break,
@@ -188,11 +188,11 @@ fn main() {
             100,
         ),
         (
-            "newest 100, service=billing & environment=production",
+            "newest 100, service=billing & environment=prod",
             Filter {
                 fields: vec![
                     (Field::Service, "billing".into()),
-                    (Field::Environment, "production".into()),
+                    (Field::Environment, "prod".into()),
                 ],
                 ..Default::default()
             },

@@ -65,12 +65,7 @@ pub fn fingerprint(log: &NewLog) -> Option<String> {
         h.update(frame.as_bytes());
     }
     let hash = h.finalize();
-    Some(
-        hash.as_bytes()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(hex::encode(&hash.as_bytes()[..16]))
 }
 
 /// What an error group is called: its trimmed type (empty when absent) and its masked

@@ -263,11 +263,11 @@ pub struct LogId {
 impl LogId {
     /// Parses the 32-hex-digit text form; anything else is `None`.
     pub fn parse(s: &str) -> Option<LogId> {
-        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let ts = u64::from_str_radix(&s[..16], 16).ok()?;
-        let seq = u64::from_str_radix(&s[16..], 16).ok()?;
+        let mut b = [0u8; 16];
+        hex::decode_to_slice(s, &mut b).ok()?;
+        let (ts, seq) = b.split_at(8);
+        let ts = u64::from_be_bytes(ts.try_into().ok()?);
+        let seq = u64::from_be_bytes(seq.try_into().ok()?);
         Some(LogId {
             timestamp: (ts ^ (1 << 63)) as i64,
             seq,

@@ -72,10 +72,14 @@ pub fn project_hex(id: u64) -> String {
 
 /// Parses the API form of a project id; anything else (or zero) is `None`.
 pub fn parse_project_id(s: &str) -> Option<u64> {
-    if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(s, 16).ok().filter(|id| *id != 0)
+    hex_u64(s).filter(|id| *id != 0)
+}
+
+/// The one parser of the 16-hex-digit ids and cursors the API hands out.
+pub fn hex_u64(s: &str) -> Option<u64> {
+    let mut b = [0u8; 8];
+    hex::decode_to_slice(s, &mut b).ok()?;
+    Some(u64::from_be_bytes(b))
 }
 
 /// The project object of API.md.

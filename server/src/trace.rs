@@ -74,14 +74,8 @@ fn hex_bytes<const N: usize>(s: &str) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Fresh ids for requests that bring none (and for the server's span when not exporting):
@@ -154,10 +148,10 @@ pub fn begin(span: &tracing::Span, incoming: Option<TraceParent>) -> RequestTrac
         None => (fresh[..16].try_into().unwrap_or([1; 16]), false),
     };
     let span_id: [u8; 8] = fresh[16..24].try_into().unwrap_or([1; 8]);
-    let trace_id = hex(&trace_id);
+    let trace_id = hex::encode(trace_id);
     let traceparent = format!(
         "00-{trace_id}-{}-{}",
-        hex(&span_id),
+        hex::encode(span_id),
         if sampled { "01" } else { "00" }
     );
     span.record("trace_id", trace_id.as_str());
@@ -269,8 +263,8 @@ mod tests {
     fn traceparent_parses_as_the_w3c_spec_says() {
         let tp =
             parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
-        assert_eq!(hex(&tp.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(hex(&tp.span_id), "00f067aa0ba902b7");
+        assert_eq!(hex::encode(tp.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(hex::encode(tp.span_id), "00f067aa0ba902b7");
         assert!(tp.sampled);
         assert!(
             !parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")

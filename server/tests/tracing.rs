@@ -22,10 +22,6 @@ fn traceparent() -> String {
     format!("00-{TRACE}-{PARENT}-01")
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// A minimal OTLP/HTTP receiver: every `POST /v1/traces` body decoded, answered 200.
 fn receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -168,11 +164,11 @@ fn spans_are_exported_over_otlp_http_with_the_clients_trace() {
     let ingest = named("POST /api/v1/ingest/batch");
     let ingest = ingest
         .iter()
-        .find(|s| hex(&s.trace_id) == TRACE)
+        .find(|s| hex::encode(&s.trace_id) == TRACE)
         .unwrap_or_else(|| panic!("no ingest span in the client's trace: {:?}", names(&spans)));
-    assert_eq!(hex(&ingest.parent_span_id), PARENT);
+    assert_eq!(hex::encode(&ingest.parent_span_id), PARENT);
     assert_eq!(
-        hex(&ingest.span_id),
+        hex::encode(&ingest.span_id),
         server_span,
         "the answer's traceparent is this span"
     );
@@ -186,7 +182,7 @@ fn spans_are_exported_over_otlp_http_with_the_clients_trace() {
     );
     let search = named("search");
     assert!(
-        search.iter().any(|x| hex(&x.trace_id) == TRACE),
+        search.iter().any(|x| hex::encode(&x.trace_id) == TRACE),
         "{:?}",
         names(&spans)
     );

@@ -5,16 +5,17 @@
 use std::io::Write;
 
 use clap::ValueEnum;
-use ledger_engine::{Field, Importance, Level, LogType, NewLog};
+use ledger_engine::render::log_json;
+use ledger_engine::NewLog;
+use ledger_loggen::LogGen;
 use serde_json::Value;
-
-use crate::loadgen::logs;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
     /// One JSON log a line.
     Ndjson,
-    /// RFC 4180 CSV without a header, in the column order of [`CSV_COLUMNS`].
+    /// RFC 4180 CSV without a header, in the column order of [`CSV_COLUMNS`]; absent fields
+    /// empty.
     Csv,
 }
 
@@ -53,101 +54,79 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut r = logs::Rng::new(args.seed);
+    let mut r = LogGen::new(args.seed, 0);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as u64;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    for i in 0..args.count {
-        // Spread over the last hour, oldest first.
-        let at = now_ms - 3_600_000 + i * 3_600_000 / args.count.max(1);
-        let log = logs::log(&mut r, at);
-        match args.format {
-            Format::Ndjson => writeln!(out, "{log}")?,
-            Format::Csv => writeln!(out, "{}", csv_row(&log))?,
+        .as_millis() as i64;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let count = args.count.max(1) as i64;
+    // Spread over the last hour, oldest first.
+    let mut logs = (0..args.count as i64)
+        .map(|i| r.log_at((now_ms - 3_600_000 + i * 3_600_000 / count) * 1000));
+    match args.format {
+        Format::Ndjson => {
+            for log in logs {
+                writeln!(out, "{}", Value::Object(log_json(&log)))?;
+            }
+            out.flush()?;
+        }
+        Format::Csv => {
+            let mut csv = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(out);
+            logs.try_for_each(|log| csv.write_record(csv_row(&log)))?;
+            csv.flush()?;
         }
     }
-    out.flush()?;
     Ok(())
 }
 
-/// One CSV line (without the newline) for a generated log.
-fn csv_row(log: &Value) -> String {
-    let text = |k: &str| match log.get(k) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(v @ Value::Object(_)) => Some(v.to_string()),
-        _ => None,
-    };
-    let fingerprint = to_new_log(log).and_then(|l| ledger_engine::fingerprint::fingerprint(&l));
+/// One CSV record for a generated log: an absent field is an empty (unquoted) field, which
+/// PostgreSQL's `COPY … CSV` reads as NULL; the csv crate quotes only where it must.
+fn csv_row(log: &NewLog) -> Vec<String> {
+    let json = log_json(log);
+    let fingerprint = ledger_engine::fingerprint::fingerprint(log);
     CSV_COLUMNS
         .iter()
-        .map(|c| match *c {
-            "error_fingerprint" => fingerprint.clone(),
-            c => text(c),
+        .map(|c| match (*c, json.get(*c)) {
+            ("error_fingerprint", _) => fingerprint.clone().unwrap_or_default(),
+            (_, Some(Value::String(s))) => s.clone(),
+            (_, Some(v @ Value::Object(_))) => v.to_string(),
+            _ => String::new(),
         })
-        .map(|v| v.map_or(String::new(), |s| csv_quote(&s)))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Quotes a CSV field: an empty field is NULL to PostgreSQL's `COPY … CSV`, a quoted one
-/// is text.
-fn csv_quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// The log as the engine would store it, to compute its fingerprint.
-fn to_new_log(log: &Value) -> Option<NewLog> {
-    let s = |k: &str| log.get(k).and_then(Value::as_str);
-    let ts = ledger_engine::timefmt::parse_rfc3339(s("timestamp")?)?;
-    let mut l = NewLog::new(
-        ts,
-        Level::parse(s("level")?)?,
-        LogType::parse(s("log_type")?)?,
-        Importance::parse(s("importance")?)?,
-    );
-    for f in Field::ALL {
-        match log.get(f.name()) {
-            Some(Value::String(v)) => {
-                l.set(f, v.as_str());
-            }
-            Some(v @ Value::Object(_)) => {
-                l.set(f, v.to_string());
-            }
-            _ => {}
-        }
-    }
-    Some(l)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledger_engine::Field;
 
     #[test]
-    fn csv_rows_have_every_column_and_errors_a_fingerprint() {
-        let mut r = logs::Rng::new(3);
+    fn csv_rows_read_back_with_every_column_and_errors_a_fingerprint() {
+        let mut r = LogGen::new(3, 0);
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        let logs: Vec<NewLog> = (0..500).map(|_| r.log_at(1_700_000_000_000_000)).collect();
+        for log in &logs {
+            w.write_record(csv_row(log)).unwrap();
+        }
+        let bytes = w.into_inner().unwrap();
+        let mut rd = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice());
         let mut with_fp = 0;
-        for _ in 0..500 {
-            let log = logs::log(&mut r, 1_700_000_000_000);
-            let row = csv_row(&log);
-            // Quoted fields never hold a bare quote, so counting separators outside quotes
-            // finds the columns.
-            let mut cols = 1;
-            let mut quoted = false;
-            for c in row.chars() {
-                match c {
-                    '"' => quoted = !quoted,
-                    ',' if !quoted => cols += 1,
-                    _ => {}
-                }
-            }
-            assert_eq!(cols, CSV_COLUMNS.len(), "{row}");
-            if log.get("stack_trace").is_some() {
-                let fp = to_new_log(&log).and_then(|l| ledger_engine::fingerprint::fingerprint(&l));
-                assert!(fp.is_some(), "an error has a fingerprint");
+        for (log, rec) in logs.iter().zip(rd.records()) {
+            let rec = rec.unwrap();
+            assert_eq!(rec.len(), CSV_COLUMNS.len());
+            assert_eq!(&rec[4], log.get(Field::Message).unwrap());
+            if let Some(trace) = log.get(Field::StackTrace) {
+                assert_eq!(&rec[7], trace, "multi-line fields survive quoting");
+                assert_eq!(rec[17].len(), 32, "an error has a fingerprint");
                 with_fp += 1;
+            } else {
+                assert_eq!(&rec[7], "");
             }
         }
         assert!(with_fp > 0);

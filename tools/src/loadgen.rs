@@ -9,7 +9,6 @@
 //! (OTLP/HTTP, Elasticsearch `_bulk`, Loki push) instead, encoded as those shippers send them,
 //! so each door can be compared with native ingest.
 
-pub(crate) mod logs;
 mod mixed;
 mod protocol;
 mod tails;
@@ -17,6 +16,10 @@ mod tails;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use ledger_loggen::LogGen;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -64,7 +67,7 @@ pub struct Args {
     /// Target requests per second over all connections; 0 sends as fast as answers come.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
-    /// How long to run: `30s`, `2m`, `500ms` or plain seconds.
+    /// How long to run: `30s`, `2m`, `500ms`, `1h 30m` (humantime's format), up to a week.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
     /// Logs per request in batch mode (1 to 1000).
@@ -87,21 +90,12 @@ pub struct Args {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?}: expected e.g. 30s, 2m, 500ms or a number of seconds");
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(bad()),
-    };
-    if !(secs > 0.0 && secs < 86_400.0 * 7.0) {
-        return Err(bad());
+    let d =
+        humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 30s, 2m, 500ms)"))?;
+    if d.is_zero() || d > Duration::from_secs(7 * 86_400) {
+        return Err(format!("{s:?}: between 1ms and a week"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 /// Runs the load and prints the report.
@@ -163,7 +157,7 @@ async fn setup(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<Str
 /// Request bodies, generated and encoded once: enough distinct ones that the server sees
 /// varied data. Also the average size of a log as native JSON and in the request bodies.
 fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize) {
-    let mut r = logs::Rng::new(args.seed);
+    let mut r = LogGen::new(args.seed, 0);
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -178,7 +172,7 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize) {
                     let ms = now_ms + (i * per + j) as u64;
                     Log {
                         ms,
-                        json: logs::log(&mut r, ms),
+                        json: r.json_at(ms as i64 * 1000),
                     }
                 })
                 .collect();
@@ -244,11 +238,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         args.duration
     );
     let counters = Arc::new(Counters::default());
-    let total = Arc::new(sync::Mutex::new(new_hist()));
-    let window = Arc::new(sync::Mutex::new(new_hist()));
-    let statuses = Arc::new(sync::Mutex::new(BTreeMap::<String, u64>::new()));
+    let total = Arc::new(Mutex::new(new_hist()));
+    let window = Arc::new(Mutex::new(new_hist()));
+    let statuses = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     // How long the server took to say no: what a refusal costs a client.
-    let refusals = Arc::new(sync::Mutex::new(new_hist()));
+    let refusals = Arc::new(Mutex::new(new_hist()));
     let book = if args.tails > 0 {
         anyhow::ensure!(
             args.protocol == Protocol::Native && args.mode == Mode::Batch,
@@ -425,20 +419,6 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A `std::sync::Mutex` that shrugs off poisoning (a panicked worker only loses its sample).
-mod sync {
-    #[derive(Default)]
-    pub struct Mutex<T>(std::sync::Mutex<T>);
-    impl<T> Mutex<T> {
-        pub fn new(v: T) -> Self {
-            Mutex(std::sync::Mutex::new(v))
-        }
-        pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,7 +428,9 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("3").is_err(), "a unit is required");
+        assert!(parse_duration("8d").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("fast").is_err());
     }

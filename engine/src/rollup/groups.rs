@@ -23,8 +23,12 @@
 
 use std::collections::HashMap;
 
+// Keys (message templates, fingerprints) come from tenants' logs and std's SipHash costs
+// more per template than the rest of counting a log: foldhash's fast hasher, seeded from the
+// OS per table, so a tenant cannot aim keys at one bucket without knowing the seed.
+use foldhash::fast::RandomState;
+
 use super::bucket::hour_of;
-use super::fasthash::KeyedState;
 use crate::model::{Level, LogId, LogRecord};
 
 /// What the groups need of one log: its timestamp, sequence number and level.
@@ -230,7 +234,7 @@ pub enum Removed {
 
 /// A capped table of groups keyed by text.
 pub struct Groups<M> {
-    index: HashMap<Box<str>, u32, KeyedState>,
+    index: HashMap<Box<str>, u32, RandomState>,
     slots: Vec<Option<Entry<M>>>,
     free: Vec<u32>,
     cap: usize,
@@ -240,7 +244,7 @@ pub struct Groups<M> {
 impl<M> Groups<M> {
     pub fn new(cap: usize) -> Groups<M> {
         Groups {
-            index: HashMap::with_hasher(KeyedState::new()),
+            index: HashMap::with_hasher(RandomState::default()),
             slots: Vec::new(),
             free: Vec::new(),
             cap: cap.max(1),

@@ -43,7 +43,6 @@
 
 pub mod bucket;
 pub mod errors;
-pub mod fasthash;
 pub mod groups;
 pub mod levels;
 pub mod patterns;

@@ -104,7 +104,8 @@ impl KeyCache {
         if rec.revoked_at.is_some() {
             return;
         }
-        let Some(hash) = crate::auth::password::unhex(&rec.hash)
+        let Some(hash) = hex::decode(&rec.hash)
+            .ok()
             .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
         else {
             tracing::error!(key_id = %rec.id, "key record has a malformed hash; key disabled");
@@ -177,7 +178,7 @@ mod tests {
             name: "n".into(),
             prefix: shown_prefix(&key),
             scopes: vec![Scope::Ingest],
-            hash: crate::auth::password::hex(&h.hash(&key)),
+            hash: hex::encode(h.hash(&key)),
             created_at: 1,
             last_used_at: None,
             revoked_at: None,

@@ -20,8 +20,8 @@ pub fn hash(password: &str, iterations: NonZeroU32) -> Option<String> {
     pbkdf2::derive(ALG, iterations, &salt, password.as_bytes(), &mut out);
     Some(format!(
         "pbkdf2-sha256${iterations}${}${}",
-        hex(&salt),
-        hex(&out)
+        hex::encode(salt),
+        hex::encode(out)
     ))
 }
 
@@ -39,8 +39,8 @@ pub fn verify(password: &str, stored: &str) -> bool {
     };
     let (Some(iter), Some(salt), Some(hash)) = (
         iter.parse::<u32>().ok().and_then(NonZeroU32::new),
-        unhex(salt),
-        unhex(hash),
+        hex::decode(salt).ok(),
+        hex::decode(hash).ok(),
     ) else {
         return false;
     };
@@ -58,24 +58,6 @@ pub fn verify_dummy(password: &str, iterations: NonZeroU32) {
         password.as_bytes(),
         &mut out,
     );
-}
-
-pub(crate) fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
-}
-
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -211,7 +211,7 @@ fn map_record(
     }
     for (f, id) in [("trace_id", &rec.trace_id), ("span_id", &rec.span_id)] {
         if !id.is_empty() && id.iter().any(|&b| b != 0) {
-            m.insert(f.into(), hex_lower(id).into());
+            m.insert(f.into(), hex::encode(id).into());
         }
     }
     let mut attributes = expand(rest);
@@ -235,10 +235,6 @@ fn level_of(number: i32, text: &str) -> Level {
         21..=24 => Level::Critical,
         _ => super::pipeline::level_name(text).unwrap_or(Level::Info),
     }
-}
-
-fn hex_lower(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A string value as is; any other value as compact JSON.

@@ -182,7 +182,7 @@ pub async fn audit(app: &Arc<App>, req: Request<Incoming>) -> ApiResult<Resp> {
             "limit" => limit = int_param("limit", &v, 1, 1000)? as usize,
             "cursor" if v.is_empty() => {}
             "cursor" => {
-                before = Some(u64::from_str_radix(&v, 16).map_err(|_| {
+                before = Some(crate::tenants::hex_u64(&v).ok_or_else(|| {
                     ApiError::InvalidQuery("cursor: not a cursor from this route".into())
                 })?)
             }
@@ -206,7 +206,7 @@ pub async fn audit(app: &Arc<App>, req: Request<Incoming>) -> ApiResult<Resp> {
         .collect();
     Ok(http::json(
         200,
-        &json!({"events": events, "next_cursor": page.next.map(|s| format!("{s:x}"))}),
+        &json!({"events": events, "next_cursor": page.next.map(|s| format!("{s:016x}"))}),
     ))
 }
 
@@ -222,7 +222,7 @@ pub(crate) fn new_id(prefix: &str) -> ApiResult<String> {
     let mut b = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
         .map_err(|_| ApiError::unavailable("the system random source failed", 5))?;
-    Ok(format!("{prefix}{}", password::hex(&b)))
+    Ok(format!("{prefix}{}", hex::encode(b)))
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use super::account::new_id;
 use super::{audit, blocking, owned_project, read_object, session_for};
 use crate::app::{App, Ctx};
 use crate::auth::keys;
-use crate::auth::password::hex;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Resp};
 use crate::json;
@@ -64,7 +63,7 @@ pub async fn create(
         name,
         prefix: keys::shown_prefix(&key),
         scopes,
-        hash: hex(&app.auth.hasher.hash(&key)),
+        hash: hex::encode(app.auth.hasher.hash(&key)),
         created_at: now_micros(),
         last_used_at: None,
         revoked_at: None,

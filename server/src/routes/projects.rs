@@ -203,7 +203,7 @@ pub async fn rejected(app: &Arc<App>, req: Request<Incoming>, id: &str) -> ApiRe
             "limit" => limit = crate::http::int_param("limit", &v, 1, 1000)? as usize,
             "cursor" if v.is_empty() => {}
             "cursor" => {
-                before = Some(u64::from_str_radix(&v, 16).map_err(|_| {
+                before = Some(crate::tenants::hex_u64(&v).ok_or_else(|| {
                     ApiError::InvalidQuery("cursor: not a cursor from this route".into())
                 })?)
             }
@@ -228,6 +228,6 @@ pub async fn rejected(app: &Arc<App>, req: Request<Incoming>, id: &str) -> ApiRe
         .collect();
     Ok(http::json(
         200,
-        &json!({"rejected": items, "next_cursor": page.next.map(|s| format!("{s:x}"))}),
+        &json!({"rejected": items, "next_cursor": page.next.map(|s| format!("{s:016x}"))}),
     ))
 }

@@ -13,10 +13,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
+use ledger_loggen::LogGen;
+use parking_lot::Mutex;
+use rand::seq::SliceRandom;
+use rand::Rng;
 use serde_json::{json, Value};
 
-use super::logs::{self, Rng};
-use super::{call, new_hist, sync, Args, HttpClient};
+use super::{call, new_hist, Args, HttpClient};
 
 const KINDS: [&str; 6] = [
     "ingest",
@@ -28,10 +31,10 @@ const KINDS: [&str; 6] = [
 ];
 
 struct Shared {
-    hist: Vec<sync::Mutex<Histogram<u64>>>,
-    statuses: sync::Mutex<BTreeMap<String, u64>>,
+    hist: Vec<Mutex<Histogram<u64>>>,
+    statuses: Mutex<BTreeMap<String, u64>>,
     errors: AtomicU64,
-    acked: sync::Mutex<Vec<String>>,
+    acked: Mutex<Vec<String>>,
     logs: AtomicU64,
     stop: AtomicBool,
 }
@@ -177,7 +180,7 @@ async fn worker(
     seed: u64,
     batch: usize,
 ) {
-    let mut r = Rng::new(seed);
+    let mut r = LogGen::new(seed, 0);
     while !sh.stop.load(Ordering::Relaxed) {
         let began = Instant::now();
         let res = match KINDS[kind] {
@@ -187,13 +190,13 @@ async fn worker(
                 // retention: accepted (older ones are refused), then expired within a minute,
                 // so the server keeps dropping segments.
                 let base_ms = if old {
-                    now_ms() - 86_400_000 + 5_000 + r.below(55_000)
+                    now_ms() - 86_400_000 + 5_000 + r.rng().gen_range(0..55_000)
                 } else {
                     now_ms()
                 };
                 let n = if old { 50 } else { batch };
                 let logs: Vec<Value> = (0..n)
-                    .map(|j| logs::log(&mut r, base_ms + j as u64))
+                    .map(|j| r.json_at((base_ms + j as u64) as i64 * 1000))
                     .collect();
                 let body = json!({ "logs": logs }).to_string();
                 let k = if old { &old_key } else { &key };
@@ -228,7 +231,7 @@ async fn worker(
                 call(
                     &client,
                     "GET",
-                    &format!("{base}/api/v1/logs?{}", r.pick(&QUERIES)),
+                    &format!("{base}/api/v1/logs?{}", pick(&mut r, &QUERIES)),
                     Some(&key),
                     Bytes::new(),
                 )
@@ -237,7 +240,7 @@ async fn worker(
             "get" => {
                 let id = {
                     let a = sh.acked.lock();
-                    (!a.is_empty()).then(|| a[r.below(a.len() as u64) as usize].clone())
+                    a.choose(r.rng()).cloned()
                 };
                 match id {
                     Some(id) => {
@@ -260,7 +263,10 @@ async fn worker(
                 call(
                     &client,
                     "GET",
-                    &format!("{base}/api/v1/logs/search?q={}&limit=50", r.pick(&SEARCHES)),
+                    &format!(
+                        "{base}/api/v1/logs/search?q={}&limit=50",
+                        pick(&mut r, &SEARCHES)
+                    ),
                     Some(&key),
                     Bytes::new(),
                 )
@@ -270,7 +276,7 @@ async fn worker(
                 call(
                     &client,
                     "GET",
-                    &format!("{base}/api/v1/{}", r.pick(&METRICS)),
+                    &format!("{base}/api/v1/{}", pick(&mut r, &METRICS)),
                     Some(&key),
                     Bytes::new(),
                 )
@@ -316,10 +322,10 @@ pub async fn run(args: &Args, client: HttpClient, base: String) -> anyhow::Resul
     let ingesters = (args.concurrency / 2).max(1);
     println!("loadgen: mixed soak for {:?}: {ingesters} ingesters × {} logs, 1 retention ingester, query, get, search and metrics workers", args.duration, args.batch_size);
     let sh = Arc::new(Shared {
-        hist: KINDS.iter().map(|_| sync::Mutex::new(new_hist())).collect(),
-        statuses: sync::Mutex::new(BTreeMap::new()),
+        hist: KINDS.iter().map(|_| Mutex::new(new_hist())).collect(),
+        statuses: Mutex::new(BTreeMap::new()),
         errors: AtomicU64::new(0),
-        acked: sync::Mutex::new(Vec::new()),
+        acked: Mutex::new(Vec::new()),
         logs: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     });
@@ -416,4 +422,9 @@ pub async fn run(args: &Args, client: HttpClient, base: String) -> anyhow::Resul
     }
     println!("soak passed: no errors beyond the documented limits, every acknowledged id readable");
     Ok(())
+}
+
+/// One of `xs` (tables of constants, never empty), from the worker's seeded sequence.
+fn pick<'a>(r: &mut LogGen, xs: &'a [&'a str]) -> &'a str {
+    xs.choose(r.rng()).copied().unwrap_or_default()
 }

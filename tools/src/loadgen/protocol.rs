@@ -3,7 +3,7 @@
 //! goes, how the batch is encoded (the way the shippers that speak it send one), and how
 //! many of its logs the answer acknowledges.
 //!
-//! Every door gets the same logs from [`logs::log`](super::logs::log), with the same fields
+//! Every door gets the same logs from [`LogGen`](ledger_loggen::LogGen), with the same fields
 //! carried in the protocol's own way (the mappings of `docs/shippers.md` read them back):
 //!
 //! - `otlp`: an `ExportLogsServiceRequest` in protobuf, one `ResourceLogs` per service and
@@ -407,19 +407,20 @@ mod tests {
     use ledger_server::ingest::pipeline::Mapped;
     use ledger_server::ingest::{elastic, loki as server_loki, otlp as server_otlp};
 
-    use super::super::logs::{self, Rng};
+    use ledger_loggen::LogGen;
+
     use super::*;
 
     const NOW_MS: u64 = 1_795_000_000_000;
 
     fn batch(n: usize) -> Vec<Log> {
-        let mut r = Rng::new(3);
+        let mut r = LogGen::new(3, 0);
         (0..n)
             .map(|i| {
                 let ms = NOW_MS + i as u64;
                 Log {
                     ms,
-                    json: logs::log(&mut r, ms),
+                    json: r.json_at(ms as i64 * 1000),
                 }
             })
             .collect()

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::sync::Mutex;
 use http_body_util::BodyExt;
 use hyper::Request;
+use parking_lot::Mutex;
 
 use super::HttpClient;
 
