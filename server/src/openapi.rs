@@ -281,7 +281,7 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .ok("200", answer("Every part is healthy.", json!({"type": "object"})))
             .other(answer("A part is unhealthy (503), with the same detail.", json!({"type": "object"})))),
         ("/metrics", "get", Op::new("Prometheus metrics", "operations", Auth::None)
-            .ok("200", json!({"description": "Prometheus text exposition.", "content": {"text/plain": {"schema": {"type": "string"}}}}))),
+            .ok("200", json!({"description": "Prometheus text exposition; OpenMetrics when the Accept header asks for application/openmetrics-text (same samples).", "content": {"text/plain": {"schema": {"type": "string"}}, "application/openmetrics-text": {"schema": {"type": "string"}}}}))),
         ("/api/v1/auth/register", "post", Op::new("Create an account", "accounts", Auth::None)
             .body(json_body(schema_ref("Credentials")))
             .ok("201", answer("The account and a session token.", schema_ref("Session")))),

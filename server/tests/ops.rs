@@ -42,7 +42,7 @@ fn prometheus_metrics_cover_requests_ingest_and_storage() {
     for needle in [
         "ledger_http_requests_total{route=\"/api/v1/ingest/single\",method=\"POST\",status=\"202\"} 1",
         "ledger_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
-        "ledger_http_request_duration_seconds_bucket{route=\"/api/v1/ingest/single\",method=\"POST\",status=\"202\",le=\"+Inf\"} 1",
+        "ledger_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/api/v1/ingest/single\",method=\"POST\",status=\"202\"} 1",
         "ledger_ingested_logs_total 1",
         "ledger_ingested_bytes_total ",
         "ledger_queue_depth ",
@@ -54,6 +54,20 @@ fn prometheus_metrics_cover_requests_ingest_and_storage() {
     ] {
         assert!(m.contains(needle), "missing {needle:?} in\n{m}");
     }
+    // Every family has its HELP and TYPE, and the counters are typed as counters.
+    assert!(m.contains("# TYPE ledger_http_requests counter"), "{m}");
+    assert!(
+        m.contains("# TYPE ledger_wal_fsync_seconds histogram"),
+        "{m}"
+    );
+    // Prometheus asks for OpenMetrics first; it gets the same exposition under that type.
+    let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let r = s.send("GET", "/metrics", "", &[("Accept", accept)], b"");
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    assert!(r.text().ends_with("# EOF\n"));
 }
 
 #[test]

@@ -1,5 +1,11 @@
 //! Session tokens: JWTs signed with HMAC-SHA256 (ring).
 //!
+//! Why not `jsonwebtoken`: Ledger issues and accepts one token shape (HS256, three claims, a
+//! clock the caller passes in so tests and the server agree on `now`). jsonwebtoken reads the
+//! system clock itself, adds a 60 s leeway by default, and brings RSA/EC key parsing we never
+//! accept; its HS256 is the same ring HMAC used here. What we did write by hand and should
+//! not, base64url, is the base64 crate's.
+//!
 //! Only `HS256` is accepted: the header's `alg` is compared against it before anything else,
 //! so `none` or an asymmetric algorithm can never be smuggled in. The signature check is
 //! ring's constant-time `hmac::verify`.
@@ -79,53 +85,18 @@ impl Jwt {
     }
 }
 
-/// Base64url without padding (RFC 4648 §5), the JWT alphabet.
-pub(crate) mod b64 {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// Base64url without padding (RFC 4648 §5), the JWT alphabet, through the base64 crate. Its
+/// decoder refuses padding and non-canonical trailing bits, so one token has one spelling.
+mod b64 {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     pub fn encode(data: &[u8]) -> String {
-        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-        for chunk in data.chunks(3) {
-            let b = [
-                chunk[0],
-                chunk.get(1).copied().unwrap_or(0),
-                chunk.get(2).copied().unwrap_or(0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..chunk.len() + 1 {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out
+        URL_SAFE_NO_PAD.encode(data)
     }
 
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        } as u32)
-    }
-
-    /// Decodes unpadded base64url; `None` for any other text (padding included).
     pub fn decode(s: &str) -> Option<Vec<u8>> {
-        let b = s.as_bytes();
-        if b.len() % 4 == 1 {
-            return None;
-        }
-        let mut out = Vec::with_capacity(b.len() * 3 / 4);
-        for chunk in b.chunks(4) {
-            let mut n = 0u32;
-            for (i, c) in chunk.iter().enumerate() {
-                n |= value(*c)? << (18 - 6 * i);
-            }
-            let bytes = n.to_be_bytes();
-            out.extend_from_slice(&bytes[1..chunk.len()]);
-        }
-        Some(out)
+        URL_SAFE_NO_PAD.decode(s).ok()
     }
 }
 
@@ -142,6 +113,7 @@ mod tests {
         assert_eq!(b64::encode(b"hi?"), "aGk_");
         assert_eq!(b64::decode("a"), None);
         assert_eq!(b64::decode("aGk="), None);
+        assert_eq!(b64::decode("aGl"), None, "non-canonical trailing bits");
     }
 
     #[test]

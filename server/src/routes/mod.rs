@@ -44,7 +44,7 @@ pub async fn dispatch(
     match route {
         Route::Health => ops::health(),
         Route::HealthDeep => ops::health_deep(app).await,
-        Route::Metrics => ops::metrics(app).await,
+        Route::Metrics => ops::metrics(app, &req).await,
         Route::Register => account::register(app, req, ctx).await,
         Route::Login => account::login(app, req, ctx).await,
         Route::Me => account::me(app, req).await,

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use hyper::body::Incoming;
+use hyper::Request;
 use serde_json::{json, Value};
 
 use super::blocking;
@@ -55,16 +57,26 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
     Ok(resp)
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(app: &Arc<App>) -> ApiResult<Resp> {
+/// `GET /metrics`: Prometheus text format, or OpenMetrics when the scraper asks for it (the
+/// body is the same exposition).
+pub async fn metrics(app: &Arc<App>, req: &Request<Incoming>) -> ApiResult<Resp> {
     let stats = app.engine.stats();
-    let mut text = app.telemetry.render(&app.engine, &stats);
-    let _ = std::fmt::Write::write_fmt(
-        &mut text,
-        format_args!(
-            "# HELP ledger_rejected_dropped_bytes_total Refused items not kept in the rejected-logs list because its writer was behind.\n# TYPE ledger_rejected_dropped_bytes_total counter\nledger_rejected_dropped_bytes_total {}\n",
-            app.rejected.dropped_bytes()
-        ),
-    );
-    Ok(http::text(text, "text/plain; version=0.0.4; charset=utf-8"))
+    let dropped = [(
+        "ledger_rejected_dropped_bytes",
+        "Refused items not kept in the rejected-logs list because its writer was behind",
+        app.rejected.dropped_bytes(),
+    )];
+    let text = app.telemetry.render(&app.engine, &stats, &dropped);
+    let openmetrics = req
+        .headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let content_type = if openmetrics {
+        crate::telemetry::OPENMETRICS_CONTENT_TYPE
+    } else {
+        crate::telemetry::TEXT_CONTENT_TYPE
+    };
+    Ok(http::text(text, content_type))
 }
