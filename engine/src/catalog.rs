@@ -63,7 +63,7 @@ fn encode_meta(m: &SegmentMeta) -> Vec<u8> {
 }
 
 fn decode_meta(project: u64, id: u64, b: &[u8]) -> Result<SegmentMeta> {
-    let bad = |what: &str| EngineError::Catalog(format!("segment {id:016x}: {what}"));
+    let bad = |what: &'static str| EngineError::CatalogRecord { segment: id, what };
     let mut r = Reader::new(b);
     if r.u8().map_err(|e| bad(e.what))? != SEGMENT_META_VERSION {
         return Err(bad("unknown segment record version"));

@@ -9,7 +9,7 @@ use crate::model::ProjectId;
 pub enum EngineError {
     /// Memory or queue limits are reached; nothing from the request was stored. Retry later.
     #[error("backpressure: {0}")]
-    Backpressure(String),
+    Backpressure(Backpressure),
 
     /// The engine stopped accepting writes after an unrecoverable I/O failure (a failed
     /// fsync is never retried). Reads keep working.
@@ -24,7 +24,7 @@ pub enum EngineError {
     /// The caller's request is out of range (empty batch, a limit or window out of range):
     /// the caller's mistake, never the engine's.
     #[error("invalid request: {0}")]
-    Invalid(String),
+    Invalid(Invalid),
 
     /// A part of the engine that this call needs is off or has failed (metrics after the
     /// rollup thread died, or with rollups disabled; search with the index disabled). Not
@@ -48,14 +48,21 @@ pub enum EngineError {
         what: String,
     },
 
+    /// A file operation failed; `path` is the file, `error` what the OS said.
     #[error("{path}: {error}")]
     Io {
         path: PathBuf,
+        #[source]
         error: std::io::Error,
     },
 
+    /// The catalog database (redb) failed.
     #[error("catalog: {0}")]
-    Catalog(String),
+    Catalog(#[source] Box<redb::Error>),
+
+    /// A catalog record does not decode: damage, or a record from a newer version.
+    #[error("catalog: segment {segment:016x}: {what}")]
+    CatalogRecord { segment: u64, what: &'static str },
 
     /// The engine is shutting down.
     #[error("engine is closed")]
@@ -82,17 +89,77 @@ impl EngineError {
     }
 }
 
+/// Which limit turned an append away.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Backpressure {
+    #[error("{held} bytes wait to be sealed (limit {limit})")]
+    MemtablesFull { held: usize, limit: usize },
+    #[error("{lag} logs wait to be indexed (limit {limit})")]
+    IndexBehind { lag: u64, limit: u64 },
+    #[error("queue depth {depth} + {incoming} would pass the limit {limit}")]
+    QueueDepth {
+        depth: usize,
+        incoming: usize,
+        limit: usize,
+    },
+}
+
+/// What is wrong with a caller's request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("empty batch")]
+    EmptyBatch,
+    #[error("limit must be 1 to {max}")]
+    Limit { max: usize },
+    #[error("offset must be at most {max}")]
+    Offset { max: usize },
+    #[error("cursor was made for the other order")]
+    CursorOrder,
+    #[error("hours must be at least 1")]
+    ZeroHours,
+    #[error("hours {0} is out of range")]
+    Hours(u32),
+    #[error("the window falls outside the representable time")]
+    Window,
+    #[error("{hours} hours in {bucket} buckets is {buckets} buckets; at most {max} are allowed")]
+    TooManyBuckets {
+        hours: u32,
+        bucket: crate::rollup::Bucket,
+        buckets: usize,
+        max: usize,
+    },
+    #[error("the search index needs the real file system; disable search on a test one")]
+    SearchNeedsRealFs,
+}
+
+impl From<Backpressure> for EngineError {
+    fn from(b: Backpressure) -> Self {
+        EngineError::Backpressure(b)
+    }
+}
+
+impl From<Invalid> for EngineError {
+    fn from(i: Invalid) -> Self {
+        EngineError::Invalid(i)
+    }
+}
+
 macro_rules! catalog_error {
     ($($t:ty),*) => {$(
         impl From<$t> for EngineError {
             fn from(e: $t) -> Self {
-                EngineError::Catalog(e.to_string())
+                EngineError::Catalog(Box::new(e.into()))
             }
         }
     )*};
 }
+impl From<redb::Error> for EngineError {
+    fn from(e: redb::Error) -> Self {
+        EngineError::Catalog(Box::new(e))
+    }
+}
+
 catalog_error!(
-    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,

@@ -30,7 +30,7 @@ pub use engine::{
     now_micros, project_dir, AppendOptions, Appended, Deletion, Engine, EngineStats, Health,
     OpenReport,
 };
-pub use error::{EngineError, Result};
+pub use error::{Backpressure, EngineError, Invalid, Result};
 pub use model::{Field, Importance, Level, LogId, LogRecord, LogType, NewLog, ProjectId};
 pub use query::{AttrMatch, Cursor, Filter, Order, Page, ScanRequest};
 pub use rollup::{

@@ -4,7 +4,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::error::{EngineError, Result};
+use crate::error::{Invalid, Result};
 use crate::memtable::{Key, Memtable};
 use crate::model::{Field, LogId, LogRecord};
 use crate::segment::cache::BlockCache;
@@ -198,19 +198,13 @@ pub struct Page {
 impl ScanRequest {
     fn check(&self) -> Result<()> {
         if self.limit == 0 || self.limit > MAX_LIMIT {
-            return Err(EngineError::Invalid(format!(
-                "limit must be 1 to {MAX_LIMIT}"
-            )));
+            return Err(Invalid::Limit { max: MAX_LIMIT }.into());
         }
         if self.offset > MAX_OFFSET {
-            return Err(EngineError::Invalid(format!(
-                "offset must be at most {MAX_OFFSET}"
-            )));
+            return Err(Invalid::Offset { max: MAX_OFFSET }.into());
         }
         if self.cursor.is_some_and(|c| c.order != self.order) {
-            return Err(EngineError::Invalid(
-                "cursor was made for the other order".into(),
-            ));
+            return Err(Invalid::CursorOrder.into());
         }
         Ok(())
     }

@@ -201,7 +201,7 @@ impl From<EngineError> for ApiError {
                 message: format!("ingest queue is full, retry later ({why})"),
                 retry_after: 1,
             },
-            EngineError::Invalid(why) => ApiError::InvalidQuery(why),
+            EngineError::Invalid(why) => ApiError::InvalidQuery(why.to_string()),
             EngineError::Unavailable(why) => {
                 tracing::error!(error = %why, "engine component unavailable");
                 ApiError::unavailable(&why, 5)
@@ -220,8 +220,10 @@ impl From<EngineError> for ApiError {
                 tracing::error!(error = %why, "engine is read-only");
                 ApiError::unavailable("storage is read-only after a write failure", 60)
             }
-            e
-            @ (EngineError::Corrupt { .. } | EngineError::Io { .. } | EngineError::Catalog(_)) => {
+            e @ (EngineError::Corrupt { .. }
+            | EngineError::Io { .. }
+            | EngineError::Catalog(_)
+            | EngineError::CatalogRecord { .. }) => {
                 tracing::error!(error = %e, "storage error");
                 ApiError::unavailable("storage error; retry later", 5)
             }
@@ -257,17 +259,25 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod mapping_tests {
     use super::*;
+    use ledger_engine::{Backpressure, Invalid};
 
     #[test]
     fn engine_faults_are_the_servers_and_only_bad_input_is_the_clients() {
         let cases = [
-            (EngineError::Invalid("limit must be 1 to 1000".into()), 400),
+            (EngineError::Invalid(Invalid::Limit { max: 1000 }), 400),
             (
                 EngineError::Unavailable("metrics are unavailable".into()),
                 503,
             ),
             (EngineError::Internal("block 9 out of range".into()), 500),
-            (EngineError::Backpressure("queue full".into()), 503),
+            (
+                EngineError::Backpressure(Backpressure::QueueDepth {
+                    depth: 10,
+                    incoming: 5,
+                    limit: 12,
+                }),
+                503,
+            ),
             (EngineError::ReadOnly("fsync failed".into()), 503),
         ];
         for (e, status) in cases {

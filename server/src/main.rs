@@ -121,9 +121,8 @@ struct ServeArgs {
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish, in seconds.
     #[arg(long, env = "LEDGER_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
-    /// Log line format on stderr: `json` or `text`. The level comes from LEDGER_LOG
-    /// (e.g. `info`, `debug`, `ledger_server=debug`).
-    /// How log lines are written: json (one object per line) or text.
+    /// How log lines are written on stderr: json (one object per line) or text. The level
+    /// comes from LEDGER_LOG (e.g. `info`, `debug`, `ledger_server=debug`).
     #[arg(long, env = "LEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
     /// Export Ledger's own spans (request, append, fsync group, seal, search) over

@@ -15,7 +15,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
-use crate::error::{EngineError, Result};
+use crate::error::{Backpressure, EngineError, Invalid, Result};
 use crate::fingerprint;
 use crate::fsutil;
 use crate::memtable::Memtable;
@@ -203,7 +203,7 @@ impl Engine {
         let _span = tracing::trace_span!("append", project, logs = logs.len()).entered();
         let inner = &self.inner;
         if logs.is_empty() {
-            return Err(EngineError::Invalid("empty batch".into()));
+            return Err(Invalid::EmptyBatch.into());
         }
         if inner.closed.load(Ordering::Acquire) {
             return Err(EngineError::Closed);
@@ -310,25 +310,30 @@ impl Engine {
         let inner = &self.inner;
         let held = inner.memtable_bytes.load(Ordering::Relaxed);
         if held > inner.config.memtable_limit_bytes {
-            return Err(EngineError::Backpressure(format!(
-                "{held} bytes wait to be sealed (limit {})",
-                inner.config.memtable_limit_bytes
-            )));
+            return Err(Backpressure::MemtablesFull {
+                held,
+                limit: inner.config.memtable_limit_bytes,
+            }
+            .into());
         }
         if let Some(lag) = inner.search.as_ref().map(|s| s.lag()) {
             if lag > inner.config.search_max_lag {
-                return Err(EngineError::Backpressure(format!(
-                    "{lag} logs wait to be indexed (limit {})",
-                    inner.config.search_max_lag
-                )));
+                return Err(Backpressure::IndexBehind {
+                    lag,
+                    limit: inner.config.search_max_lag,
+                }
+                .into());
             }
         }
         if let Some(max) = max_queue_depth {
             let depth = self.queue_depth(project);
             if depth + incoming > max {
-                return Err(EngineError::Backpressure(format!(
-                    "queue depth {depth} + {incoming} would pass the limit {max}"
-                )));
+                return Err(Backpressure::QueueDepth {
+                    depth,
+                    incoming,
+                    limit: max,
+                }
+                .into());
             }
         }
         Ok(())

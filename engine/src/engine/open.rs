@@ -15,9 +15,7 @@ impl Engine {
     pub fn open(dir: &Path, config: EngineConfig) -> Result<(Engine, OpenReport)> {
         let fs = config.fs.clone();
         if config.search && !fs.is_real() {
-            return Err(EngineError::Invalid(
-                "the search index needs the real file system; disable search on a test one".into(),
-            ));
+            return Err(Invalid::SearchNeedsRealFs.into());
         }
         fsutil::create_dir_in(&*fs, dir)?;
         let wal_dir = dir.join("wal");

@@ -4,7 +4,7 @@
 //! since the epoch to a multiple of the bucket size is aligning to UTC minutes, hours and
 //! days).
 
-use crate::error::{EngineError, Result};
+use crate::error::{Invalid, Result};
 
 pub const MINUTE_US: i64 = 60_000_000;
 pub const HOUR_US: i64 = 60 * MINUTE_US;
@@ -89,12 +89,12 @@ pub fn minute_in_hour(ts: i64) -> usize {
 /// in the window is counted, even one stamped a little after `now`.
 pub fn window(now_us: i64, hours: u32, size: i64) -> Result<(i64, i64)> {
     if hours == 0 {
-        return Err(EngineError::Invalid("hours must be at least 1".into()));
+        return Err(Invalid::ZeroHours.into());
     }
     let span = i64::from(hours)
         .checked_mul(HOUR_US)
-        .ok_or_else(|| EngineError::Invalid(format!("hours {hours} is out of range")))?;
-    let out = || EngineError::Invalid("the window falls outside the representable time".into());
+        .ok_or(Invalid::Hours(hours))?;
+    let out = || Invalid::Window;
     let from = now_us.checked_sub(span).ok_or_else(out)?;
     let start = from.div_euclid(size).checked_mul(size).ok_or_else(out)?;
     let end = now_us
@@ -111,9 +111,13 @@ pub fn bucket_window(now_us: i64, hours: u32, bucket: Bucket) -> Result<(i64, i6
     let (start, end) = window(now_us, hours, size)?;
     let n = ((end - start) / size) as usize;
     if n > MAX_BUCKETS {
-        return Err(EngineError::Invalid(format!(
-            "{hours} hours in {bucket} buckets is {n} buckets; at most {MAX_BUCKETS} are allowed"
-        )));
+        return Err(Invalid::TooManyBuckets {
+            hours,
+            bucket,
+            buckets: n,
+            max: MAX_BUCKETS,
+        }
+        .into());
     }
     Ok((start, end, n))
 }

@@ -95,7 +95,7 @@ pub use bucket::Bucket;
 pub use errors::TopError;
 pub use patterns::Pattern;
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Invalid, Result};
 use crate::memtable::Memtable;
 use crate::model::{Field, LogRecord, ProjectId};
 use crate::query::MAX_LIMIT;
@@ -457,9 +457,7 @@ impl Rollups {
 
     fn check_limit(limit: usize) -> Result<()> {
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(EngineError::Invalid(format!(
-                "limit must be 1 to {MAX_LIMIT}"
-            )));
+            return Err(Invalid::Limit { max: MAX_LIMIT }.into());
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 pub use parser::{parse, Expr, ParseError};
 
-use crate::error::Result;
+use crate::error::{Invalid, Result};
 use crate::memtable::Key;
 use crate::model::{LogId, LogRecord};
 use crate::query::{Cursor, Order, ScanRequest, MAX_LIMIT, MAX_OFFSET};
@@ -111,9 +111,12 @@ pub fn index_driven(
 
 fn check(req: &ScanRequest) -> Result<()> {
     if req.limit == 0 || req.limit > MAX_LIMIT || req.offset > MAX_OFFSET {
-        return Err(crate::EngineError::Invalid(format!(
-            "limit must be 1 to {MAX_LIMIT} and offset at most {MAX_OFFSET}"
-        )));
+        let bad = if req.offset > MAX_OFFSET {
+            Invalid::Offset { max: MAX_OFFSET }
+        } else {
+            Invalid::Limit { max: MAX_LIMIT }
+        };
+        return Err(bad.into());
     }
     Ok(())
 }
