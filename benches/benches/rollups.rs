@@ -191,8 +191,7 @@ fn records(batches: &[(u64, Vec<NewLog>)]) -> Vec<(u64, Vec<Arc<LogRecord>>)> {
                 .map(|l| {
                     seq += 1;
                     let mut log = l.clone();
-                    log.fields[ledger_engine::Field::ErrorFingerprint as usize] =
-                        fingerprint::fingerprint(&log);
+                    log.fields[ledger_engine::Field::ErrorFingerprint as usize] = fingerprint(&log);
                     Arc::new(LogRecord {
                         seq,
                         ingested_at: NOW,

@@ -8,7 +8,7 @@ pub use ledger_loggen::LogGen;
 /// Bytes of the JSON a client would send for this log (to measure bytes on disk per byte
 /// ingested).
 pub fn json_len(l: &NewLog) -> usize {
-    serde_json::Value::Object(ledger_engine::render::log_json(l))
+    serde_json::Value::Object(ledger_engine::json::log_json(l))
         .to_string()
         .len()
 }

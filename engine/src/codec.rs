@@ -90,14 +90,6 @@ impl<'a> Reader<'a> {
         }
         Err(self.err("varint longer than 10 bytes"))
     }
-    /// A varint that must fit a length no larger than what remains in the buffer.
-    pub fn read_len(&mut self) -> Result<usize, DecodeError> {
-        let v = self.varint()?;
-        if v > self.remaining() as u64 {
-            return Err(self.err("length runs past the end of data"));
-        }
-        Ok(v as usize)
-    }
     pub fn str(&mut self, n: usize) -> Result<&'a str, DecodeError> {
         let start = self.pos;
         let b = self.bytes(n)?;

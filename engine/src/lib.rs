@@ -1,39 +1,61 @@
 //! `ledger-engine`: everything that stores, indexes and reads logs. It knows nothing of HTTP.
 //!
-//! Start at [`Engine`]: `open` a data directory, `append` batches, `scan` and `get` them.
-//! `engine/FORMAT.md` describes every byte this crate writes.
+//! Start at [`Engine`]: `open` a data directory, `append` batches, `scan`, `get` and `search`
+//! them, read the rollups, `delete_logs`. `engine/FORMAT.md` describes every byte this crate
+//! writes.
+//!
+//! The public surface is deliberate: the engine and its configuration, the log model, the
+//! query and search types, the JSON form of a log, RFC 3339 time, the live-tail hub, the
+//! file-system seam, and the inspection functions `ledgerctl` uses. The file formats (`wal`,
+//! `segment`), the rollup internals and [`fs::FaultFs`] are public only with the `testing`
+//! feature, for the engine's own integration tests, the fuzz targets and the benches.
 
-pub mod background;
-pub mod catalog;
-pub mod codec;
-pub mod config;
-mod engine;
-pub mod error;
-pub mod fingerprint;
+mod catalog;
+mod codec;
+mod config;
+mod db;
+mod error;
+mod fingerprint;
 pub mod fs;
-pub mod fsutil;
 pub mod inspect;
-pub mod memtable;
-pub mod model;
-pub mod query;
-pub mod render;
-pub mod rollup;
+pub mod json;
+mod memtable;
+mod model;
+mod priority;
+mod query;
 pub mod search;
-pub mod segment;
 pub mod tail;
 pub mod timefmt;
-pub mod usage;
+mod usage;
+
+#[cfg(feature = "testing")]
+pub mod rollup;
+#[cfg(not(feature = "testing"))]
+mod rollup;
+#[cfg(feature = "testing")]
+pub mod segment;
+#[cfg(not(feature = "testing"))]
+mod segment;
+#[cfg(feature = "testing")]
 pub mod wal;
+#[cfg(not(feature = "testing"))]
+mod wal;
 
 pub use config::{EngineConfig, FsyncPolicy, RecoveryMode};
-pub use engine::{
+pub use db::{
     now_micros, project_dir, AppendOptions, Appended, Deletion, Engine, EngineStats, Health,
     OpenReport,
 };
 pub use error::{Backpressure, EngineError, Invalid, Result};
+pub use fingerprint::fingerprint;
+pub use fs::create_private_dir;
 pub use model::{Field, Importance, Level, LogId, LogRecord, LogType, NewLog, ProjectId};
-pub use query::{AttrMatch, Cursor, Filter, Order, Page, ScanRequest};
+pub use priority::lower_priority;
+pub use query::{AttrMatch, Cursor, Filter, Order, Page, ScanRequest, MAX_LIMIT, MAX_OFFSET};
 pub use rollup::{
     Bucket, ErrorRateBucket, Pattern, RollupConfig, RollupStatus, TopError, VolumeBucket,
 };
-pub use usage::DayUsage;
+pub use segment::SegmentReader;
+pub use usage::{day_of, DayUsage};
+pub use wal::writer::FSYNC_BUCKETS_US;
+pub use wal::{list_files as wal_files, WalStats};

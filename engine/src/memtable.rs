@@ -116,10 +116,6 @@ impl Memtable {
     pub fn iter(&self) -> impl Iterator<Item = &LogRecord> {
         self.rows.values().map(|r| &**r)
     }
-    /// Smallest and largest timestamp held.
-    pub fn time_range(&self) -> Option<(i64, i64)> {
-        Some((self.rows.keys().next()?.0, self.rows.keys().next_back()?.0))
-    }
 }
 
 /// `BTreeMap::range` panics when the start is above the end; a query can ask for that.

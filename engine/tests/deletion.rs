@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use common::*;
 use ledger_engine::fs::{FaultFs, Faults};
-use ledger_engine::rollup::Bucket;
 use ledger_engine::search::{self, SearchBudget};
+use ledger_engine::Bucket;
 use ledger_engine::{
     AppendOptions, Deletion, Engine, EngineConfig, Field, Level, LogRecord, NewLog, ScanRequest,
 };

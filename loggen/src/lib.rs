@@ -4,9 +4,9 @@
 //! like the logs the performance targets were measured with. The same seed gives the same logs
 //! on every machine (`StdRng` is ChaCha12).
 //!
-//! A log's JSON is [`ledger_engine::render::log_json`], the form clients send.
+//! A log's JSON is [`ledger_engine::json::log_json`], the form clients send.
 
-use ledger_engine::render::log_json;
+use ledger_engine::json::log_json;
 use ledger_engine::{Field, Importance, Level, LogType, NewLog};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

@@ -45,7 +45,7 @@ pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
     config.check().map_err(anyhow::Error::msg)?;
     let iterations = NonZeroU32::new(config.pbkdf2_iterations).context("pbkdf2 iterations")?;
     let dir = config.data_dir.clone();
-    ledger_engine::fsutil::create_private_dir(&dir)
+    ledger_engine::create_private_dir(&dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
     let secrets = auth::secret::load_or_create(&dir)?;
     let (engine, meta, rejected) = {

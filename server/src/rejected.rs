@@ -146,7 +146,7 @@ impl RejectedList {
             .spawn(move || {
                 // Requests come first: under a flood of refused items the writer falls
                 // behind and drops (counted), it never takes CPU from accepted logs.
-                ledger_engine::background::lower_priority();
+                ledger_engine::lower_priority();
                 writer.run(rx)
             })
             .map_err(|e| RejectedError::from(redb::Error::Io(e)))?;

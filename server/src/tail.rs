@@ -25,7 +25,7 @@ use hyper::body::Frame;
 use ledger_engine::tail::{Tail, Taken};
 use ledger_engine::LogRecord;
 
-use ledger_engine::render::record_json;
+use ledger_engine::json::record_json;
 
 /// Which logs a tail sends.
 pub type Keep = Box<dyn Fn(&LogRecord) -> bool + Send>;

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ledger_engine::wal::writer::FSYNC_BUCKETS_US;
+use ledger_engine::FSYNC_BUCKETS_US;
 use ledger_engine::{Engine, EngineStats};
 use prometheus_client::encoding::{text, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};

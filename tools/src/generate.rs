@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use clap::ValueEnum;
-use ledger_engine::render::log_json;
+use ledger_engine::json::log_json;
 use ledger_engine::NewLog;
 use ledger_loggen::LogGen;
 use serde_json::Value;
@@ -85,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// PostgreSQL's `COPY … CSV` reads as NULL; the csv crate quotes only where it must.
 fn csv_row(log: &NewLog) -> Vec<String> {
     let json = log_json(log);
-    let fingerprint = ledger_engine::fingerprint::fingerprint(log);
+    let fingerprint = ledger_engine::fingerprint(log);
     CSV_COLUMNS
         .iter()
         .map(|c| match (*c, json.get(*c)) {

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ledger_engine::inspect::{self, DirInfo};
-use ledger_engine::segment::SegmentReader;
 use ledger_engine::timefmt::format_micros;
-use ledger_engine::{project_dir, render};
+use ledger_engine::SegmentReader;
+use ledger_engine::{json, project_dir};
 
 fn ratio(raw: u64, stored: u64) -> String {
     if stored == 0 {
@@ -157,7 +157,7 @@ pub fn dump(path: &Path, limit: Option<usize>) -> Result<()> {
             break;
         }
         for r in seg.read_block(i)?.iter().take(left) {
-            serde_json::to_writer(&mut out, &render::record_json(r, &project))?;
+            serde_json::to_writer(&mut out, &json::record_json(r, &project))?;
             out.write_all(b"\n").context("stdout")?;
             left -= 1;
         }

@@ -136,7 +136,8 @@ impl Agg {
         self.first_ts = self.first_ts.min(o.first_ts);
         self.last = self.last.max(o.last);
     }
-    /// Adds one log (for brute-force counts and recounts).
+    /// Adds one log (the tests' brute-force counts).
+    #[cfg(test)]
     pub fn add_log(&mut self, ts: i64, seq: u64, level: Level) {
         self.count += 1;
         self.levels[level as usize] += 1;
@@ -257,6 +258,7 @@ impl<M> Groups<M> {
         self.index.len()
     }
 
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
@@ -283,11 +285,6 @@ impl<M> Groups<M> {
     pub fn get(&self, key: &str) -> Option<&Entry<M>> {
         let i = *self.index.get(key)?;
         self.slots[i as usize].as_ref()
-    }
-
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Entry<M>> {
-        let i = *self.index.get(key)?;
-        self.slots[i as usize].as_mut()
     }
 
     /// Counts a log of `key`. A new key gets an entry born at `born_if_new` (made by `meta`);

@@ -75,6 +75,7 @@ pub fn pattern_source(log: &NewLog) -> Option<&str> {
 }
 
 /// The template of a log's message, or `None` when it has none (see the module doc).
+#[cfg(test)]
 pub fn template(log: &NewLog) -> Option<String> {
     let mut out = String::new();
     template_into(pattern_source(log)?, &mut out).then_some(out)

@@ -15,7 +15,7 @@ use super::groups::Agg;
 use super::patterns::{self, cluster};
 use super::{Bucket, Pattern, RollupConfig, TopError, VolumeBucket};
 use crate::config::{EngineConfig, FsyncPolicy};
-use crate::engine::Engine;
+use crate::db::Engine;
 use crate::fingerprint;
 use crate::model::{Field, Importance, Level, LogRecord, LogType, NewLog, ProjectId};
 use crate::query::{Order, ScanRequest};

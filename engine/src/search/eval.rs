@@ -7,16 +7,7 @@ use crate::model::{Field, LogRecord};
 use crate::query::lookup_attr;
 
 use super::parser::{EnumField, Expr};
-
-/// Splits text into lower-case tokens of letters and digits; everything else separates.
-/// The index uses the same rule (see `index::TOKENIZER`), so a word matches a log exactly
-/// when its tokens occur in a field.
-pub fn tokenize(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
+use super::tokenize::tokenize;
 
 /// True when `needle` occurs as consecutive tokens of `hay`.
 fn contains_run(hay: &[String], needle: &[String]) -> bool {

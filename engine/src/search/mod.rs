@@ -1,5 +1,5 @@
-//! Full-text search: the query language (`parser`), its meaning on one log (`eval`), and
-//! the tantivy index that narrows candidates (`index`).
+//! Full-text search: the query language (`parser`), its meaning on one log (`eval`), the
+//! word rule both share (`tokenize`), and the tantivy index that narrows candidates (`index`).
 //!
 //! A search runs one of two ways. When the index can narrow the query, candidates come from
 //! it newest-first (or oldest-first), each is read from storage by id and checked with
@@ -11,6 +11,7 @@
 pub mod eval;
 pub mod index;
 pub mod parser;
+mod tokenize;
 
 use std::time::{Duration, Instant};
 

@@ -16,7 +16,7 @@ use std::ops::Bound;
 
 use crate::model::{Field, Importance, Level, LogType};
 
-use super::eval::tokenize;
+use super::tokenize::tokenize;
 
 /// A parse error: the byte position in the query and what was expected there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

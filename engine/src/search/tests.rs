@@ -1,5 +1,6 @@
-use super::eval::{matches, tokenize};
+use super::eval::matches;
 use super::parser::{parse, Expr};
+use super::tokenize::tokenize;
 use crate::model::{Field, Importance, Level, LogRecord, LogType, NewLog};
 
 fn rec(msg: &str) -> LogRecord {

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use crate::codec::Reader;
 use crate::error::{EngineError, Result};
 use crate::fs::{DataFile, FileSystem};
-use crate::fsutil;
 use crate::model::{LogRecord, ProjectId};
 
 pub const MAGIC: &[u8; 8] = b"LDGRSEG\0";
@@ -231,7 +230,7 @@ pub fn write<R: Borrow<LogRecord>>(
     zstd_level: i32,
 ) -> Result<SegmentMeta> {
     let (bytes, meta) = build(project, id, rows, block_rows, zstd_level)?;
-    fsutil::write_atomic_in(fs, path, &bytes)?;
+    crate::fs::write_atomic_in(fs, path, &bytes)?;
     Ok(meta)
 }
 

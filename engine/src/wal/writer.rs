@@ -23,7 +23,6 @@ use super::format::{self, EncodedBody};
 use crate::config::FsyncPolicy;
 use crate::error::{EngineError, Result};
 use crate::fs::{DataFile, FileSystem};
-use crate::fsutil;
 use crate::model::{LogRecord, ProjectId};
 
 /// Receives batches once they are durable, and says how far the log may be truncated.
@@ -241,11 +240,11 @@ fn new_file(
     file_no: u64,
 ) -> Result<(Arc<dyn DataFile>, u64)> {
     let path = dir.join(super::file_name(file_no));
-    let f = fsutil::create_new_in(fs, &path)?;
+    let f = crate::fs::create_new_in(fs, &path)?;
     f.append(&format::file_header(file_no))
         .and_then(|_| f.sync_data())
         .map_err(|e| EngineError::io(&path, e))?;
-    fsutil::sync_dir_in(fs, dir)?;
+    crate::fs::sync_dir_in(fs, dir)?;
     Ok((f, file_no))
 }
 
@@ -473,7 +472,7 @@ impl Writer {
             true
         });
         if deleted {
-            let _ = fsutil::sync_dir_in(&*self.fs, &self.dir);
+            let _ = crate::fs::sync_dir_in(&*self.fs, &self.dir);
         }
     }
 }

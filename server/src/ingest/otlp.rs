@@ -387,7 +387,7 @@ mod tests {
     fn one(resource: Vec<KeyValue>, rec: LogRecord) -> Value {
         let m = map(request(resource, "", vec![rec]), NOW).pop().unwrap();
         let log = m.log.expect("the record maps to a valid log");
-        ledger_engine::render::record_json(
+        ledger_engine::json::record_json(
             &ledger_engine::LogRecord {
                 seq: 1,
                 ingested_at: NOW,

@@ -193,7 +193,7 @@ impl Checked {
 /// A log refused after it was mapped (outside the retention window, over quota), as the
 /// Log schema's JSON: what the rejected-logs list keeps of it.
 pub fn mapped_text(log: &NewLog) -> String {
-    Value::Object(ledger_engine::render::log_json(log)).to_string()
+    Value::Object(ledger_engine::json::log_json(log)).to_string()
 }
 
 /// Answers a request none of whose items is valid without touching quota or the engine:

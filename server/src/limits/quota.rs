@@ -199,7 +199,7 @@ mod tests {
         let meta = Arc::new(Meta::open(dir.path()).unwrap());
         let e = engine(dir.path());
         let book = Arc::new(UsageBook::new(meta, e.clone()));
-        let day = ledger_engine::usage::day_of(ledger_engine::now_micros());
+        let day = ledger_engine::day_of(ledger_engine::now_micros());
         let a = book.reserve(1, day, 4, 5).unwrap();
         assert_eq!(a.granted(), 4);
         let b = book.reserve(1, day, 4, 5).unwrap();
@@ -230,7 +230,7 @@ mod tests {
     fn days_counted_in_the_metadata_database_still_count() {
         let dir = tempfile::tempdir().unwrap();
         let meta = Arc::new(Meta::open(dir.path()).unwrap());
-        let day = ledger_engine::usage::day_of(ledger_engine::now_micros());
+        let day = ledger_engine::day_of(ledger_engine::now_micros());
         meta.put_usage(&HashMap::from([(
             (1, day),
             DayUsage { logs: 3, bytes: 30 },

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use ledger_engine::query::{MAX_LIMIT, MAX_OFFSET};
-use ledger_engine::render::record_json;
+use ledger_engine::json::record_json;
 use ledger_engine::timefmt::parse_rfc3339;
 use ledger_engine::{
     now_micros, AttrMatch, Cursor, Field, Filter, Importance, Level, LogId, LogType, Order,
     ScanRequest,
 };
+use ledger_engine::{MAX_LIMIT, MAX_OFFSET};
 use serde_json::{json, Value};
 
 use super::{blocking, project_access, project_id_param};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use ledger_engine::rollup::Bucket;
 use ledger_engine::timefmt::{format_date, format_micros};
+use ledger_engine::Bucket;
 use ledger_engine::{now_micros, Level};
 use serde_json::{json, Map, Value};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use ledger_engine::render::record_json;
+use ledger_engine::json::record_json;
 use ledger_engine::search::{self, SearchBudget};
 use serde_json::{json, Value};
 

@@ -33,7 +33,7 @@ use super::parser::{Expr, KEYWORD_FIELDS, TEXT_FIELDS};
 mod translate;
 
 /// The analyzer of text fields: split on anything but letters and digits, lower-case —
-/// the same rule as `eval::tokenize`.
+/// the same rule as `tokenize::tokenize`.
 pub const TOKENIZER: &str = "ledger";
 
 const ENUM_NAMES: [&str; 3] = ["level", "log_type", "importance"];
@@ -193,7 +193,7 @@ impl SearchIndex {
                     _ => "missing".to_string(),
                 };
                 let _ = std::fs::remove_dir_all(dir);
-                crate::fsutil::create_private_dir(dir)?;
+                crate::fs::create_private_dir(dir)?;
                 let (schema, _) = schema();
                 let i = Index::create_in_dir(dir, schema).map_err(|e| tantivy_err(dir, e))?;
                 (i, Some(why))

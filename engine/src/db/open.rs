@@ -17,11 +17,11 @@ impl Engine {
         if config.search && !fs.is_real() {
             return Err(Invalid::SearchNeedsRealFs.into());
         }
-        fsutil::create_dir_in(&*fs, dir)?;
+        crate::fs::create_dir_in(&*fs, dir)?;
         let wal_dir = dir.join("wal");
         let seg_dir = dir.join("segments");
-        fsutil::create_dir_in(&*fs, &wal_dir)?;
-        fsutil::create_dir_in(&*fs, &seg_dir)?;
+        crate::fs::create_dir_in(&*fs, &wal_dir)?;
+        crate::fs::create_dir_in(&*fs, &seg_dir)?;
         let catalog = Catalog::open(&*fs, &dir.join("catalog.redb"))?;
         let state = catalog.load()?;
         let (flush_tx, flush_rx) = crossbeam_channel::unbounded();
@@ -131,7 +131,7 @@ impl Engine {
         let flusher = std::thread::Builder::new()
             .name("ledger-flush".into())
             .spawn(move || {
-                crate::background::lower_priority();
+                crate::priority::lower_priority();
                 fi.flush_loop(flush_rx)
             })
             .map_err(|e| EngineError::io("flusher thread", e))?;
@@ -175,7 +175,7 @@ fn remove_orphans(
             }
         }
         if any {
-            fsutil::sync_dir_in(fs, &pd)?;
+            crate::fs::sync_dir_in(fs, &pd)?;
         }
     }
     Ok(removed)

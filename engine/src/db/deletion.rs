@@ -49,7 +49,7 @@ impl Engine {
                 .name("ledger-deletion".into())
                 .spawn_scoped(s, || {
                     let _span = span.entered();
-                    crate::background::lower_priority();
+                    crate::priority::lower_priority();
                     self.run_deletion(project, d)
                 })
                 .map_err(|e| EngineError::Internal(format!("starting a deletion thread: {e}")))?
@@ -271,7 +271,7 @@ impl Engine {
             // Not in the catalog any more: the next open removes it as an orphan.
             tracing::warn!(file = %seg.path.display(), error = %e, "could not delete a rewritten segment");
         }
-        fsutil::sync_dir_in(
+        crate::fs::sync_dir_in(
             inner.fs(),
             &inner.dir.join("segments").join(project_dir(project)),
         )?;

@@ -17,7 +17,6 @@ use crate::catalog::Catalog;
 use crate::config::EngineConfig;
 use crate::error::{Backpressure, EngineError, Invalid, Result};
 use crate::fingerprint;
-use crate::fsutil;
 use crate::memtable::Memtable;
 use crate::model::{Field, LogId, LogRecord, NewLog, ProjectId};
 use crate::query::{self, Page, ScanRequest};
@@ -381,7 +380,7 @@ impl Engine {
                 tracing::warn!(file = %s.path.display(), error = %e, "could not delete an expired segment");
             }
         }
-        fsutil::sync_dir_in(
+        crate::fs::sync_dir_in(
             inner.fs(),
             &inner.dir.join("segments").join(project_dir(project)),
         )?;
@@ -413,7 +412,7 @@ impl Engine {
         }
         let pdir = inner.dir.join("segments").join(project_dir(project));
         match inner.fs().remove_dir_all(&pdir) {
-            Ok(()) => fsutil::sync_dir_in(inner.fs(), &inner.dir.join("segments"))?,
+            Ok(()) => crate::fs::sync_dir_in(inner.fs(), &inner.dir.join("segments"))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(EngineError::io(&pdir, e)),
         }

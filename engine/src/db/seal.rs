@@ -82,8 +82,8 @@ impl Inner {
             let path = self.segment_path(project, id);
             if let Some(parent) = path.parent() {
                 if !self.fs().exists(parent) {
-                    fsutil::create_dir_in(self.fs(), parent)?;
-                    fsutil::sync_dir_in(self.fs(), &self.dir.join("segments"))?;
+                    crate::fs::create_dir_in(self.fs(), parent)?;
+                    crate::fs::sync_dir_in(self.fs(), &self.dir.join("segments"))?;
                 }
             }
             let rows: Vec<&LogRecord> = frozen.iter().collect();
