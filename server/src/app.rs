@@ -160,6 +160,12 @@ impl App {
         let result = match route {
             None => Err(ApiError::not_found("route")),
             Some(route) => match route.check_method(req.method()) {
+                Err(_) if route.is_elasticsearch() => Ok(routes::elastic::method_not_allowed(
+                    req.headers(),
+                    req.method().as_str(),
+                    &path,
+                    route.allow(),
+                )),
                 Err(e) => Err(e),
                 Ok(()) => {
                     let fut = routes::dispatch(&self, route, req, &mut ctx);

@@ -418,7 +418,13 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .params(vec![path_param("index", "The index name (becomes the service).")])
             .body(ndjson_body)
             .ok("200", answer("Per-item results.", schema_ref("EsBulk")))
+            .other(es_error.clone())),
+        ("/_license", "get", Op::new("Elasticsearch licence (basic, active), for shippers that check it", "shippers", Auth::None)
+            .ok("200", answer("The licence.", json!({"type": "object", "required": ["license"]})))
             .other(es_error)),
+        ("/_license", "head", Op::new("Elasticsearch licence check", "shippers", Auth::None)
+            .ok("200", no_content("Present."))
+            .other(no_content("An error."))),
         ("/loki/api/v1/push", "post", Op::new("Loki push (JSON or snappy protobuf)", "shippers", Auth::Ingest)
             .body(json!({"required": true, "content": {
                 "application/json": {"schema": {"type": "object"}},

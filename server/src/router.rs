@@ -39,6 +39,8 @@ pub enum Route {
     Root,
     /// `/_bulk` or `/{index}/_bulk`.
     EsBulk(Option<String>),
+    /// `GET`/`HEAD /_license`: the licence Elasticsearch shippers check at start.
+    EsLicense,
     LokiPush,
     OtlpLogs,
     /// `/ui` and everything under it: the web console.
@@ -81,6 +83,7 @@ pub enum Kind {
     Root,
     EsBulk,
     EsIndexBulk,
+    EsLicense,
     LokiPush,
     OtlpLogs,
     Console,
@@ -150,6 +153,7 @@ pub const ROUTES: &[(&str, &str, Kind)] = &[
     ("/", "GET, HEAD", Kind::Root),
     ("/_bulk", "POST, PUT", Kind::EsBulk),
     ("/{index}/_bulk", "POST, PUT", Kind::EsIndexBulk),
+    ("/_license", "GET, HEAD", Kind::EsLicense),
     ("/loki/api/v1/push", "POST", Kind::LokiPush),
     ("/otlp/v1/logs", "POST", Kind::OtlpLogs),
     ("/ui", "GET, HEAD", Kind::Console),
@@ -209,6 +213,7 @@ impl Route {
             Route::Root => Kind::Root,
             Route::EsBulk(None) => Kind::EsBulk,
             Route::EsBulk(Some(_)) => Kind::EsIndexBulk,
+            Route::EsLicense => Kind::EsLicense,
             Route::LokiPush => Kind::LokiPush,
             Route::OtlpLogs => Kind::OtlpLogs,
             Route::Console => Kind::Console,
@@ -226,6 +231,11 @@ impl Route {
     /// The methods the route answers, as the `Allow` header lists them.
     pub fn allow(&self) -> &'static str {
         self.kind().entry().1
+    }
+
+    /// Elasticsearch's routes, which answer every error in Elasticsearch's shape.
+    pub fn is_elasticsearch(&self) -> bool {
+        matches!(self, Route::Root | Route::EsBulk(_) | Route::EsLicense)
     }
 
     /// Ok when the route answers `method`; otherwise the 405.
@@ -273,6 +283,7 @@ pub fn resolve(path: &str) -> Option<Route> {
         Kind::Root => Route::Root,
         Kind::EsBulk => Route::EsBulk(None),
         Kind::EsIndexBulk => Route::EsBulk(Some(p("index"))),
+        Kind::EsLicense => Route::EsLicense,
         Kind::LokiPush => Route::LokiPush,
         Kind::OtlpLogs => Route::OtlpLogs,
         Kind::Console | Kind::ConsolePage => Route::Console,

@@ -297,6 +297,47 @@ fn node_info_answers_clients_and_not_browsers() {
 }
 
 #[test]
+fn license_and_wrong_methods_answer_as_elasticsearch_does() {
+    let s = Server::start(&[]);
+    let t = s.tenant("es-license@example.com");
+    let r = s.get("/_license", &t.key);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
+    let lic = &r.json()["license"];
+    assert_eq!(lic["status"], "active");
+    assert_eq!(lic["type"], "basic");
+    assert_eq!(lic["issuer"], "elasticsearch");
+    let r = s.send("HEAD", "/_license", &t.key, &[], b"");
+    assert_eq!(r.status, 200);
+    let r = s.req("GET", "/_license", &[], b"");
+    expect_es_error(&r, 401, "security_exception");
+    // A method the route does not take: Elasticsearch's own 405, whose `error` is a string.
+    for (method, path, allow) in [
+        ("DELETE", "/_bulk", "POST, PUT"),
+        ("GET", "/logs-app/_bulk", "POST, PUT"),
+        ("POST", "/_license", "GET, HEAD"),
+    ] {
+        let r = s.send(method, path, &t.key, &[], b"");
+        assert_eq!(r.status, 405, "{method} {path}");
+        assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
+        assert_eq!(r.header("allow"), Some(allow));
+        let body = r.json();
+        assert_eq!(body["status"], 405);
+        assert_eq!(
+            body["error"],
+            format!(
+                "Incorrect HTTP method for uri [{path}] and method [{method}], allowed: [{allow}]"
+            )
+        );
+    }
+    // Ledger's own routes keep Ledger's error shape.
+    let r = s.send("DELETE", "/api/v1/logs", &t.key, &[], b"");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("x-elastic-product"), None);
+    assert_eq!(r.json()["error"]["code"], "method_not_allowed");
+}
+
+#[test]
 fn bad_bodies_are_refused_in_elasticsearchs_shape() {
     let s = Server::start(&["--max-body-bytes", "4096"]);
     let t = s.tenant("es-bad@example.com");
@@ -380,6 +421,8 @@ url, key = os.environ["ES_URL"], os.environ["ES_KEY"]
 for client in (Elasticsearch(url, api_key=key), Elasticsearch(url, basic_auth=("elastic", key))):
     info = client.info()
     assert info["version"]["number"].startswith("8."), info
+    lic = client.license.get()
+    assert lic["license"]["status"] == "active" and lic["license"]["type"] == "basic", lic
     docs = ({"_index": "py-logs", "_source": {"message": f"python {i}", "log.level": "error",
              "service": {"name": "py"}, "labels": {"i": i}}} for i in range(250))
     ok, errors = helpers.bulk(client, docs, chunk_size=100)

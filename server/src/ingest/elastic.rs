@@ -481,6 +481,24 @@ pub fn error_body(status: u16, kind: &str, reason: &str) -> Value {
     })
 }
 
+/// The body of `GET /_license`: a basic licence that never expires, in Elasticsearch's words.
+pub fn license_info() -> Value {
+    json!({
+        "license": {
+            "status": "active",
+            "uid": "6b6c6564-6765-4c65-8467-657200000001",
+            "type": "basic",
+            "issue_date": "2026-01-01T00:00:00.000Z",
+            "issue_date_in_millis": 1_767_225_600_000u64,
+            "max_nodes": 1000,
+            "max_resource_units": null,
+            "issued_to": "ledger",
+            "issuer": "elasticsearch",
+            "start_date_in_millis": -1,
+        }
+    })
+}
+
 /// The body of `GET /`, as an Elasticsearch 8 node answers it.
 pub fn node_info() -> Value {
     json!({

@@ -80,6 +80,34 @@ pub async fn root(app: &Arc<App>, req: Request<Incoming>) -> Result<Resp, ApiErr
     Ok(respond(h, answer))
 }
 
+/// `GET /_license` and `HEAD /_license`: a basic licence, active, as Elasticsearch answers
+/// it. Logstash and Beats ask before they use features a licence decides.
+pub async fn license(app: &Arc<App>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let h = req.headers();
+    let answer = match app.auth.authenticate(h, now_micros()) {
+        Ok(_) => Ok(elastic::license_info()),
+        Err(e) => Err(EsError::from(e)),
+    };
+    Ok(respond(h, answer))
+}
+
+/// A method an Elasticsearch route does not take: `405` with `Allow`, in the shape
+/// Elasticsearch gives this one error (`error` is a string here, not an object).
+pub fn method_not_allowed(request: &HeaderMap, method: &str, path: &str, allow: &str) -> Resp {
+    let body = serde_json::json!({
+        "error": format!(
+            "Incorrect HTTP method for uri [{path}] and method [{method}], allowed: [{allow}]"
+        ),
+        "status": 405,
+    });
+    let mut r = respond(request, Ok(body));
+    *r.status_mut() = hyper::StatusCode::METHOD_NOT_ALLOWED;
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        r.headers_mut().insert(hyper::header::ALLOW, v);
+    }
+    r
+}
+
 /// `POST|PUT /_bulk` and `/{index}/_bulk` → `200 {"took", "errors", "items"}`.
 pub async fn bulk(
     app: &Arc<App>,

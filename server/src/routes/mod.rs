@@ -3,7 +3,7 @@
 
 mod account;
 pub(crate) mod deletions;
-mod elastic;
+pub(crate) mod elastic;
 mod ingest;
 mod keys;
 mod logs;
@@ -79,6 +79,7 @@ pub async fn dispatch(
         Route::OpenApi => Ok(crate::apidocs::openapi()),
         Route::Docs(asset) => Ok(crate::apidocs::docs(asset.as_deref(), req.headers())),
         Route::EsBulk(index) => elastic::bulk(app, req, ctx, index.as_deref()).await,
+        Route::EsLicense => elastic::license(app, req).await,
         Route::LokiPush => loki::push(app, req, ctx).await,
         Route::OtlpLogs => otlp::export(app, req, ctx).await,
     }
