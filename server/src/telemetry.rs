@@ -23,7 +23,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 /// The content type of the classic Prometheus text format, for scrapers (and people) that do
-/// not ask for OpenMetrics. The body is the same: sample lines are identical in both.
+/// not ask for OpenMetrics (see [`classic_text`]; the sample lines are identical in both).
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// What Prometheus asks for first.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -200,6 +200,41 @@ impl Telemetry {
     }
 }
 
+/// The classic Prometheus text format (0.0.4) of an OpenMetrics exposition. The samples are
+/// the same; what differs is the metadata: OpenMetrics names a counter family without its
+/// `_total` suffix, the classic format names it with it (a classic parser would otherwise
+/// file the `_total` samples under an untyped family), and `# EOF` and `# UNIT` are
+/// OpenMetrics-only.
+pub fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{prefix}{name}{total} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// A histogram read from someone else's counters at scrape time.
 #[derive(Debug)]
 struct FixedHistogram {
@@ -252,6 +287,17 @@ impl EncodeMetric for FixedHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classic_text_names_counter_families_with_their_total_suffix() {
+        let open = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total 3\n\
+                    # HELP b Depth.\n# TYPE b gauge\nb 1\n# EOF\n";
+        assert_eq!(
+            classic_text(open),
+            "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total 3\n\
+             # HELP b Depth.\n# TYPE b gauge\nb 1\n"
+        );
+    }
 
     #[test]
     fn fixed_histogram_turns_cumulative_counts_into_buckets() {

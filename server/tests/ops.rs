@@ -54,8 +54,12 @@ fn prometheus_metrics_cover_requests_ingest_and_storage() {
     ] {
         assert!(m.contains(needle), "missing {needle:?} in\n{m}");
     }
-    // Every family has its HELP and TYPE, and the counters are typed as counters.
-    assert!(m.contains("# TYPE ledger_http_requests counter"), "{m}");
+    // Every family has its HELP and TYPE, and the counters are typed as counters (named with
+    // `_total` in the classic format).
+    assert!(
+        m.contains("# TYPE ledger_http_requests_total counter"),
+        "{m}"
+    );
     assert!(
         m.contains("# TYPE ledger_wal_fsync_seconds histogram"),
         "{m}"
@@ -233,4 +237,67 @@ fn help_lists_flags_and_env() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// Both expositions of `/metrics` read back with Prometheus's own client library parsers
+/// (`pip install prometheus-client`): the classic text parser for the default answer and the
+/// OpenMetrics parser (strict: types, `_total`, `# EOF`) for the answer Prometheus asks for.
+#[test]
+fn metrics_parse_with_prometheus_own_parsers() {
+    let importable = Command::new("python3")
+        .args(["-c", "import prometheus_client.openmetrics.parser"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !importable {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI needs the Python prometheus-client package: pip install prometheus-client"
+        );
+        eprintln!(
+            "skipped: python3 cannot import prometheus_client (pip install prometheus-client)"
+        );
+        return;
+    }
+    let s = Server::start(&[]);
+    let t = s.tenant("prom@example.com");
+    assert_eq!(
+        s.post("/api/v1/ingest/single", &t.key, &log(1, "x")).status,
+        202
+    );
+    let text = s.get("/metrics", "").text();
+    let accept = "application/openmetrics-text;version=1.0.0";
+    let open = s
+        .send("GET", "/metrics", "", &[("Accept", accept)], b"")
+        .text();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("text"), &text).unwrap();
+    std::fs::write(dir.path().join("open"), &open).unwrap();
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families as classic
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+d = sys.argv[1]
+for parse, name in ((classic, "text"), (openmetrics, "open")):
+    fams = {f.name: f for f in parse(open(f"{d}/{name}").read())}
+    assert fams["ledger_http_requests"].type == "counter", (name, fams["ledger_http_requests"])
+    assert fams["ledger_http_request_duration_seconds"].type == "histogram", name
+    assert fams["ledger_wal_fsync_seconds"].type == "histogram", name
+    assert fams["ledger_queue_depth"].type == "gauge", name
+    ingested = [s.value for s in fams["ledger_ingested_logs"].samples if s.name == "ledger_ingested_logs_total"]
+    assert ingested == [1.0], (name, ingested)
+    posted = [s for s in fams["ledger_http_requests"].samples
+              if s.labels.get("route") == "/api/v1/ingest/single" and s.labels.get("status") == "202"]
+    assert len(posted) == 1 and posted[0].value == 1.0, (name, posted)
+print("ok")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, dir.path().to_str().unwrap()])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "prometheus parsers refused /metrics:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -73,10 +73,10 @@ pub async fn metrics(app: &Arc<App>, req: &Request<Incoming>) -> ApiResult<Resp>
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
-    let content_type = if openmetrics {
-        crate::telemetry::OPENMETRICS_CONTENT_TYPE
+    Ok(if openmetrics {
+        http::text(text, crate::telemetry::OPENMETRICS_CONTENT_TYPE)
     } else {
-        crate::telemetry::TEXT_CONTENT_TYPE
-    };
-    Ok(http::text(text, content_type))
+        let classic = crate::telemetry::classic_text(&text);
+        http::text(classic, crate::telemetry::TEXT_CONTENT_TYPE)
+    })
 }
