@@ -35,6 +35,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = EngineConfig {
         fsync: FsyncPolicy::Always,
+        // LEDGER_BENCH_ZSTD_LEVEL: the segments' zstd level (the engine's default is 3).
+        zstd_level: knob("LEDGER_BENCH_ZSTD_LEVEL", 3) as i32,
         ..EngineConfig::default()
     };
     let (e, _) = Engine::open(dir.path(), cfg).expect("open");
