@@ -71,21 +71,25 @@ impl Default for Telemetry {
             "Time to answer HTTP requests, by route, method and status",
             t.durations.clone(),
         );
-        registry.register(
-            "ledger_ingested_logs",
-            "Logs accepted (202) since start",
-            t.ingested_logs.clone(),
-        );
-        registry.register(
-            "ledger_ingested_bytes",
-            "Bytes of JSON of the logs accepted since start",
-            t.ingested_bytes.clone(),
-        );
-        registry.register(
-            "ledger_rejected_logs",
-            "Logs refused by validation or quota since start",
-            t.rejected_logs.clone(),
-        );
+        for (name, help, counter) in [
+            (
+                "ledger_ingested_logs",
+                "Logs accepted (202) since start",
+                &t.ingested_logs,
+            ),
+            (
+                "ledger_ingested_bytes",
+                "Bytes of JSON of the logs accepted since start",
+                &t.ingested_bytes,
+            ),
+            (
+                "ledger_rejected_logs",
+                "Logs refused by validation or quota since start",
+                &t.rejected_logs,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
         Telemetry { registry, ..t }
     }
 }

@@ -400,16 +400,7 @@ fn bad_bodies_are_refused_in_elasticsearchs_shape() {
 /// package must be there; elsewhere the test says it skipped.
 #[test]
 fn the_python_clients_bulk_helper_stores_its_documents() {
-    let importable = Command::new("python3")
-        .args(["-c", "import elasticsearch"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !importable {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI needs the Python elasticsearch package: pip install elasticsearch"
-        );
-        eprintln!("skipped: python3 cannot import elasticsearch (pip install elasticsearch)");
+    if !common::python_module("elasticsearch", "elasticsearch") {
         return;
     }
     let s = Server::start(&[]);

@@ -302,16 +302,7 @@ fn credentials_and_refusals() {
 /// skipped.
 #[test]
 fn the_python_logging_handler_pushes_through() {
-    let importable = Command::new("python3")
-        .args(["-c", "import logging_loki"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !importable {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI needs the Python package: pip install python-logging-loki"
-        );
-        eprintln!("skipped: python3 cannot import logging_loki (pip install python-logging-loki)");
+    if !common::python_module("logging_loki", "python-logging-loki") {
         return;
     }
     let s = Server::start(&[]);

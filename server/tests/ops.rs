@@ -244,18 +244,7 @@ fn help_lists_flags_and_env() {
 /// OpenMetrics parser (strict: types, `_total`, `# EOF`) for the answer Prometheus asks for.
 #[test]
 fn metrics_parse_with_prometheus_own_parsers() {
-    let importable = Command::new("python3")
-        .args(["-c", "import prometheus_client.openmetrics.parser"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !importable {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI needs the Python prometheus-client package: pip install prometheus-client"
-        );
-        eprintln!(
-            "skipped: python3 cannot import prometheus_client (pip install prometheus-client)"
-        );
+    if !common::python_module("prometheus_client.openmetrics.parser", "prometheus-client") {
         return;
     }
     let s = Server::start(&[]);

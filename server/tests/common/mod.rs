@@ -363,3 +363,21 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{path}: cannot parse {field}:{value}"))
 }
+
+/// True when `python3` can import `module`. Otherwise the calling test skips, saying so, except
+/// under `CI=true`, where a missing client library is a failure (`.ci/run` installs `package`).
+#[allow(dead_code)]
+pub fn python_module(module: &str, package: &str) -> bool {
+    let importable = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !importable {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI needs the Python package: pip install {package}"
+        );
+        eprintln!("skipped: python3 cannot import {module} (pip install {package})");
+    }
+    importable
+}
