@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::codec::Reader;
 use crate::error::{EngineError, Result};
@@ -83,6 +83,25 @@ fn decode_meta(project: u64, id: u64, b: &[u8]) -> Result<SegmentMeta> {
         bytes: f[5],
         raw_bytes: f[6],
     })
+}
+
+/// Copies one table, row by row, between two databases (a table the source lacks is skipped).
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    from: &ReadTransaction,
+    to: &WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<()> {
+    let src = match from.open_table(def) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut dst = to.open_table(def)?;
+    for row in src.iter()? {
+        let (k, v) = row?;
+        dst.insert(k.value(), v.value())?;
+    }
+    Ok(())
 }
 
 /// Creates any table the catalog lacks (all of them, in a new file).
@@ -203,6 +222,32 @@ impl Catalog {
                 max_seq: get("max_seq")?,
                 usage,
             })
+        })
+    }
+
+    /// Writes a copy of the whole catalog to a new file at `dest`, from one read transaction,
+    /// and returns the segments that copy lists. A bucket publishes the copy with exactly
+    /// those segments, so a node rebuilt from it opens a catalog whose files all exist.
+    pub fn snapshot_to(&self, dest: &Path) -> Result<Vec<SegmentMeta>> {
+        self.with_db(|db| {
+            let rtx = db.begin_read()?;
+            let _ = std::fs::remove_file(dest);
+            let copy = Database::create(dest)?;
+            let wtx = copy.begin_write()?;
+            copy_table(&rtx, &wtx, SEGMENTS)?;
+            copy_table(&rtx, &wtx, SEALED)?;
+            copy_table(&rtx, &wtx, DELETED)?;
+            copy_table(&rtx, &wtx, META)?;
+            copy_table(&rtx, &wtx, USAGE)?;
+            copy_table(&rtx, &wtx, ERASED)?;
+            wtx.commit()?;
+            let mut segments = Vec::new();
+            for row in rtx.open_table(SEGMENTS)?.iter()? {
+                let (k, v) = row?;
+                let (project, id) = k.value();
+                segments.push(decode_meta(project, id, v.value())?);
+            }
+            Ok(segments)
         })
     }
 

@@ -96,6 +96,8 @@ pub enum Backpressure {
     MemtablesFull { held: usize, limit: usize },
     #[error("{lag} logs wait to be indexed (limit {limit})")]
     IndexBehind { lag: u64, limit: u64 },
+    #[error("{waiting} bytes of sealed segments wait to be uploaded to object storage (budget {budget})")]
+    UploadBacklog { waiting: u64, budget: u64 },
     #[error("queue depth {depth} + {incoming} would pass the limit {limit}")]
     QueueDepth {
         depth: usize,

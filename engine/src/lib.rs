@@ -43,8 +43,8 @@ mod wal;
 
 pub use config::{EngineConfig, FsyncPolicy, RecoveryMode};
 pub use db::{
-    now_micros, project_dir, AppendOptions, Appended, Deletion, Engine, EngineStats, Health,
-    OpenReport,
+    now_micros, project_dir, segment_file, AppendOptions, Appended, Deletion, Engine, EngineStats,
+    Health, OpenReport, SealedFile,
 };
 pub use error::{Backpressure, EngineError, Invalid, Result};
 pub use fingerprint::fingerprint;

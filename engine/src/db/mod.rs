@@ -84,6 +84,10 @@ struct Inner {
     search: Option<SearchIndex>,
     /// Daily usage per project, exact across crashes (see `usage`).
     usage: UsageBook,
+    /// Sealed bytes not yet in object storage and the budget they may fill (0: no bucket),
+    /// as the tiering layer reports them; past the budget appends are refused.
+    upload_waiting: AtomicU64,
+    upload_budget: AtomicU64,
 }
 
 enum FlushMsg {
@@ -324,6 +328,11 @@ impl Engine {
                 .into());
             }
         }
+        let budget = inner.upload_budget.load(Ordering::Relaxed);
+        let waiting = inner.upload_waiting.load(Ordering::Relaxed);
+        if budget > 0 && waiting > budget {
+            return Err(Backpressure::UploadBacklog { waiting, budget }.into());
+        }
         if let Some(max) = max_queue_depth {
             let depth = self.queue_depth(project);
             if depth + incoming > max {
@@ -516,6 +525,53 @@ impl Engine {
     pub fn data_dir(&self) -> &Path {
         &self.inner.dir
     }
+
+    /// Copies the catalog to a new file at `dest` (one consistent read) and returns the
+    /// sealed segments that copy lists, with their files: what object storage must hold
+    /// before the copy may be published.
+    pub fn snapshot_catalog(&self, dest: &Path) -> Result<Vec<SealedFile>> {
+        let metas = self.inner.catalog.snapshot_to(dest)?;
+        Ok(metas
+            .into_iter()
+            .map(|m| SealedFile {
+                path: self.inner.segment_path(m.project, m.id),
+                project: m.project,
+                id: m.id,
+                bytes: m.bytes,
+                rows: m.rows,
+                min_ts: m.min_ts,
+                max_ts: m.max_ts,
+            })
+            .collect())
+    }
+
+    /// Tells the engine how many sealed bytes wait for object storage and the budget they
+    /// may fill (`budget` 0: no limit). Past it, appends are refused with
+    /// [`Backpressure::UploadBacklog`] until uploads catch up.
+    pub fn report_upload_backlog(&self, waiting: u64, budget: u64) {
+        self.inner.upload_waiting.store(waiting, Ordering::Relaxed);
+        self.inner.upload_budget.store(budget, Ordering::Relaxed);
+    }
+}
+
+/// A sealed segment as a file (see [`Engine::snapshot_catalog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFile {
+    pub project: ProjectId,
+    pub id: u64,
+    pub path: PathBuf,
+    /// Size of the file.
+    pub bytes: u64,
+    pub rows: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+}
+
+/// Where a sealed segment's file lives, relative to the data directory.
+pub fn segment_file(project: ProjectId, id: u64) -> PathBuf {
+    Path::new("segments")
+        .join(project_dir(project))
+        .join(segment::file_name(id))
 }
 
 /// The directory name of a project's segments.

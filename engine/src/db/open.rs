@@ -58,6 +58,8 @@ impl Engine {
             rollups: Rollups::new(rollup_config),
             search: search_index,
             usage: crate::usage::UsageBook::new(state.usage.iter().copied()),
+            upload_waiting: AtomicU64::new(0),
+            upload_budget: AtomicU64::new(0),
         });
         let mut report = OpenReport::default();
         let mut known = HashSet::new();
