@@ -86,7 +86,7 @@ fn decode_meta(project: u64, id: u64, b: &[u8]) -> Result<SegmentMeta> {
 }
 
 /// Copies one table, row by row, between two databases (a table the source lacks is skipped).
-fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+pub fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     from: &ReadTransaction,
     to: &WriteTransaction,
     def: TableDefinition<K, V>,

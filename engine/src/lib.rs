@@ -41,6 +41,8 @@ pub mod wal;
 #[cfg(not(feature = "testing"))]
 mod wal;
 
+/// Copies one redb table between databases (the catalog's and the server's snapshots).
+pub use catalog::copy_table as copy_redb_table;
 pub use config::{EngineConfig, FsyncPolicy, RecoveryMode};
 pub use db::{
     now_micros, project_dir, segment_file, AppendOptions, Appended, Deletion, Engine, EngineStats,

@@ -56,6 +56,8 @@ pub struct App {
     pub rejected: crate::rejected::RejectedList,
     /// Deletions of logs run one at a time.
     pub deletion_turn: tokio::sync::Semaphore,
+    /// Upload figures, when sealed data also goes to object storage.
+    pub tier: Option<Arc<ledger_tier::TierStats>>,
     request_base: u64,
     request_seq: AtomicU64,
 }
@@ -90,6 +92,7 @@ impl App {
             tail_renders: Default::default(),
             rejected,
             deletion_turn: tokio::sync::Semaphore::new(1),
+            tier: None,
             admission: crate::limits::Admission::new(
                 config.ingest_max_waiting,
                 config.ingest_max_wait,

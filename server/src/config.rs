@@ -87,6 +87,20 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Defaults for new projects.
     pub project_defaults: ProjectDefaults,
+    /// Sealed data kept in an S3 bucket too (`--object-store`); `None`: local only.
+    pub object_store: Option<ObjectStoreConfig>,
+}
+
+/// Where and how sealed data goes to object storage (see `tiering`).
+#[derive(Debug, Clone)]
+pub struct ObjectStoreConfig {
+    /// `s3://bucket/prefix`; credentials and endpoint come from the AWS variables.
+    pub url: String,
+    /// How often the uploader looks for newly sealed data.
+    pub upload_interval: Duration,
+    /// Sealed bytes that may wait for the bucket before ingest is refused (503
+    /// backpressure); 0: no limit.
+    pub backlog_budget: u64,
 }
 
 /// The limits a project gets when its creator does not say otherwise.
@@ -134,6 +148,7 @@ impl Config {
             login_window: Duration::from_secs(15 * 60),
             retention_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            object_store: None,
             project_defaults: ProjectDefaults::default(),
         }
     }

@@ -28,6 +28,7 @@ pub mod tail;
 pub mod tasks;
 pub mod telemetry;
 pub mod tenants;
+pub mod tiering;
 pub mod trace;
 
 use std::future::Future;
@@ -41,12 +42,25 @@ use ledger_engine::Engine;
 pub use config::Config;
 
 /// Opens the data directory (engine, metadata, secrets) and builds the application state.
+#[cfg(test)]
 pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
+    Ok(open_node(config).await?.0)
+}
+
+/// [`open_app`], and the uploader when sealed data also goes to object storage (after an
+/// empty data directory has been rebuilt from the bucket).
+pub(crate) async fn open_node(
+    config: Config,
+) -> anyhow::Result<(Arc<app::App>, Option<ledger_tier::Uploader>)> {
     config.check().map_err(anyhow::Error::msg)?;
     let iterations = NonZeroU32::new(config.pbkdf2_iterations).context("pbkdf2 iterations")?;
     let dir = config.data_dir.clone();
     ledger_engine::create_private_dir(&dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let bucket = match &config.object_store {
+        Some(os) => Some(tiering::prepare(os, &dir).await?),
+        None => None,
+    };
     let secrets = auth::secret::load_or_create(&dir)?;
     let (engine, meta, rejected) = {
         let (dir, engine_config) = (dir.clone(), config.engine.clone());
@@ -80,9 +94,13 @@ pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
             authn.keys.insert(&k);
         }
     }
-    Ok(Arc::new(app::App::new(
-        config, iterations, engine, meta, authn, tenants, rejected,
-    )))
+    let uploader = match (bucket, &config.object_store) {
+        (Some(b), Some(os)) => Some(tiering::uploader(b, os, &dir, engine.clone(), meta.clone())),
+        _ => None,
+    };
+    let mut app = app::App::new(config, iterations, engine, meta, authn, tenants, rejected);
+    app.tier = uploader.as_ref().map(|u| u.stats());
+    Ok((Arc::new(app), uploader))
 }
 
 /// Runs the server on `listener` until `shutdown` completes, then stops accepting, lets
@@ -94,9 +112,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let dir = config.data_dir.clone();
-    let app = open_app(config).await?;
+    let upload_every = config.object_store.as_ref().map(|o| o.upload_interval);
+    let (app, uploader) = open_node(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let background = tasks::spawn(&app, &stop_rx);
+    let mut background = tasks::spawn(&app, &stop_rx);
+    if let (Some(up), Some(every)) = (uploader, upload_every) {
+        background.push(tiering::spawn(
+            up,
+            app.engine.clone(),
+            every,
+            stop_rx.clone(),
+        ));
+    }
     deletions::resume(&app);
     let addr = listener.local_addr().context("listener address")?;
     tracing::info!(%addr, data_dir = %dir.display(), "serving");

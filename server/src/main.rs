@@ -129,6 +129,19 @@ struct ServeArgs {
     /// OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (plain HTTP). Off when unset.
     #[arg(long, env = "LEDGER_OTEL_ENDPOINT")]
     otel_endpoint: Option<String>,
+    /// Also keep sealed data in an S3-compatible bucket: s3://bucket/prefix. Credentials,
+    /// region and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT_URL and AWS_ALLOW_HTTP. An empty data directory is rebuilt from the
+    /// bucket at start. Off when unset: everything stays local.
+    #[arg(long, env = "LEDGER_OBJECT_STORE")]
+    object_store: Option<String>,
+    /// How often newly sealed data is uploaded to the bucket, in seconds.
+    #[arg(long, env = "LEDGER_UPLOAD_INTERVAL_SECS", default_value_t = 5)]
+    upload_interval_secs: u64,
+    /// Sealed data that may wait for an unreachable bucket, in MiB; past it, ingest answers
+    /// 503 backpressure until uploads catch up. 0: no limit.
+    #[arg(long, env = "LEDGER_UPLOAD_BACKLOG_MB", default_value_t = 4_096)]
+    upload_backlog_mb: u64,
 }
 
 fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
@@ -160,6 +173,14 @@ impl ServeArgs {
         c.engine.memtable_limit_bytes = self.memtable_limit_mb << 20;
         c.engine.seal_rows = self.seal_rows.max(1);
         c.engine.seal_age = Duration::from_secs(self.seal_age_secs.max(1));
+        c.object_store =
+            self.object_store
+                .clone()
+                .map(|url| ledger_server::config::ObjectStoreConfig {
+                    url,
+                    upload_interval: Duration::from_secs(self.upload_interval_secs.max(1)),
+                    backlog_budget: self.upload_backlog_mb << 20,
+                });
         c
     }
 }

@@ -114,12 +114,14 @@ impl Telemetry {
     }
 
     /// The whole exposition: the live metrics, then the engine's figures as of now, then
-    /// `extra` counters the caller owns (name without `_total`, help, value).
+    /// `extra` counters (name without `_total`, help, value) and `extra_gauges` the caller
+    /// owns.
     pub fn render(
         &self,
         engine: &Engine,
         stats: &EngineStats,
         extra: &[(&str, &str, u64)],
+        extra_gauges: &[(&str, &str, f64)],
     ) -> String {
         let mut scrape = Registry::default();
         let gauges: [(&str, &str, u64); 8] = [
@@ -162,6 +164,9 @@ impl Telemetry {
         ];
         for (name, help, v) in gauges {
             scrape.register(name, help, ConstGauge::new(v));
+        }
+        for (name, help, v) in extra_gauges {
+            scrape.register(*name, *help, ConstGauge::new(*v));
         }
         let w = engine.wal_stats();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);

@@ -100,10 +100,13 @@ pub async fn rebuild(bucket: &Bucket, data_dir: &Path) -> Result<Option<RebuildR
         }
     }
     let started = Instant::now();
-    let jobs = m.segments.iter().map(|s| {
+    // Each download owns what it uses (a borrowing closure would make this future not
+    // Send for every lifetime, which a server spawning it needs).
+    let jobs = m.segments.iter().cloned().map(|s| {
+        let bucket = bucket.clone();
         let path: PathBuf = data_dir.join(ledger_engine::segment_file(s.project, s.id));
         async move {
-            let bytes = fetch(bucket, &s.blob).await?;
+            let bytes = fetch(&bucket, &s.blob).await?;
             let n = bytes.len() as u64;
             tokio::task::spawn_blocking(move || write_durable(&path, &bytes))
                 .await

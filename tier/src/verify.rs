@@ -36,7 +36,10 @@ pub async fn verify(bucket: &Bucket) -> Result<VerifyReport> {
             why: format!("missing: {} holds no Ledger manifest", bucket.url()),
         })?;
     let m = Manifest::decode(&raw)?;
-    let checks = m.blobs().map(|b| fetch(bucket, b));
+    let checks = m.blobs().cloned().map(|b| {
+        let bucket = bucket.clone();
+        async move { fetch(&bucket, &b).await }
+    });
     let results: Vec<_> = futures::stream::iter(checks).buffered(4).collect().await;
     let mut damaged = Vec::new();
     let mut bytes = 0;

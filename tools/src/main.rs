@@ -1,6 +1,7 @@
 //! `ledgerctl`: offline inspection and verification of a Ledger data directory, and load
 //! generation against a running server.
 
+mod bucket;
 mod generate;
 mod loadgen;
 mod offline;
@@ -30,9 +31,11 @@ enum Command {
         path: PathBuf,
     },
     /// Checks every checksum of the WAL and the segments; exits 1 naming file and offset on
-    /// damage.
+    /// damage. Given s3://bucket/prefix (AWS variables as for `ledger --object-store`), reads
+    /// back every object the bucket's manifest names and exits 1 naming each damaged or
+    /// missing one.
     Verify {
-        /// The data directory to check (the server's `--data-dir`).
+        /// The data directory to check (the server's `--data-dir`), or an s3:// URL.
         data_dir: PathBuf,
     },
     /// Writes a segment's logs as NDJSON.
@@ -64,7 +67,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Inspect { path } => offline::inspect(&path).map(|_| true),
-        Command::Verify { data_dir } => offline::verify(&data_dir),
+        Command::Verify { data_dir } => match data_dir.to_str() {
+            Some(url) if url.starts_with("s3://") => bucket::verify(url),
+            _ => offline::verify(&data_dir),
+        },
         Command::Dump { segment, limit } => offline::dump(&segment, limit).map(|_| true),
         Command::Reindex { data_dir, project } => {
             offline::reindex(&data_dir, project.as_deref()).map(|_| true)

@@ -115,6 +115,27 @@ impl Meta {
         Ok(())
     }
 
+    /// Writes a copy of every table to a new database at `dest`, from one read transaction
+    /// (what object storage keeps of accounts, keys, projects and usage).
+    pub fn snapshot_to(&self, dest: &Path) -> MetaResult<()> {
+        use ledger_engine::copy_redb_table as copy;
+        let rtx = self.db.begin_read()?;
+        let _ = std::fs::remove_file(dest);
+        let out = Database::create(dest)?;
+        let wtx = out.begin_write()?;
+        let engine = |e: ledger_engine::EngineError| MetaError::Store(format!("snapshot: {e}"));
+        copy(&rtx, &wtx, ACCOUNTS).map_err(engine)?;
+        copy(&rtx, &wtx, EMAILS).map_err(engine)?;
+        copy(&rtx, &wtx, PROJECTS).map_err(engine)?;
+        copy(&rtx, &wtx, KEYS).map_err(engine)?;
+        copy(&rtx, &wtx, USAGE).map_err(engine)?;
+        copy(&rtx, &wtx, AUDIT).map_err(engine)?;
+        copy(&rtx, &wtx, COUNTERS).map_err(engine)?;
+        copy(&rtx, &wtx, DELETIONS).map_err(engine)?;
+        wtx.commit()?;
+        Ok(())
+    }
+
     pub(crate) fn db(&self) -> &Database {
         &self.db
     }

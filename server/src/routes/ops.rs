@@ -35,7 +35,7 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
     let ok =
         h.storage.is_ok() && h.wal.is_ok() && h.flush.is_ok() && h.index.is_ok() && meta.is_ok();
     let stats = app.engine.stats();
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ok" } else { "failing" },
         "checks": {
             "storage": check(&h.storage),
@@ -47,6 +47,17 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
         "queue_depth": stats.memtable_rows,
         "index_lag": app.engine.search_lag(),
     });
+    // Object storage failing does not fail the node (ingest goes on, sealed data waits
+    // locally within its budget): it is reported, with how far behind the bucket is.
+    if let Some(t) = &app.tier {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut check = check(&t.last_error.lock().clone().map_or(Ok(()), Err));
+        check["lag_seconds"] = json!(t.lag_seconds(ledger_engine::now_micros()));
+        check["waiting_segments"] = json!(t.waiting_segments.load(Relaxed));
+        check["waiting_bytes"] = json!(t.waiting_bytes.load(Relaxed));
+        check["manifest_generation"] = json!(t.generation.load(Relaxed));
+        body["checks"]["object_store"] = check;
+    }
     let mut resp = http::json(if ok { 200 } else { 503 }, &body);
     if !ok {
         resp.headers_mut().insert(
@@ -61,12 +72,19 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
 /// body is the same exposition).
 pub async fn metrics(app: &Arc<App>, req: &Request<Incoming>) -> ApiResult<Resp> {
     let stats = app.engine.stats();
-    let dropped = [(
+    let mut counters = vec![(
         "ledger_rejected_dropped_bytes",
         "Refused items not kept in the rejected-logs list because its writer was behind",
         app.rejected.dropped_bytes(),
     )];
-    let text = app.telemetry.render(&app.engine, &stats, &dropped);
+    let mut gauges = Vec::new();
+    if let Some(t) = &app.tier {
+        counters.extend(crate::tiering::counters(t));
+        gauges.extend(crate::tiering::gauges(t, ledger_engine::now_micros()));
+    }
+    let text = app
+        .telemetry
+        .render(&app.engine, &stats, &counters, &gauges);
     let openmetrics = req
         .headers()
         .get_all(hyper::header::ACCEPT)

@@ -50,6 +50,11 @@ impl Server {
         Server::spawn(dir, extra, &[])
     }
 
+    /// [`Server::start_in`] with environment variables.
+    pub fn start_in_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, extra, env)
+    }
+
     fn spawn(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
