@@ -173,6 +173,19 @@ impl Catalog {
         f(g.as_ref().ok_or(EngineError::Closed)?)
     }
 
+    /// Swaps the catalog for the copy at `next` (moved to `path`, this catalog's file): a
+    /// read-only node adopting the catalog another node published.
+    pub fn replace_with(&self, next: &Path, path: &Path) -> Result<()> {
+        let mut g = self.db.write();
+        if g.is_none() {
+            return Err(EngineError::Closed);
+        }
+        g.take();
+        std::fs::rename(next, path).map_err(|e| EngineError::io(path, e))?;
+        *g = Some(Database::create(path)?);
+        Ok(())
+    }
+
     /// Opens an existing catalog without creating one (for offline tools).
     pub fn open_existing(path: &Path) -> Result<Catalog> {
         Ok(Catalog {

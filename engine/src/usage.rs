@@ -84,6 +84,11 @@ impl UsageBook {
         v
     }
 
+    /// Replaces every figure (a read-only node adopting another node's catalog).
+    pub fn replace(&self, stored: impl IntoIterator<Item = ((ProjectId, i64), DayUsage)>) {
+        *self.days.lock() = stored.into_iter().collect();
+    }
+
     /// Forgets a deleted project.
     pub fn remove_project(&self, project: ProjectId) {
         self.days.lock().retain(|(p, _), _| *p != project);

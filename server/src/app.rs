@@ -56,8 +56,8 @@ pub struct App {
     pub rejected: crate::rejected::RejectedList,
     /// Deletions of logs run one at a time.
     pub deletion_turn: tokio::sync::Semaphore,
-    /// Upload figures, when sealed data also goes to object storage.
-    pub tier: Option<Arc<ledger_tier::TierStats>>,
+    /// Upload or follow figures, when the node has a bucket.
+    pub tier: Option<crate::tiering::TierState>,
     request_base: u64,
     request_seq: AtomicU64,
 }

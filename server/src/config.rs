@@ -89,6 +89,19 @@ pub struct Config {
     pub project_defaults: ProjectDefaults,
     /// Sealed data kept in an S3 bucket too (`--object-store`); `None`: local only.
     pub object_store: Option<ObjectStoreConfig>,
+    /// A writer (the default) or a read-only node serving a bucket (`--role reader`).
+    pub role: Role,
+}
+
+/// What a node does (`--role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// Takes writes; with `--object-store`, uploads what it seals.
+    #[default]
+    Writer,
+    /// Serves every read route from the bucket's newest manifest, following it; refuses
+    /// writes (403, naming the role).
+    Reader,
 }
 
 /// Where and how sealed data goes to object storage (see `tiering`).
@@ -96,8 +109,10 @@ pub struct Config {
 pub struct ObjectStoreConfig {
     /// `s3://bucket/prefix`; credentials and endpoint come from the AWS variables.
     pub url: String,
-    /// How often the uploader looks for newly sealed data.
+    /// How often the uploader looks for newly sealed data (a writer), or the bucket for a
+    /// newer manifest (a reader).
     pub upload_interval: Duration,
+    pub follow_interval: Duration,
     /// Sealed bytes that may wait for the bucket before ingest is refused (503
     /// backpressure); 0: no limit.
     pub backlog_budget: u64,
@@ -149,6 +164,7 @@ impl Config {
             retention_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             object_store: None,
+            role: Role::Writer,
             project_defaults: ProjectDefaults::default(),
         }
     }
@@ -185,6 +201,9 @@ impl Config {
             return Err(format!(
                 "--max-header-bytes must be at least {MIN_MAX_HEADER_BYTES}"
             ));
+        }
+        if self.role == Role::Reader && self.object_store.is_none() {
+            return Err("--role reader needs --object-store: a reader serves a bucket".into());
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());

@@ -47,20 +47,34 @@ pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
     Ok(open_node(config).await?.0)
 }
 
-/// [`open_app`], and the uploader when sealed data also goes to object storage (after an
-/// empty data directory has been rebuilt from the bucket).
+/// [`open_app`], and the worker that keeps the node and its bucket in step when there is
+/// one (after an empty data directory has been rebuilt from the bucket).
 pub(crate) async fn open_node(
     config: Config,
-) -> anyhow::Result<(Arc<app::App>, Option<ledger_tier::Uploader>)> {
+) -> anyhow::Result<(Arc<app::App>, Option<tiering::Worker>)> {
     config.check().map_err(anyhow::Error::msg)?;
     let iterations = NonZeroU32::new(config.pbkdf2_iterations).context("pbkdf2 iterations")?;
     let dir = config.data_dir.clone();
     ledger_engine::create_private_dir(&dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    let bucket = match &config.object_store {
-        Some(os) => Some(tiering::prepare(os, &dir).await?),
-        None => None,
+    let (bucket, rebuilt) = match &config.object_store {
+        Some(os) => {
+            let (b, m) = tiering::prepare(os, &dir).await?;
+            (Some(b), m)
+        }
+        None => (None, None),
     };
+    let reader = config.role == config::Role::Reader;
+    if reader {
+        // A reader's index is made from the segments it holds, at every start: what it
+        // indexed while following may not have been committed before it stopped.
+        match std::fs::remove_dir_all(dir.join("index")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context("removing a reader's search index");
+            }
+            _ => {}
+        }
+    }
     let secrets = auth::secret::load_or_create(&dir)?;
     let (engine, meta, rejected) = {
         let (dir, engine_config) = (dir.clone(), config.engine.clone());
@@ -94,13 +108,25 @@ pub(crate) async fn open_node(
             authn.keys.insert(&k);
         }
     }
-    let uploader = match (bucket, &config.object_store) {
-        (Some(b), Some(os)) => Some(tiering::uploader(b, os, &dir, engine.clone(), meta.clone())),
+    let worker = match (bucket, &config.object_store) {
+        (Some(b), Some(_)) if reader => Some(tiering::Worker::Follower(
+            ledger_tier::Follower::new(b, &dir, rebuilt),
+        )),
+        (Some(b), Some(os)) => Some(tiering::Worker::Uploader(tiering::uploader(
+            b,
+            os,
+            &dir,
+            engine.clone(),
+            meta.clone(),
+        ))),
         _ => None,
     };
     let mut app = app::App::new(config, iterations, engine, meta, authn, tenants, rejected);
-    app.tier = uploader.as_ref().map(|u| u.stats());
-    Ok((Arc::new(app), uploader))
+    app.tier = worker.as_ref().map(|w| match w {
+        tiering::Worker::Uploader(u) => tiering::TierState::Writer(u.stats()),
+        tiering::Worker::Follower(f) => tiering::TierState::Reader(f.stats()),
+    });
+    Ok((Arc::new(app), worker))
 }
 
 /// Runs the server on `listener` until `shutdown` completes, then stops accepting, lets
@@ -112,19 +138,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let dir = config.data_dir.clone();
-    let upload_every = config.object_store.as_ref().map(|o| o.upload_interval);
-    let (app, uploader) = open_node(config).await?;
+    let object_store = config.object_store.clone();
+    let (app, worker) = open_node(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background = tasks::spawn(&app, &stop_rx);
-    if let (Some(up), Some(every)) = (uploader, upload_every) {
-        background.push(tiering::spawn(
-            up,
-            app.engine.clone(),
-            every,
-            stop_rx.clone(),
-        ));
+    if let (Some(w), Some(os)) = (worker, &object_store) {
+        background.push(tiering::spawn(w, &app, os, stop_rx.clone()));
     }
-    deletions::resume(&app);
+    if app.config.role == config::Role::Writer {
+        deletions::resume(&app);
+    }
     let addr = listener.local_addr().context("listener address")?;
     tracing::info!(%addr, data_dir = %dir.display(), "serving");
     {

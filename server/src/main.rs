@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ledger_engine::FsyncPolicy;
 use ledger_server::config::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS,
+    Role, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_PROJECTS_PER_ACCOUNT, DEFAULT_PBKDF2_ITERATIONS,
     MIN_PBKDF2_ITERATIONS,
 };
@@ -142,6 +142,15 @@ struct ServeArgs {
     /// 503 backpressure until uploads catch up. 0: no limit.
     #[arg(long, env = "LEDGER_UPLOAD_BACKLOG_MB", default_value_t = 4_096)]
     upload_backlog_mb: u64,
+    /// writer: takes writes (and, with --object-store, uploads what it seals). reader:
+    /// serves every read route for all projects from --object-store, following the writer's
+    /// newest manifest; answers writes with 403 naming the role. Any number of readers may
+    /// share a bucket; its data directory is only a cache.
+    #[arg(long, env = "LEDGER_ROLE", value_enum, default_value_t = Role::Writer)]
+    role: Role,
+    /// How often a reader looks for a newer manifest in the bucket, in seconds.
+    #[arg(long, env = "LEDGER_FOLLOW_INTERVAL_SECS", default_value_t = 2)]
+    follow_interval_secs: u64,
 }
 
 fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
@@ -173,12 +182,14 @@ impl ServeArgs {
         c.engine.memtable_limit_bytes = self.memtable_limit_mb << 20;
         c.engine.seal_rows = self.seal_rows.max(1);
         c.engine.seal_age = Duration::from_secs(self.seal_age_secs.max(1));
+        c.role = self.role;
         c.object_store =
             self.object_store
                 .clone()
                 .map(|url| ledger_server::config::ObjectStoreConfig {
                     url,
                     upload_interval: Duration::from_secs(self.upload_interval_secs.max(1)),
+                    follow_interval: Duration::from_secs(self.follow_interval_secs.max(1)),
                     backlog_budget: self.upload_backlog_mb << 20,
                 });
         c

@@ -13,6 +13,13 @@ const THROTTLE_PRUNE: Duration = Duration::from_secs(60);
 
 /// Starts every background task; each stops when `stop` turns true.
 pub fn spawn(app: &Arc<App>, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    if app.config.role == crate::config::Role::Reader {
+        // A reader changes nothing: retention and key use are the writer's (it publishes
+        // their effects with its next manifest).
+        return vec![every(app, stop, THROTTLE_PRUNE, |app| {
+            app.throttle.prune(Instant::now())
+        })];
+    }
     vec![
         every(app, stop, app.config.retention_interval, retention),
         every(app, stop, KEY_USE_FLUSH, flush_key_use),

@@ -56,6 +56,11 @@ impl Tenants {
         self.projects.read().values().cloned().collect()
     }
 
+    /// Replaces every project with these (a read-only node adopting newer metadata).
+    pub fn replace_all(&self, projects: Vec<Project>) {
+        *self.projects.write() = projects.into_iter().map(|p| (p.id, Arc::new(p))).collect();
+    }
+
     pub fn insert(&self, p: Project) {
         self.projects.write().insert(p.id, Arc::new(p));
     }

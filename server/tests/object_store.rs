@@ -167,3 +167,105 @@ fn a_bad_object_store_url_stops_the_server_with_a_clear_error() {
         "{err}"
     );
 }
+
+fn start_reader(s3: &S3Server, dir: &std::path::Path, url: &str) -> Server {
+    let vars = env(s3);
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Server::start_in_with_env(
+        dir,
+        &[
+            "--role",
+            "reader",
+            "--object-store",
+            url,
+            "--follow-interval-secs",
+            "1",
+        ],
+        &env,
+    )
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn two_readers_follow_one_writer_and_refuse_writes() {
+    let Some(s3) = S3Server::start() else { return };
+    s3.create_bucket("shared");
+    let url = "s3://shared/w";
+    let tmp = tempfile::tempdir().unwrap();
+    let w = start(&s3, &tmp.path().join("w"), url);
+    let t = w.tenant("reader@example.com");
+    let batch = |from: u64, word: &str| {
+        let logs: Vec<_> = (from..from + 300)
+            .map(|i| common::log(i, &format!("{word} line {i}")))
+            .collect();
+        let r = w.post("/api/v1/ingest/batch", &t.key, &json!({ "logs": logs }));
+        assert_eq!(r.status, 202, "{}", r.text());
+    };
+    batch(0, "first");
+    let bucket = ledger_tier::Bucket::open_with(url, &env(&s3)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    wait_for("the first 300 logs in the bucket", || {
+        rt.block_on(ledger_tier::verify(&bucket))
+            .is_ok_and(|r| r.rows == 300)
+    });
+
+    let readers = [
+        start_reader(&s3, &tmp.path().join("r1"), url),
+        start_reader(&s3, &tmp.path().join("r2"), url),
+    ];
+    for r in &readers {
+        assert_eq!(all_messages(r, &t.key).len(), 300);
+        let login = r.post(
+            "/api/v1/auth/login",
+            "",
+            &json!({"email": "reader@example.com", "password": "correct horse battery"}),
+        );
+        assert_eq!(login.status, 200, "{}", login.text());
+        let s = r.get("/api/v1/logs/search?q=first&limit=1000", &t.key);
+        assert_eq!(s.status, 200, "{}", s.text());
+        let v = r.get("/api/v1/metrics/log-volume?hours=72", &t.key);
+        assert_eq!(v.status, 200, "{}", v.text());
+        // Writes are refused, naming the role.
+        let refused = r.post(
+            "/api/v1/ingest/batch",
+            &t.key,
+            &json!({ "logs": [common::log(1, "to a reader")] }),
+        );
+        refused.expect_error(403, "forbidden");
+        assert!(refused.text().contains("reader"), "{}", refused.text());
+        let deep = r.get("/health/deep", "").json();
+        assert_eq!(deep["checks"]["object_store"]["role"], "reader", "{deep}");
+    }
+
+    // New logs and a new key on the writer reach both readers.
+    batch(300, "second");
+    let k2 = w.post(
+        &format!("/api/v1/projects/{}/keys", t.project),
+        &t.token,
+        &json!({"name": "later", "scopes": ["query"]}),
+    );
+    assert_eq!(k2.status, 201, "{}", k2.text());
+    let k2 = k2.json()["key"].as_str().unwrap().to_owned();
+    for r in &readers {
+        wait_for("the reader to serve 600 logs", || {
+            all_messages(r, &t.key).len() == 600
+        });
+        wait_for("the new key on the reader", || {
+            r.get("/api/v1/logs?limit=1", &k2).status == 200
+        });
+        wait_for("search on the reader to find the new logs", || {
+            let s = r.get("/api/v1/logs/search?q=second&limit=1000", &t.key);
+            s.status == 200 && s.json()["logs"].as_array().unwrap().len() == 300
+        });
+    }
+}

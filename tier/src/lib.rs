@@ -12,6 +12,7 @@
 
 mod bucket;
 mod error;
+mod follow;
 mod manifest;
 mod rebuild;
 mod upload;
@@ -22,6 +23,7 @@ pub mod testing;
 
 pub use bucket::Bucket;
 pub use error::{Result, TierError};
+pub use follow::{FollowStats, Follower, Pending};
 pub use manifest::{Blob, Manifest, SegmentEntry, MANIFEST_VERSION};
 pub use rebuild::{rebuild, RebuildReport};
 pub use upload::{Round, TierStats, Uploader, UploaderConfig};

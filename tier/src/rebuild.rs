@@ -17,6 +17,8 @@ use crate::manifest::{Blob, Manifest, MANIFEST_KEY};
 /// What a rebuild restored.
 #[derive(Debug, Clone)]
 pub struct RebuildReport {
+    /// The manifest restored.
+    pub manifest: Manifest,
     pub generation: u64,
     /// When the manifest restored was published (µs).
     pub published_at: i64,
@@ -54,7 +56,7 @@ pub(crate) async fn fetch(bucket: &Bucket, blob: &Blob) -> Result<Bytes> {
 }
 
 /// Writes a file whole and durably: a temporary beside it, fsynced, renamed into place.
-fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_durable(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     ledger_engine::create_private_dir(dir).map_err(|e| TierError::Snapshot(e.to_string()))?;
     let tmp = path.with_extension("download");
@@ -136,5 +138,6 @@ pub async fn rebuild(bucket: &Bucket, data_dir: &Path) -> Result<Option<RebuildR
         rows: m.rows(),
         bytes: sizes.iter().sum(),
         seconds: started.elapsed().as_secs_f64(),
+        manifest: m,
     }))
 }

@@ -312,3 +312,60 @@ fn bucket_away_mid_ingest_holds_back_then_catches_up_without_duplicates() {
     restored.close().unwrap();
     engine.close().unwrap();
 }
+
+#[test]
+fn a_reader_engine_follows_new_segments_and_retention() {
+    let Some(s3) = S3Server::start() else { return };
+    let rt = rt();
+    let bucket = s3.bucket("follow", "w");
+    let wdir = tempfile::tempdir().unwrap();
+    let (writer, mut up) = writer(wdir.path(), bucket.clone(), 0);
+    let mut acked = ingest(&writer, 1, 600, 11);
+    let other = ingest(&writer, 2, 300, 12);
+    writer.flush().unwrap();
+    rt.block_on(up.round()).unwrap();
+
+    let rdir = tempfile::tempdir().unwrap();
+    let rebuilt = rt.block_on(rebuild(&bucket, rdir.path())).unwrap().unwrap();
+    let (reader, _) = Engine::open(rdir.path(), config()).unwrap();
+    let mut f = ledger_tier::Follower::new(bucket.clone(), rdir.path(), Some(rebuilt.manifest));
+    assert!(
+        rt.block_on(f.poll()).unwrap().is_none(),
+        "nothing newer yet"
+    );
+    assert_eq!(ids(&reader, 1), acked);
+
+    // New logs: the reader downloads the new segments and serves them.
+    acked.extend(ingest(&writer, 1, 400, 13));
+    writer.flush().unwrap();
+    rt.block_on(up.round()).unwrap();
+    let p = rt.block_on(f.poll()).unwrap().expect("a newer manifest");
+    let r = reader.follow(&p.catalog).unwrap();
+    f.adopted(p);
+    assert!(r.segments_added >= 1 && r.segments_removed == 0, "{r:?}");
+    assert_eq!(r.rows_added, 400);
+    assert_eq!(ids(&reader, 1), acked);
+    assert_eq!(ids(&reader, 2), other);
+
+    // Retention on the writer: the reader drops the same segments and their files.
+    writer.enforce_retention(2, i64::MAX).unwrap();
+    rt.block_on(up.round()).unwrap();
+    let p = rt.block_on(f.poll()).unwrap().expect("a newer manifest");
+    let r = reader.follow(&p.catalog).unwrap();
+    f.adopted(p);
+    assert!(r.segments_removed >= 1, "{r:?}");
+    assert!(ids(&reader, 2).is_empty());
+    assert_eq!(ids(&reader, 1), acked);
+    let left = std::fs::read_dir(rdir.path().join("segments/0000000000000002"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the dropped segments' files are gone");
+
+    // The adopted catalog is the reader's own now: it reopens to the same logs.
+    reader.close().unwrap();
+    let (again, _) = Engine::open(rdir.path(), config()).unwrap();
+    assert_eq!(ids(&again, 1), acked);
+    assert!(ids(&again, 2).is_empty());
+    again.close().unwrap();
+    writer.close().unwrap();
+}

@@ -27,8 +27,10 @@ use crate::usage::{self, DayUsage, UsageBook};
 use crate::wal::{self, format, Applier, RecoveryReport, Wal, WalStats};
 
 mod deletion;
+mod follow;
 
 pub use deletion::Deletion;
+pub use follow::FollowReport;
 mod open;
 mod reads;
 mod reindex;

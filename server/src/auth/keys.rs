@@ -121,6 +121,15 @@ impl KeyCache {
         self.by_hash.write().insert(hash, entry);
     }
 
+    /// Replaces every key with these (a read-only node adopting newer metadata).
+    pub fn replace_all<'a>(&self, recs: impl IntoIterator<Item = &'a KeyRecord>) {
+        let fresh = KeyCache::default();
+        for r in recs {
+            fresh.insert(r);
+        }
+        *self.by_hash.write() = std::mem::take(&mut *fresh.by_hash.write());
+    }
+
     pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<CachedKey>> {
         self.by_hash.read().get(hash).cloned()
     }

@@ -14,6 +14,8 @@ mod usage;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -78,7 +80,8 @@ pub type MetaResult<T> = Result<T, MetaError>;
 
 /// The metadata database. Cheap to share behind an `Arc`; redb serialises writers itself.
 pub struct Meta {
-    db: Database,
+    /// Swapped whole when a read-only node adopts a newer copy (`replace_with`).
+    db: parking_lot::RwLock<Arc<Database>>,
 }
 
 impl Meta {
@@ -105,12 +108,14 @@ impl Meta {
             tx.open_table(DELETIONS)?;
         }
         tx.commit()?;
-        Ok(Meta { db })
+        Ok(Meta {
+            db: parking_lot::RwLock::new(Arc::new(db)),
+        })
     }
 
     /// True when a read transaction can be opened: the `/health/deep` probe.
     pub fn check(&self) -> MetaResult<()> {
-        let rtx = self.db.begin_read()?;
+        let rtx = self.db().begin_read()?;
         rtx.open_table(COUNTERS)?.get("audit_seq")?;
         Ok(())
     }
@@ -119,7 +124,7 @@ impl Meta {
     /// (what object storage keeps of accounts, keys, projects and usage).
     pub fn snapshot_to(&self, dest: &Path) -> MetaResult<()> {
         use ledger_engine::copy_redb_table as copy;
-        let rtx = self.db.begin_read()?;
+        let rtx = self.db().begin_read()?;
         let _ = std::fs::remove_file(dest);
         let out = Database::create(dest)?;
         let wtx = out.begin_write()?;
@@ -136,8 +141,22 @@ impl Meta {
         Ok(())
     }
 
-    pub(crate) fn db(&self) -> &Database {
-        &self.db
+    pub(crate) fn db(&self) -> Arc<Database> {
+        self.db.read().clone()
+    }
+
+    /// Swaps the database for the copy at `next` (moved into place as `meta.redb` in `dir`):
+    /// a read-only node adopting the metadata its writer published. Transactions already
+    /// open finish on the old copy.
+    pub fn replace_with(&self, next: &Path, dir: &Path) -> MetaResult<()> {
+        let path = dir.join("meta.redb");
+        let mut g = self.db.write();
+        std::fs::rename(next, &path).map_err(|e| MetaError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        *g = Arc::new(Database::create(&path)?);
+        Ok(())
     }
 }
 

@@ -41,6 +41,16 @@ pub async fn dispatch(
 ) -> ApiResult<Resp> {
     use hyper::Method;
     let m = req.method().clone();
+    if app.config.role == crate::config::Role::Reader
+        && !matches!(m, Method::GET | Method::HEAD | Method::OPTIONS)
+        && route != Route::Login
+    {
+        return Err(ApiError::Forbidden(format!(
+            "this node is a reader (--role reader): it serves logs, search and metrics from \
+             object storage and takes no writes; send {m} {} to the writer",
+            req.uri().path()
+        )));
+    }
     match route {
         Route::Health => ops::health(),
         Route::HealthDeep => ops::health_deep(app).await,

@@ -47,16 +47,11 @@ pub async fn health_deep(app: &Arc<App>) -> ApiResult<Resp> {
         "queue_depth": stats.memtable_rows,
         "index_lag": app.engine.search_lag(),
     });
-    // Object storage failing does not fail the node (ingest goes on, sealed data waits
-    // locally within its budget): it is reported, with how far behind the bucket is.
+    // Object storage failing does not fail the node (a writer's ingest goes on, sealed data
+    // waiting locally within its budget; a reader serves what it has): it is reported, with
+    // how far behind the bucket (or the reader) is.
     if let Some(t) = &app.tier {
-        use std::sync::atomic::Ordering::Relaxed;
-        let mut check = check(&t.last_error.lock().clone().map_or(Ok(()), Err));
-        check["lag_seconds"] = json!(t.lag_seconds(ledger_engine::now_micros()));
-        check["waiting_segments"] = json!(t.waiting_segments.load(Relaxed));
-        check["waiting_bytes"] = json!(t.waiting_bytes.load(Relaxed));
-        check["manifest_generation"] = json!(t.generation.load(Relaxed));
-        body["checks"]["object_store"] = check;
+        body["checks"]["object_store"] = t.health(ledger_engine::now_micros());
     }
     let mut resp = http::json(if ok { 200 } else { 503 }, &body);
     if !ok {
@@ -79,8 +74,8 @@ pub async fn metrics(app: &Arc<App>, req: &Request<Incoming>) -> ApiResult<Resp>
     )];
     let mut gauges = Vec::new();
     if let Some(t) = &app.tier {
-        counters.extend(crate::tiering::counters(t));
-        gauges.extend(crate::tiering::gauges(t, ledger_engine::now_micros()));
+        counters.extend(t.counters());
+        gauges.extend(t.gauges(ledger_engine::now_micros()));
     }
     let text = app
         .telemetry
