@@ -72,6 +72,9 @@ impl std::str::FromStr for RecoveryMode {
 pub struct EngineConfig {
     /// Where the WAL, segments and catalog live: the real disk, or a test file system.
     pub fs: std::sync::Arc<dyn crate::fs::FileSystem>,
+    /// Where sealed segments can be read when their local file is gone (object storage);
+    /// `None`: every segment is local.
+    pub remote: Option<std::sync::Arc<dyn crate::remote::RemoteSegments>>,
     pub fsync: FsyncPolicy,
     pub recovery: RecoveryMode,
     /// A WAL file is closed and a new one started past this size.
@@ -108,6 +111,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             fs: std::sync::Arc::new(crate::fs::RealFs),
+            remote: None,
             fsync: FsyncPolicy::Always,
             recovery: RecoveryMode::default(),
             wal_file_bytes: 64 << 20,

@@ -23,6 +23,7 @@ mod memtable;
 mod model;
 mod priority;
 mod query;
+pub mod remote;
 pub mod search;
 pub mod tail;
 pub mod timefmt;

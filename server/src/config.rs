@@ -116,6 +116,10 @@ pub struct ObjectStoreConfig {
     /// Sealed bytes that may wait for the bucket before ingest is refused (503
     /// backpressure); 0: no limit.
     pub backlog_budget: u64,
+    /// Bytes of segment files kept on the local disk; past it, the least recently read
+    /// segments the bucket holds are evicted (and read from the bucket by byte range).
+    /// 0: no limit.
+    pub cache_bytes: u64,
 }
 
 /// The limits a project gets when its creator does not say otherwise.

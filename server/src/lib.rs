@@ -50,19 +50,20 @@ pub(crate) async fn open_app(config: Config) -> anyhow::Result<Arc<app::App>> {
 /// [`open_app`], and the worker that keeps the node and its bucket in step when there is
 /// one (after an empty data directory has been rebuilt from the bucket).
 pub(crate) async fn open_node(
-    config: Config,
+    mut config: Config,
 ) -> anyhow::Result<(Arc<app::App>, Option<tiering::Worker>)> {
     config.check().map_err(anyhow::Error::msg)?;
     let iterations = NonZeroU32::new(config.pbkdf2_iterations).context("pbkdf2 iterations")?;
     let dir = config.data_dir.clone();
     ledger_engine::create_private_dir(&dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    let (bucket, rebuilt) = match &config.object_store {
+    let prepared = match &config.object_store {
         Some(os) => {
-            let (b, m) = tiering::prepare(os, &dir).await?;
-            (Some(b), m)
+            let p = tiering::prepare(os, &dir).await?;
+            config.engine.remote = Some(p.directory.clone());
+            Some(p)
         }
-        None => (None, None),
+        None => None,
     };
     let reader = config.role == config::Role::Reader;
     if reader {
@@ -108,12 +109,13 @@ pub(crate) async fn open_node(
             authn.keys.insert(&k);
         }
     }
-    let worker = match (bucket, &config.object_store) {
-        (Some(b), Some(_)) if reader => Some(tiering::Worker::Follower(
-            ledger_tier::Follower::new(b, &dir, rebuilt),
+    let worker = match (prepared, &config.object_store) {
+        (Some(p), Some(_)) if reader => Some(tiering::Worker::Follower(
+            ledger_tier::Follower::new(p.bucket, &dir, p.rebuilt).with_directory(p.directory),
         )),
-        (Some(b), Some(os)) => Some(tiering::Worker::Uploader(tiering::uploader(
-            b,
+        (Some(p), Some(os)) => Some(tiering::Worker::Uploader(tiering::uploader(
+            p.bucket,
+            p.directory,
             os,
             &dir,
             engine.clone(),

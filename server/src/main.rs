@@ -148,6 +148,11 @@ struct ServeArgs {
     /// share a bucket; its data directory is only a cache.
     #[arg(long, env = "LEDGER_ROLE", value_enum, default_value_t = Role::Writer)]
     role: Role,
+    /// Local disk for segment files, in MiB, with --object-store: past it the least
+    /// recently read segments already in the bucket are deleted locally and read from the
+    /// bucket by byte range. 0: no limit.
+    #[arg(long, env = "LEDGER_CACHE_SIZE_MB", default_value_t = 10_240)]
+    cache_size_mb: u64,
     /// How often a reader looks for a newer manifest in the bucket, in seconds.
     #[arg(long, env = "LEDGER_FOLLOW_INTERVAL_SECS", default_value_t = 2)]
     follow_interval_secs: u64,
@@ -191,6 +196,7 @@ impl ServeArgs {
                     upload_interval: Duration::from_secs(self.upload_interval_secs.max(1)),
                     follow_interval: Duration::from_secs(self.follow_interval_secs.max(1)),
                     backlog_budget: self.upload_backlog_mb << 20,
+                    cache_bytes: self.cache_size_mb << 20,
                 });
         c
     }

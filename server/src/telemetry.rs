@@ -124,7 +124,7 @@ impl Telemetry {
         extra_gauges: &[(&str, &str, f64)],
     ) -> String {
         let mut scrape = Registry::default();
-        let gauges: [(&str, &str, u64); 8] = [
+        let gauges: [(&str, &str, u64); 9] = [
             (
                 "ledger_queue_depth",
                 "Logs accepted but not yet sealed into segments, all projects",
@@ -145,6 +145,11 @@ impl Telemetry {
                 "ledger_segment_bytes",
                 "Bytes of sealed segment files",
                 stats.segment_bytes,
+            ),
+            (
+                "ledger_segment_local_bytes",
+                "Bytes of sealed segment files on the local disk (the rest are read from object storage)",
+                stats.segment_local_bytes,
             ),
             (
                 "ledger_segment_raw_bytes",

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ledger_engine::Engine;
-use ledger_tier::{Bucket, FollowStats, Follower, Manifest, TierStats, Uploader, UploaderConfig};
+use ledger_tier::{
+    Bucket, FollowStats, Follower, Manifest, SegmentDirectory, TierStats, Uploader, UploaderConfig,
+};
 use tokio::sync::watch;
 
 use crate::config::ObjectStoreConfig;
@@ -35,10 +37,7 @@ pub enum Worker {
 /// Opens the bucket and, when `data_dir` holds no catalog and the bucket a manifest,
 /// rebuilds the directory from it (returning that manifest). Runs before the engine and the
 /// metadata open.
-pub async fn prepare(
-    config: &ObjectStoreConfig,
-    data_dir: &Path,
-) -> anyhow::Result<(Bucket, Option<Manifest>)> {
+pub async fn prepare(config: &ObjectStoreConfig, data_dir: &Path) -> anyhow::Result<Prepared> {
     let bucket = Bucket::open(&config.url)?;
     let report = ledger_tier::rebuild(&bucket, data_dir)
         .await
@@ -56,12 +55,39 @@ pub async fn prepare(
              were not in the bucket"
         );
     }
-    Ok((bucket, report.map(|r| r.manifest)))
+    // What the bucket holds, so the engine can open the segments this node evicted.
+    let directory = SegmentDirectory::new(bucket.clone(), tokio::runtime::Handle::current());
+    match &report {
+        Some(r) => directory.set(&r.manifest),
+        None => match ledger_tier::read_manifest(&bucket).await {
+            Ok(Some(m)) => directory.set(&m),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "the bucket's manifest is unreadable: segments evicted from this node's cache \
+                 stay unreadable until it restarts with the bucket reachable"
+            ),
+        },
+    }
+    Ok(Prepared {
+        bucket,
+        rebuilt: report.map(|r| r.manifest),
+        directory,
+    })
+}
+
+/// A bucket opened, with what it holds.
+pub struct Prepared {
+    pub bucket: Bucket,
+    /// The manifest the data directory was rebuilt from, when it was.
+    pub rebuilt: Option<Manifest>,
+    pub directory: Arc<SegmentDirectory>,
 }
 
 /// The uploader for this server's engine and metadata.
 pub fn uploader(
     bucket: Bucket,
+    directory: Arc<SegmentDirectory>,
     config: &ObjectStoreConfig,
     data_dir: &Path,
     engine: Engine,
@@ -77,6 +103,7 @@ pub fn uploader(
         },
         Box::new(move |to| meta.snapshot_to(to).map_err(|e| e.to_string())),
     )
+    .with_directory(directory)
 }
 
 /// Runs the node's worker until `stop`.
@@ -87,10 +114,20 @@ pub fn spawn(
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     match worker {
-        Worker::Uploader(up) => {
-            spawn_uploader(up, app.engine.clone(), config.upload_interval, stop)
-        }
-        Worker::Follower(f) => spawn_follower(f, app.clone(), config.follow_interval, stop),
+        Worker::Uploader(up) => spawn_uploader(
+            up,
+            app.engine.clone(),
+            config.upload_interval,
+            config.cache_bytes,
+            stop,
+        ),
+        Worker::Follower(f) => spawn_follower(
+            f,
+            app.clone(),
+            config.follow_interval,
+            config.cache_bytes,
+            stop,
+        ),
     }
 }
 
@@ -100,6 +137,7 @@ fn spawn_follower(
     mut f: Follower,
     app: Arc<crate::app::App>,
     every: Duration,
+    cache_bytes: u64,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -111,7 +149,10 @@ fn spawn_follower(
                 _ = async { stop.wait_for(|s| *s).await.is_ok() } => return,
             }
             wait = match follow_once(&mut f, &app).await {
-                Ok(()) => every,
+                Ok(()) => {
+                    evict(&app.engine, cache_bytes).await;
+                    every
+                }
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "following the bucket failed; retrying");
                     (wait * 2).clamp(every, MAX_BACKOFF.max(every))
@@ -157,6 +198,7 @@ fn spawn_uploader(
     mut up: Uploader,
     engine: Engine,
     every: Duration,
+    cache_bytes: u64,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -167,7 +209,10 @@ fn spawn_uploader(
                 _ = async { stop.wait_for(|s| *s).await.is_ok() } => break,
             }
             wait = match round(&mut up).await {
-                true => every,
+                true => {
+                    evict(&engine, cache_bytes).await;
+                    every
+                }
                 false => (wait * 2).clamp(every, MAX_BACKOFF.max(every)),
             };
         }
@@ -180,6 +225,22 @@ fn spawn_uploader(
             Err(e) => tracing::error!(error = %e, "sealing before the last upload failed"),
         }
     })
+}
+
+/// Keeps the local segment files within the cache budget (0: no limit).
+async fn evict(engine: &Engine, cache_bytes: u64) {
+    if cache_bytes == 0 {
+        return;
+    }
+    let e = engine.clone();
+    match tokio::task::spawn_blocking(move || e.evict_to(cache_bytes)).await {
+        Ok(Ok((0, _))) => {}
+        Ok(Ok((segments, bytes))) => {
+            tracing::info!(segments, bytes, "evicted segments from the local cache")
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "evicting from the local cache failed"),
+        Err(e) => tracing::warn!(error = %e, "evicting from the local cache failed"),
+    }
 }
 
 async fn round(up: &mut Uploader) -> bool {

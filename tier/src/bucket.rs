@@ -123,6 +123,14 @@ impl Bucket {
         }
     }
 
+    /// `len` bytes of the object under `key` from `offset`.
+    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes> {
+        Ok(self
+            .store
+            .get_range(&self.path(key), offset..offset + len)
+            .await?)
+    }
+
     /// Removes the object under `key`; a missing one is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
         match self.store.delete(&self.path(key)).await {

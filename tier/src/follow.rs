@@ -45,6 +45,7 @@ pub struct Follower {
     data_dir: PathBuf,
     current: Option<Manifest>,
     stats: Arc<FollowStats>,
+    directory: Option<Arc<crate::SegmentDirectory>>,
 }
 
 impl Follower {
@@ -61,7 +62,15 @@ impl Follower {
             data_dir: data_dir.to_owned(),
             current,
             stats,
+            directory: None,
         }
+    }
+
+    /// Keeps `directory` in step with each manifest handed over (before the caller adopts
+    /// it, so segments it names can be opened from the bucket).
+    pub fn with_directory(mut self, directory: Arc<crate::SegmentDirectory>) -> Follower {
+        self.directory = Some(directory);
+        self
     }
 
     pub fn stats(&self) -> Arc<FollowStats> {
@@ -97,19 +106,20 @@ impl Follower {
         {
             return Ok(None);
         }
-        let had = |s: &crate::manifest::SegmentEntry| {
-            self.current
-                .as_ref()
-                .is_some_and(|c| c.segments.iter().any(|o| o.blob.key == s.blob.key))
-        };
+        // New segments are downloaded (warm for the reads that follow); ones this node
+        // already serves stay as they are, local or evicted. After a restart (no manifest
+        // known) a local file of the right size is trusted and a missing one is left to be
+        // read from the bucket.
         let mut wanted = Vec::new();
         for s in &m.segments {
             let path = self
                 .data_dir
                 .join(ledger_engine::segment_file(s.project, s.id));
-            let local = std::fs::metadata(&path).map(|md| md.len()).ok();
-            let known = had(s) || (self.current.is_none() && local == Some(s.blob.bytes));
-            if !(known && local.is_some()) {
+            let fetch = match &self.current {
+                Some(c) => !c.segments.iter().any(|o| o.blob.key == s.blob.key),
+                None => std::fs::metadata(&path).is_ok_and(|md| md.len() != s.blob.bytes),
+            };
+            if fetch {
                 wanted.push((s.blob.clone(), path));
             }
         }
@@ -142,6 +152,9 @@ impl Follower {
             tokio::task::spawn_blocking(move || write_durable(&path, &bytes))
                 .await
                 .map_err(|e| TierError::Snapshot(e.to_string()))??;
+        }
+        if let Some(d) = &self.directory {
+            d.set(&m);
         }
         Ok(Some(Pending {
             manifest: m,

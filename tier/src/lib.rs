@@ -15,6 +15,7 @@ mod error;
 mod follow;
 mod manifest;
 mod rebuild;
+mod remote;
 mod upload;
 mod verify;
 
@@ -24,8 +25,9 @@ pub mod testing;
 pub use bucket::Bucket;
 pub use error::{Result, TierError};
 pub use follow::{FollowStats, Follower, Pending};
-pub use manifest::{Blob, Manifest, SegmentEntry, MANIFEST_VERSION};
+pub use manifest::{read_manifest, Blob, Manifest, SegmentEntry, MANIFEST_VERSION};
 pub use rebuild::{rebuild, RebuildReport};
+pub use remote::SegmentDirectory;
 pub use upload::{Round, TierStats, Uploader, UploaderConfig};
 pub use verify::{verify, Finding, VerifyReport};
 

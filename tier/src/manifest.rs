@@ -87,6 +87,14 @@ impl Manifest {
     }
 }
 
+/// The bucket's manifest, if it has one.
+pub async fn read_manifest(bucket: &crate::Bucket) -> Result<Option<Manifest>> {
+    match bucket.get(MANIFEST_KEY).await? {
+        Some(b) => Manifest::decode(&b).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The key of a segment's object: its hash is in the name, so two different files never
 /// share a key (a writer rebuilt from an older manifest reuses segment ids).
 pub fn segment_key(project: ProjectId, id: u64, blake3: &str) -> String {

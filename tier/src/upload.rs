@@ -84,6 +84,8 @@ pub struct Uploader {
     started: bool,
     /// Whether the bucket has been swept of objects no manifest names.
     swept: bool,
+    /// Told what each manifest holds, so the engine may read those segments remotely.
+    directory: Option<Arc<crate::SegmentDirectory>>,
 }
 
 fn hash(bytes: &[u8]) -> String {
@@ -113,7 +115,14 @@ impl Uploader {
             published: None,
             started: false,
             swept: false,
+            directory: None,
         }
+    }
+
+    /// Keeps `directory` in step with every manifest found or published.
+    pub fn with_directory(mut self, directory: Arc<crate::SegmentDirectory>) -> Uploader {
+        self.directory = Some(directory);
+        self
     }
 
     pub fn stats(&self) -> Arc<TierStats> {
@@ -151,6 +160,9 @@ impl Uploader {
                     self.uploaded.insert((s.project, s.id), s.clone());
                 }
                 self.stats.generation.store(m.generation, Ordering::Relaxed);
+                if let Some(d) = &self.directory {
+                    d.set(&m);
+                }
                 self.published = Some(m);
             }
             self.started = true;
@@ -269,6 +281,9 @@ impl Uploader {
             .put(MANIFEST_KEY, Bytes::from(next.encode()))
             .await?;
         round.published = Some(generation);
+        if let Some(d) = &self.directory {
+            d.set(&next);
+        }
         self.stats.generation.store(generation, Ordering::Relaxed);
         self.stats
             .published_at

@@ -369,3 +369,77 @@ fn a_reader_engine_follows_new_segments_and_retention() {
     again.close().unwrap();
     writer.close().unwrap();
 }
+
+#[test]
+fn evicted_segments_are_read_from_the_bucket_by_byte_range_also_after_a_restart() {
+    let Some(s3) = S3Server::start() else { return };
+    // Remote reads run on a runtime with its own workers; this thread only waits.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bucket = s3.bucket("cache", "w");
+    let directory = ledger_tier::SegmentDirectory::new(bucket.clone(), rt.handle().clone());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.secret"), [7u8; 32]).unwrap();
+    let cfg = EngineConfig {
+        remote: Some(directory.clone()),
+        ..config()
+    };
+    let (engine, _) = Engine::open(dir.path(), cfg.clone()).unwrap();
+    let mut up = Uploader::new(
+        bucket.clone(),
+        engine.clone(),
+        UploaderConfig {
+            data_dir: dir.path().to_owned(),
+            staging: dir.path().join("tier"),
+            backlog_budget: 0,
+        },
+        Box::new(|to| std::fs::write(to, b"m").map_err(|e| e.to_string())),
+    )
+    .with_directory(directory.clone());
+    let acked = ingest(&engine, 1, 1_500, 21);
+    engine.flush().unwrap();
+    // Nothing is evicted before the bucket holds it.
+    assert_eq!(engine.evict_to(0).unwrap(), (0, 0));
+    rt.block_on(up.round()).unwrap();
+    let before = engine.stats();
+    assert_eq!(before.segment_local_bytes, before.segment_bytes);
+
+    // Keep about half: the least recently read go first.
+    let newest = engine
+        .scan(
+            1,
+            &ScanRequest {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(newest.logs.len(), 10);
+    let budget = before.segment_bytes / 2;
+    let (n, bytes) = engine.evict_to(budget).unwrap();
+    assert!(n >= 1 && bytes > 0);
+    let after = engine.stats();
+    assert!(after.segment_local_bytes <= budget, "{after:?}");
+    let on_disk: u64 = std::fs::read_dir(dir.path().join("segments/0000000000000001"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(
+        on_disk, after.segment_local_bytes,
+        "evicted files are deleted"
+    );
+    assert_eq!(ids(&engine, 1), acked, "evicted segments still answer");
+
+    // Everything evicted, then a restart: the segments open from the bucket.
+    engine.evict_to(0).unwrap();
+    assert_eq!(engine.stats().segment_local_bytes, 0);
+    assert_eq!(ids(&engine, 1), acked);
+    engine.close().unwrap();
+    let (again, report) = Engine::open(dir.path(), cfg).unwrap();
+    assert!(report.damaged_segments.is_empty(), "{report:?}");
+    assert_eq!(ids(&again, 1), acked);
+    again.close().unwrap();
+}

@@ -267,7 +267,7 @@ impl Engine {
         }
         inner.rollups.count_out(project, &removed, dirty);
         inner.cache.evict_segment(seg.id);
-        if let Err(e) = inner.fs().remove_file(&seg.path) {
+        if let Err(e) = inner.remove_segment_file(seg) {
             // Not in the catalog any more: the next open removes it as an orphan.
             tracing::warn!(file = %seg.path.display(), error = %e, "could not delete a rewritten segment");
         }

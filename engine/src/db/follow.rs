@@ -101,8 +101,7 @@ impl Engine {
             .partition(|s| want.iter().any(|m| same(s, m)));
         let mut added = Vec::new();
         for m in want.iter().filter(|m| !keep.iter().any(|s| same(s, m))) {
-            let path = inner.segment_path(p, m.id);
-            match SegmentReader::open(inner.fs(), &path) {
+            match inner.open_segment(p, m.id) {
                 Ok(r) => added.push(r),
                 Err(e) => report.damaged.push(e.to_string()),
             }
@@ -128,7 +127,7 @@ impl Engine {
                 inner.cache.evict_segment(seg.id);
                 // A replaced segment keeps its path: its new file is already there.
                 if !want.iter().any(|m| m.id == seg.id) {
-                    let _ = inner.fs().remove_file(&seg.path);
+                    let _ = inner.remove_segment_file(seg);
                 }
             }
             report.segments_removed += gone.len();

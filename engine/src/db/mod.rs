@@ -131,6 +131,9 @@ pub struct EngineStats {
     pub projects: usize,
     pub segments: usize,
     pub segment_bytes: u64,
+    /// Of those, the bytes of segments whose file is on the local disk (the rest are read
+    /// from object storage).
+    pub segment_local_bytes: u64,
     pub segment_raw_bytes: u64,
     pub segment_rows: u64,
     pub memtable_rows: usize,
@@ -387,7 +390,7 @@ impl Engine {
         for s in &old {
             rows += s.rows;
             inner.cache.evict_segment(s.id);
-            if let Err(e) = inner.fs().remove_file(&s.path) {
+            if let Err(e) = inner.remove_segment_file(s) {
                 tracing::warn!(file = %s.path.display(), error = %e, "could not delete an expired segment");
             }
         }
@@ -479,6 +482,9 @@ impl Engine {
             s.segments += g.segments.len();
             for seg in &g.segments {
                 s.segment_bytes += seg.file_len;
+                if seg.is_local() {
+                    s.segment_local_bytes += seg.file_len;
+                }
                 s.segment_raw_bytes += seg.raw_bytes;
                 s.segment_rows += seg.rows;
             }
@@ -547,6 +553,48 @@ impl Engine {
             .collect())
     }
 
+    /// Evicts the least recently read segments that the remote store holds from the local
+    /// disk until the local segment files take at most `budget` bytes; their reads go to the
+    /// remote store by byte range from then on. Returns the segments and bytes evicted.
+    pub fn evict_to(&self, budget: u64) -> Result<(usize, u64)> {
+        let inner = &self.inner;
+        let Some(remote) = inner.config.remote.clone() else {
+            return Ok((0, 0));
+        };
+        let _m = inner.maintenance.lock();
+        let mut local: Vec<Arc<SegmentReader>> = (inner.projects.read().values())
+            .flat_map(|st| st.read().segments.clone())
+            .filter(|s| s.is_local())
+            .collect();
+        let mut total: u64 = local.iter().map(|s| s.file_len).sum();
+        local.sort_by_key(|s| s.last_read());
+        let (mut n, mut bytes) = (0, 0);
+        for seg in local {
+            if total <= budget {
+                break;
+            }
+            if !remote.holds(seg.project, seg.id) {
+                continue;
+            }
+            let file = match remote.open(seg.project, seg.id) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(segment = seg.id, error = %e, "cannot evict: the remote copy does not open");
+                    continue;
+                }
+            };
+            seg.go_remote(file);
+            inner
+                .fs()
+                .remove_file(&seg.path)
+                .map_err(|e| EngineError::io(&seg.path, e))?;
+            total -= seg.file_len;
+            n += 1;
+            bytes += seg.file_len;
+        }
+        Ok((n, bytes))
+    }
+
     /// Tells the engine how many sealed bytes wait for object storage and the budget they
     /// may fill (`budget` 0: no limit). Past it, appends are refused with
     /// [`Backpressure::UploadBacklog`] until uploads catch up.
@@ -605,6 +653,34 @@ impl Applier for WalApplier {
 }
 
 impl Inner {
+    /// Opens a sealed segment: its local file, or, when that is gone and a remote store
+    /// holds the segment, its bytes there.
+    fn open_segment(&self, project: ProjectId, id: u64) -> Result<Arc<SegmentReader>> {
+        let path = self.segment_path(project, id);
+        match SegmentReader::open(self.fs(), &path) {
+            Err(EngineError::Io { ref error, .. })
+                if error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                match &self.config.remote {
+                    Some(r) if r.holds(project, id) => {
+                        let file = r.open(project, id).map_err(|e| EngineError::io(&path, e))?;
+                        SegmentReader::open_file(file, &path, false)
+                    }
+                    _ => SegmentReader::open(self.fs(), &path),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Deletes a segment's local file, if it has one.
+    fn remove_segment_file(&self, seg: &SegmentReader) -> std::io::Result<()> {
+        match self.fs().remove_file(&seg.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !seg.is_local() => Ok(()),
+            r => r,
+        }
+    }
+
     /// The file system the WAL, segments and catalog live on.
     fn fs(&self) -> &dyn crate::fs::FileSystem {
         &*self.config.fs

@@ -66,7 +66,7 @@ impl Engine {
         for m in &state.segments {
             let path = inner.segment_path(m.project, m.id);
             known.insert(path.clone());
-            match SegmentReader::open(&*fs, &path) {
+            match inner.open_segment(m.project, m.id) {
                 Ok(r) => inner.project(m.project).write().segments.push(r),
                 Err(e) => {
                     tracing::error!(error = %e, "segment set aside: its logs are unreadable");

@@ -234,7 +234,8 @@ pub fn write<R: Borrow<LogRecord>>(
     Ok(meta)
 }
 
-/// An open, checked segment: its header and block index in memory, blocks read on demand.
+/// An open, checked segment: its header and block index in memory, blocks read on demand,
+/// from the local file or, once evicted from the local cache, from object storage.
 pub struct SegmentReader {
     pub path: PathBuf,
     pub project: ProjectId,
@@ -243,7 +244,11 @@ pub struct SegmentReader {
     pub rows: u64,
     pub raw_bytes: u64,
     pub file_len: u64,
-    file: Arc<dyn DataFile>,
+    file: parking_lot::RwLock<Arc<dyn DataFile>>,
+    local: std::sync::atomic::AtomicBool,
+    /// When a block was last read (µs; the open time until then): least recently used
+    /// segments leave the local cache first.
+    last_read: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for SegmentReader {
@@ -255,8 +260,18 @@ impl std::fmt::Debug for SegmentReader {
 impl SegmentReader {
     /// Opens a segment and checks its header, trailer and index checksum.
     pub fn open(fs: &dyn FileSystem, path: &Path) -> Result<Arc<SegmentReader>> {
-        let corrupt = |off: u64, what: &str| EngineError::corrupt(path, off, what);
         let file = fs.open(path).map_err(|e| EngineError::io(path, e))?;
+        SegmentReader::open_file(file, path, true)
+    }
+
+    /// [`SegmentReader::open`] over a handle already open: a local file, or the segment's
+    /// bytes in object storage (`local` false), read by byte range.
+    pub fn open_file(
+        file: Arc<dyn DataFile>,
+        path: &Path,
+        local: bool,
+    ) -> Result<Arc<SegmentReader>> {
+        let corrupt = |off: u64, what: &str| EngineError::corrupt(path, off, what);
         let file_len = file.size().map_err(|e| EngineError::io(path, e))?;
         if file_len < (HEADER_LEN + TRAILER_LEN) as u64 {
             return Err(corrupt(0, "file shorter than a segment header and trailer"));
@@ -357,8 +372,28 @@ impl SegmentReader {
             rows,
             raw_bytes,
             file_len,
-            file,
+            file: parking_lot::RwLock::new(file),
+            local: std::sync::atomic::AtomicBool::new(local),
+            last_read: std::sync::atomic::AtomicI64::new(crate::db::now_micros()),
         }))
+    }
+
+    /// Whether the segment's bytes are on the local disk.
+    pub fn is_local(&self) -> bool {
+        self.local.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// When a block of it was last read (µs).
+    pub fn last_read(&self) -> i64 {
+        self.last_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reads from `remote` from now on (the local file is about to be deleted; reads
+    /// already under way finish on it).
+    pub fn go_remote(&self, remote: Arc<dyn DataFile>) {
+        *self.file.write() = remote;
+        self.local
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     pub fn min_ts(&self) -> i64 {
@@ -375,8 +410,12 @@ impl SegmentReader {
             .get(i)
             .ok_or_else(|| EngineError::Internal(format!("block {i} out of range")))?;
         let mut buf = vec![0u8; m.len as usize];
-        self.file
-            .read_at(&mut buf, m.offset)
+        self.last_read.store(
+            crate::db::now_micros(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let file = self.file.read().clone();
+        file.read_at(&mut buf, m.offset)
             .map_err(|e| EngineError::io(&self.path, e))?;
         if block_crc(self.id, m.offset, &buf) != m.crc {
             return Err(EngineError::corrupt(
