@@ -1,13 +1,15 @@
 # Sourced by queries.sh and explore.sh: starts a fresh release server on $addr, makes an
 # account (q@example.com), a project with raised limits ($project) and a key ($key), and
 # fills it to $stored logs with `ledgerctl loadgen`, then waits for the index to catch up.
-# Leaves $pid (the server, stopped on exit), $n (logs stored) and `api`.
+# Leaves $pid (the server, stopped on exit), $n (logs stored), $work and `api`. Extra
+# server flags come from $server_flags.
 cargo build --release -q -p ledger-server -p ledger-tools
 work=$(mktemp -d)
 # shellcheck disable=SC2154
 trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-target/release/ledger --listen $addr --data-dir "$work/data" >"$work/out" 2>"$work/log" &
+# shellcheck disable=SC2086
+target/release/ledger --listen $addr --data-dir "$work/data" ${server_flags:-} >"$work/out" 2>"$work/log" &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
 api() { curl -sf -X "$1" "http://$addr$2" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}; }

@@ -202,7 +202,8 @@ fn spawn_uploader(
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut wait = every;
+        // The first round at once: a writer that restarts uploads what waited meanwhile.
+        let mut wait = Duration::ZERO;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use ledger_engine::{now_micros, Engine, ProjectId, SealedFile};
 use parking_lot::Mutex;
 
@@ -87,6 +88,9 @@ pub struct Uploader {
     /// Told what each manifest holds, so the engine may read those segments remotely.
     directory: Option<Arc<crate::SegmentDirectory>>,
 }
+
+/// Segments uploaded at once.
+const UPLOADS_AT_ONCE: usize = 4;
 
 fn hash(bytes: &[u8]) -> String {
     hex::encode(blake3::hash(bytes).as_bytes())
@@ -190,21 +194,27 @@ impl Uploader {
             })
             .collect();
         self.report_waiting(&missing);
-        for (i, f) in missing.iter().enumerate() {
-            let bytes = match read(f.path.clone()).await {
-                Ok(b) => b,
-                // Retention or a deletion removed it after the catalog copy: the next
-                // round's copy no longer lists it.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(round),
-                Err(e) => return Err(TierError::io(&f.path, e)),
-            };
-            let blake3 = hash(&bytes);
-            let key = manifest::segment_key(f.project, f.id, &blake3);
-            let len = bytes.len() as u64;
-            self.bucket.put(&key, bytes).await?;
-            self.uploaded.insert(
-                (f.project, f.id),
-                SegmentEntry {
+        // A few uploads at once (each holds its segment in memory: at most
+        // UPLOADS_AT_ONCE × the seal size).
+        // Owned items: a closure over borrowed ones would make the round's future not Send
+        // for every lifetime, which spawning it needs.
+        let owned: Vec<SealedFile> = missing.iter().map(|f| (*f).clone()).collect();
+        let bucket = self.bucket.clone();
+        let jobs = owned.into_iter().map(|f| {
+            let bucket = bucket.clone();
+            async move {
+                let bytes = match read(f.path.clone()).await {
+                    Ok(b) => b,
+                    // Retention or a deletion removed it after the catalog copy: the next
+                    // round's copy no longer lists it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(TierError::io(&f.path, e)),
+                };
+                let blake3 = hash(&bytes);
+                let key = manifest::segment_key(f.project, f.id, &blake3);
+                let len = bytes.len() as u64;
+                bucket.put(&key, bytes).await?;
+                Ok(Some(SegmentEntry {
                     project: f.project,
                     id: f.id,
                     rows: f.rows,
@@ -215,13 +225,33 @@ impl Uploader {
                         bytes: len,
                         blake3,
                     },
-                },
-            );
+                }))
+            }
+        });
+        let mut done = futures::stream::iter(jobs).buffer_unordered(UPLOADS_AT_ONCE);
+        let mut vanished = false;
+        while let Some(r) = done.next().await {
+            let Some(e) = r? else {
+                vanished = true;
+                continue;
+            };
             round.uploaded_segments += 1;
-            round.uploaded_bytes += len;
+            round.uploaded_bytes += e.blob.bytes;
             self.stats.uploaded_segments.fetch_add(1, Ordering::Relaxed);
-            self.stats.uploaded_bytes.fetch_add(len, Ordering::Relaxed);
-            self.report_waiting(&missing[i + 1..]);
+            self.stats
+                .uploaded_bytes
+                .fetch_add(e.blob.bytes, Ordering::Relaxed);
+            self.uploaded.insert((e.project, e.id), e);
+            let left: Vec<&SealedFile> = missing
+                .iter()
+                .copied()
+                .filter(|f| !self.uploaded.contains_key(&(f.project, f.id)))
+                .collect();
+            self.report_waiting(&left);
+        }
+        drop(done);
+        if vanished {
+            return Ok(round);
         }
 
         let catalog = read(catalog_path.clone())
