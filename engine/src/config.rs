@@ -98,6 +98,10 @@ pub struct EngineConfig {
     pub rollups: crate::rollup::RollupConfig,
     /// Keep a full-text search index (tantivy) of every log.
     pub search: bool,
+    /// The search index in the data directory is a copy made on another node (restored from
+    /// object storage with the catalog): at open, its documents past what the catalog
+    /// sealed are deleted and sealed rows past its watermark are indexed.
+    pub index_restored: bool,
     /// A log is findable by search at most this long after its append returns.
     pub search_refresh: Duration,
     /// Memory the search indexer may buffer before it writes a segment of its own.
@@ -112,6 +116,7 @@ impl Default for EngineConfig {
         EngineConfig {
             fs: std::sync::Arc::new(crate::fs::RealFs),
             remote: None,
+            index_restored: false,
             fsync: FsyncPolicy::Always,
             recovery: RecoveryMode::default(),
             wal_file_bytes: 64 << 20,

@@ -66,9 +66,15 @@ pub(crate) async fn open_node(
         None => None,
     };
     let reader = config.role == config::Role::Reader;
-    if reader {
-        // A reader's index is made from the segments it holds, at every start: what it
-        // indexed while following may not have been committed before it stopped.
+    let restored = prepared
+        .as_ref()
+        .and_then(|p| p.rebuilt.as_ref())
+        .is_some_and(|m| !m.index.is_empty());
+    // A search index just restored from the bucket is aligned with the catalog at open. A
+    // reader's own index is made from the segments it holds at every other start: what it
+    // indexed while following may not have been committed before it stopped.
+    config.engine.index_restored = restored;
+    if reader && prepared.as_ref().is_some_and(|p| p.rebuilt.is_none()) {
         match std::fs::remove_dir_all(dir.join("index")) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).context("removing a reader's search index");

@@ -25,7 +25,7 @@ pub mod testing;
 pub use bucket::Bucket;
 pub use error::{Result, TierError};
 pub use follow::{FollowStats, Follower, Pending};
-pub use manifest::{read_manifest, Blob, Manifest, SegmentEntry, MANIFEST_VERSION};
+pub use manifest::{read_manifest, Blob, IndexFile, Manifest, SegmentEntry, MANIFEST_VERSION};
 pub use rebuild::{rebuild, RebuildReport};
 pub use remote::SegmentDirectory;
 pub use upload::{Round, TierStats, Uploader, UploaderConfig};

@@ -8,6 +8,7 @@
 //! catalog/<generation:016x>.redb                       the engine's catalog
 //! meta/<generation:016x>.redb                          accounts, keys, projects, usage
 //! secret/server.secret                                 the server secret
+//! index/<blake3:16>-<file name>                        the search index's committed files
 //! ```
 
 use ledger_engine::ProjectId;
@@ -51,6 +52,18 @@ pub struct Manifest {
     pub secret: Blob,
     /// Every sealed segment, by project then id.
     pub segments: Vec<SegmentEntry>,
+    /// The search index's files as of one commit (`meta.json` and the files of the index
+    /// segments it names); empty when the writer keeps no index.
+    #[serde(default)]
+    pub index: Vec<IndexFile>,
+}
+
+/// One file of the search index directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexFile {
+    pub name: String,
+    #[serde(flatten)]
+    pub blob: Blob,
 }
 
 impl Manifest {
@@ -79,6 +92,7 @@ impl Manifest {
         [&self.catalog, &self.meta, &self.secret]
             .into_iter()
             .chain(self.segments.iter().map(|s| &s.blob))
+            .chain(self.index.iter().map(|f| &f.blob))
     }
 
     /// Logs in the sealed segments.
@@ -103,6 +117,11 @@ pub fn segment_key(project: ProjectId, id: u64, blake3: &str) -> String {
         ledger_engine::project_dir(project),
         &blake3[..16]
     )
+}
+
+/// The key of an index file: content-addressed too (`meta.json` changes at every commit).
+pub fn index_key(name: &str, blake3: &str) -> String {
+    format!("index/{}-{name}", &blake3[..16])
 }
 
 pub fn catalog_key(generation: u64) -> String {
@@ -142,10 +161,14 @@ mod tests {
                 max_ts: 5,
                 blob: blob(&segment_key(3, 9, &"cd".repeat(32))),
             }],
+            index: vec![IndexFile {
+                name: "meta.json".into(),
+                blob: blob(&index_key("meta.json", &"ef".repeat(32))),
+            }],
         };
         let back = Manifest::decode(&m.encode()).unwrap();
         assert_eq!(back, m);
-        assert_eq!(back.blobs().count(), 4);
+        assert_eq!(back.blobs().count(), 5);
         assert_eq!(
             back.segments[0].blob.key,
             "segments/0000000000000003/0000000000000009-cdcdcdcdcdcdcdcd.seg"

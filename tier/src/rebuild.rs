@@ -23,6 +23,8 @@ pub struct RebuildReport {
     /// When the manifest restored was published (µs).
     pub published_at: i64,
     pub segments: usize,
+    /// Files of the search index restored (0: the engine rebuilds the index from segments).
+    pub index_files: usize,
     pub rows: u64,
     pub bytes: u64,
     pub seconds: f64,
@@ -120,6 +122,23 @@ pub async fn rebuild(bucket: &Bucket, data_dir: &Path) -> Result<Option<RebuildR
         .buffer_unordered(4)
         .try_collect()
         .await?;
+    // The search index (meta.json last, so a cut-short download leaves no index, which the
+    // engine then rebuilds from the segments).
+    let mut index = m.index.clone();
+    index.sort_by_key(|f| f.name == "meta.json");
+    for f in &index {
+        if f.name.contains('/') || f.name.starts_with('.') {
+            return Err(TierError::Damaged {
+                key: f.blob.key.clone(),
+                why: format!("index file name {:?} is not a plain file name", f.name),
+            });
+        }
+        let bytes = fetch(bucket, &f.blob).await?;
+        let path = data_dir.join("index").join(&f.name);
+        tokio::task::spawn_blocking(move || write_durable(&path, &bytes))
+            .await
+            .map_err(|e| TierError::Snapshot(e.to_string()))??;
+    }
     for (blob, name) in [
         (&m.secret, "server.secret"),
         (&m.meta, "meta.redb"),
@@ -135,6 +154,7 @@ pub async fn rebuild(bucket: &Bucket, data_dir: &Path) -> Result<Option<RebuildR
         generation: m.generation,
         published_at: m.published_at,
         segments: m.segments.len(),
+        index_files: m.index.len(),
         rows: m.rows(),
         bytes: sizes.iter().sum(),
         seconds: started.elapsed().as_secs_f64(),

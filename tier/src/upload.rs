@@ -21,7 +21,9 @@ use parking_lot::Mutex;
 
 use crate::bucket::Bucket;
 use crate::error::{Result, TierError};
-use crate::manifest::{self, Blob, Manifest, SegmentEntry, MANIFEST_KEY, MANIFEST_VERSION};
+use crate::manifest::{
+    self, Blob, IndexFile, Manifest, SegmentEntry, MANIFEST_KEY, MANIFEST_VERSION,
+};
 
 /// Makes a copy of the server's metadata database at the given path.
 pub type MetaSnapshot = Box<dyn Fn(&Path) -> std::result::Result<(), String> + Send + Sync>;
@@ -91,6 +93,30 @@ pub struct Uploader {
 
 /// Segments uploaded at once.
 const UPLOADS_AT_ONCE: usize = 4;
+
+/// The files of the index segments `meta.json` names, with their sizes, sorted: every file
+/// in `dir` whose name starts with one of its segment ids (tantivy names a segment's files
+/// `<id>.<ext>` and its deletes `<id>.<opstamp>.del`). `None` when `meta.json` does not parse.
+fn committed_index_files(dir: &Path, meta: &[u8]) -> Option<Vec<(String, u64)>> {
+    let v: serde_json::Value = serde_json::from_slice(meta).ok()?;
+    let ids: Vec<String> = v
+        .get("segments")?
+        .as_array()?
+        .iter()
+        .filter_map(|s| s.get("segment_id")?.as_str().map(|id| id.replace('-', "")))
+        .collect();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).ok()? {
+        let e = e.ok()?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let id = name.split('.').next().unwrap_or("");
+        if ids.iter().any(|s| s == id) {
+            out.push((name, e.metadata().ok()?.len()));
+        }
+    }
+    out.sort();
+    Some(out)
+}
 
 fn hash(bytes: &[u8]) -> String {
     hex::encode(blake3::hash(bytes).as_bytes())
@@ -264,6 +290,7 @@ impl Uploader {
         let secret = read(secret_path.clone())
             .await
             .map_err(|e| TierError::io(&secret_path, e))?;
+        let index = self.upload_index().await?;
         let mut segments: Vec<SegmentEntry> = files
             .iter()
             .filter_map(|f| self.uploaded.get(&(f.project, f.id)).cloned())
@@ -273,6 +300,7 @@ impl Uploader {
         let prev = self.published.as_ref();
         let unchanged = prev.is_some_and(|p| {
             p.segments == segments
+                && p.index == index
                 && p.catalog.blake3 == catalog_hash
                 && p.meta.blake3 == meta_hash
                 && p.secret.blake3 == secret_hash
@@ -306,6 +334,7 @@ impl Uploader {
             meta: meta_blob,
             secret: secret_blob,
             segments,
+            index,
         };
         self.bucket
             .put(MANIFEST_KEY, Bytes::from(next.encode()))
@@ -322,6 +351,57 @@ impl Uploader {
         let old = self.published.replace(next);
         round.deleted_objects = self.collect_garbage(old.as_ref()).await?;
         Ok(round)
+    }
+
+    /// Uploads the search index as of its last commit: `meta.json` and the files of the
+    /// index segments it names (each written once by tantivy and never changed, so one
+    /// already in the bucket under the same name and size is not read again), `meta.json`
+    /// last. When tantivy deletes a file meanwhile (a merge), the previous copy stays in
+    /// force until the next round.
+    async fn upload_index(&self) -> Result<Vec<IndexFile>> {
+        let prev: Vec<IndexFile> = self
+            .published
+            .as_ref()
+            .map(|m| m.index.clone())
+            .unwrap_or_default();
+        let dir = self.config.data_dir.join("index");
+        let meta = match read(dir.join("meta.json")).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(prev),
+            Err(e) => return Err(TierError::io(dir.join("meta.json"), e)),
+        };
+        let Some(names) = committed_index_files(&dir, &meta) else {
+            return Ok(prev);
+        };
+        let mut out = Vec::with_capacity(names.len() + 1);
+        for (name, len) in names {
+            if let Some(f) = prev.iter().find(|f| f.name == name && f.blob.bytes == len) {
+                out.push(f.clone());
+                continue;
+            }
+            let bytes = match read(dir.join(&name)).await {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(prev),
+                Err(e) => return Err(TierError::io(dir.join(&name), e)),
+            };
+            let blob = self
+                .put_blob(manifest::index_key(&name, &hash(&bytes)), bytes)
+                .await?;
+            out.push(IndexFile { name, blob });
+        }
+        let name = "meta.json".to_owned();
+        let blob = match prev
+            .iter()
+            .find(|f| f.name == name && f.blob.blake3 == hash(&meta))
+        {
+            Some(f) => f.blob.clone(),
+            None => {
+                self.put_blob(manifest::index_key(&name, &hash(&meta)), meta)
+                    .await?
+            }
+        };
+        out.push(IndexFile { name, blob });
+        Ok(out)
     }
 
     async fn put_blob(&self, key: String, bytes: Bytes) -> Result<Blob> {
@@ -365,7 +445,7 @@ impl Uploader {
                 .collect(),
             _ => {
                 let mut all = Vec::new();
-                for dir in ["segments/", "catalog/", "meta/"] {
+                for dir in ["segments/", "catalog/", "meta/", "index/"] {
                     all.extend(self.bucket.list(dir).await?.into_iter().map(|(k, _)| k));
                 }
                 all.retain(|k| !keep.contains(k.as_str()));

@@ -84,6 +84,8 @@ impl Engine {
         inner.rollups.rebuild(sealed);
         if let (Some(ix), Some(why)) = (indexer.as_mut(), &rebuild) {
             rebuild_index(&inner, ix, why)?;
+        } else if let Some(ix) = indexer.as_mut().filter(|_| inner.config.index_restored) {
+            align_restored_index(&inner, ix, &state.sealed, watermark)?;
         }
         let replayed = wal::replay(&*fs, &wal_dir, inner.config.recovery, |batch| {
             let sealed = state.sealed.get(&batch.project).copied().unwrap_or(0);
@@ -122,7 +124,10 @@ impl Engine {
                 dir: wal_dir,
                 policy: inner.config.fsync,
                 file_limit: inner.config.wal_file_bytes,
-                next_seq: replayed.next_seq.max(state.max_seq + 1),
+                // Above the index's watermark too: an index restored from another node's copy
+                // may cover rows that node never sealed, and a row at or below the watermark
+                // is taken as indexed by the next replay.
+                next_seq: replayed.next_seq.max(state.max_seq + 1).max(watermark + 1),
                 next_file_no: replayed.next_file_no,
                 closed: replayed.files,
             },
@@ -184,6 +189,45 @@ fn remove_orphans(
 }
 
 /// Re-creates the search index from every sealed segment (the WAL replay adds the rest).
+/// Makes a restored index (copied on another node, possibly at another moment than the
+/// catalog) hold exactly the sealed rows: documents of rows that were never sealed (the tail
+/// the other node lost) go, sealed rows its last commit did not cover are added.
+fn align_restored_index(
+    inner: &Inner,
+    ix: &mut search::index::Indexer,
+    sealed: &HashMap<ProjectId, u64>,
+    watermark: u64,
+) -> Result<()> {
+    let projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)> = inner
+        .projects
+        .read()
+        .iter()
+        .map(|(p, st)| (*p, st.read().segments.clone()))
+        .collect();
+    let mut added = 0u64;
+    for (p, segs) in projects {
+        let through = sealed.get(&p).copied().unwrap_or(0);
+        ix.delete_seqs(p, through.saturating_add(1), u64::MAX)?;
+        for seg in segs.iter().filter(|s| s.meta().max_seq > watermark) {
+            for i in 0..seg.blocks.len() {
+                let rows: Vec<LogRecord> = seg
+                    .read_block(i)?
+                    .into_iter()
+                    .filter(|r| r.seq > watermark)
+                    .collect();
+                added += rows.len() as u64;
+                ix.add_owned(p, &rows)?;
+            }
+        }
+    }
+    tracing::info!(
+        watermark,
+        added,
+        "restored search index aligned with the catalog"
+    );
+    Ok(())
+}
+
 fn rebuild_index(inner: &Inner, ix: &mut search::index::Indexer, why: &str) -> Result<()> {
     let projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)> = inner
         .projects

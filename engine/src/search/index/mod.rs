@@ -517,6 +517,16 @@ impl Indexer {
         Ok(())
     }
 
+    /// Deletes a project's documents with seq in `[lo, hi]` (before the indexer thread
+    /// starts; afterwards [`SearchIndex::delete_seqs`]).
+    pub fn delete_seqs(&mut self, project: ProjectId, lo: u64, hi: u64) -> Result<()> {
+        self.handle(Msg::DeleteSeqs(project, lo, hi));
+        match self.error.lock().clone() {
+            Some(e) => Err(EngineError::Internal(e)),
+            None => Ok(()),
+        }
+    }
+
     /// Adds rows read from a segment during a rebuild.
     pub fn add_owned(&mut self, project: ProjectId, rows: &[LogRecord]) -> Result<()> {
         for r in rows {
