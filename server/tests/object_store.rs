@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::Server;
@@ -247,6 +248,29 @@ fn two_readers_follow_one_writer_and_refuse_writes() {
         assert_eq!(deep["checks"]["object_store"]["role"], "reader", "{deep}");
     }
 
+    // A live tail on a reader sees logs as their segment arrives.
+    let mut tail = std::net::TcpStream::connect(&readers[0].addr).unwrap();
+    tail.set_read_timeout(Some(Duration::from_millis(250)))
+        .unwrap();
+    write!(
+        tail,
+        "GET /api/v1/logs/tail HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        t.key
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut read_until = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut buf = [0u8; 16 << 10];
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            assert!(Instant::now() < deadline, "the reader's tail never showed {needle:?}");
+            if let Ok(n) = tail.read(&mut buf) {
+                seen.extend_from_slice(&buf[..n]);
+            }
+        }
+    };
+    read_until("text/event-stream");
+
     // New logs and a new key on the writer reach both readers.
     batch(300, "second");
     let k2 = w.post(
@@ -256,6 +280,7 @@ fn two_readers_follow_one_writer_and_refuse_writes() {
     );
     assert_eq!(k2.status, 201, "{}", k2.text());
     let k2 = k2.json()["key"].as_str().unwrap().to_owned();
+    read_until("second line 599");
     for r in &readers {
         wait_for("the reader to serve 600 logs", || {
             all_messages(r, &t.key).len() == 600
