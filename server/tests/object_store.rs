@@ -263,7 +263,10 @@ fn two_readers_follow_one_writer_and_refuse_writes() {
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut buf = [0u8; 16 << 10];
         while !String::from_utf8_lossy(&seen).contains(needle) {
-            assert!(Instant::now() < deadline, "the reader's tail never showed {needle:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the reader's tail never showed {needle:?}"
+            );
             if let Ok(n) = tail.read(&mut buf) {
                 seen.extend_from_slice(&buf[..n]);
             }
