@@ -197,6 +197,9 @@ pub fn traces_url(endpoint: &str) -> String {
 /// Sets up logging (filtered by `LEDGER_LOG`, default `info`) and, with an endpoint, span
 /// export over OTLP/HTTP (protobuf) through a batch processor.
 pub fn init(format: LogFormat, otel_endpoint: Option<&str>) -> anyhow::Result<Guard> {
+    // reqwest (the span exporter's client, and object storage's) is built with rustls and
+    // no crypto provider of its own: ring's is the process's, set before any client exists.
+    ledger_tier::install_crypto();
     let filter = tracing_subscriber::EnvFilter::try_from_env("LEDGER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);

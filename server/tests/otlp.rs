@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 
 /// Sends one error log and one info log through the SDK, as an application would.
 fn send_with_sdk(s: &Server, auth: &str, protocol: Protocol, gzip: bool, tag: &str) {
+    // The SDK's HTTP client (reqwest, built with rustls and no provider of its own since
+    // object storage shares it) needs the process's crypto provider, as the server sets it.
+    ledger_tier::install_crypto();
     let mut builder = opentelemetry_otlp::LogExporter::builder()
         .with_http()
         .with_protocol(protocol)
