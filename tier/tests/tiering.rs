@@ -99,7 +99,7 @@ fn sealed_segments_reach_the_bucket_and_a_fresh_directory_is_rebuilt_from_it() {
 
     let r = rt.block_on(up.round()).unwrap();
     let segments = engine.stats().segments;
-    assert!(segments >= 3, "{segments} segments");
+    assert!(segments >= 2, "{segments} segments");
     assert_eq!(r.uploaded_segments, segments);
     assert_eq!(r.published, Some(1));
     let again = rt.block_on(up.round()).unwrap();
@@ -271,7 +271,7 @@ fn bucket_away_mid_ingest_holds_back_then_catches_up_without_duplicates() {
     let stats = up.stats();
     assert_eq!(stats.errors.load(Ordering::Relaxed), 1, "{err}");
     assert!(stats.last_error.lock().is_some());
-    assert!(stats.waiting_segments.load(Ordering::Relaxed) >= 2);
+    assert!(stats.waiting_segments.load(Ordering::Relaxed) >= 1);
     let refused = engine
         .append(
             1,
@@ -292,7 +292,7 @@ fn bucket_away_mid_ingest_holds_back_then_catches_up_without_duplicates() {
     // It comes back: the next round uploads what waited, ingest is accepted again.
     relay.set(true);
     let r = rt.block_on(up.round()).unwrap();
-    assert!(r.uploaded_segments >= 2);
+    assert!(r.uploaded_segments >= 1);
     assert_eq!(stats.waiting_bytes.load(Ordering::Relaxed), 0);
     assert!(stats.last_error.lock().is_none());
     acked.extend(ingest(&engine, 1, 100, 7));

@@ -54,7 +54,7 @@ fn verify_names_each_damaged_or_missing_object_in_the_bucket() {
         .unwrap();
     rt.block_on(up.round()).unwrap();
     let m = up.manifest().unwrap().clone();
-    assert!(m.segments.len() >= 2);
+    assert!(!m.segments.is_empty());
 
     let url = "s3://checked/node";
     let (ok, text) = ledgerctl_verify(&s3, url);
