@@ -26,7 +26,11 @@ pub const JSON: &str = "application/json; charset=utf-8";
 
 /// A JSON answer.
 pub fn json(status: u16, body: &Value) -> Resp {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    json_text(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A JSON answer already written as text.
+pub fn json_text(status: u16, bytes: Vec<u8>) -> Resp {
     let mut r = Response::new(full(bytes));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     r.headers_mut()

@@ -341,3 +341,69 @@ log.info("python says hello")
     assert_eq!(found[0]["attributes"]["labels"]["logger"], "pyapp");
     assert_eq!(found[1]["level"], "info");
 }
+
+/// `winston-loki` (npm; `npm ci --prefix server/tests/shippers`, which `.ci/run` runs), a
+/// Node.js logger's transport that pushes Loki's protobuf compressed with snappy, the way
+/// Promtail and Grafana Alloy do: three logs in one push, read back with their labels mapped.
+/// Under CI node and the package must be there; elsewhere the test says it skipped.
+#[test]
+fn winston_loki_pushes_snappy_protobuf_through() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shippers");
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let installed = dir.join("node_modules/winston-loki").exists();
+    if !node || !installed {
+        let why = if node {
+            "winston-loki is missing (npm ci --prefix server/tests/shippers)"
+        } else {
+            "node is missing"
+        };
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the winston-loki test: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let s = Server::start(&[]);
+    let t = s.tenant("loki-winston@example.com");
+    let time = format!("{}T10:00:00.000Z", common::day());
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .arg("winston_loki.cjs")
+        .env("LOKI_HOST", format!("http://{}", s.addr))
+        .env("LOKI_KEY", &t.key)
+        .env("LOKI_TIME", &time)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("as application/x-protobuf"),
+        "winston-loki failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log_text()
+    );
+    let found = logs(&s, &t.key, "service=nodeapp&order=asc");
+    assert_eq!(found.len(), 3, "{found:?}");
+    // winston-loki writes the message, a space, then any metadata left as JSON.
+    assert_eq!(found[0]["message"], "node says boom ");
+    assert_eq!(
+        found[0]["timestamp"],
+        format!("{}T10:00:00.000000Z", common::day())
+    );
+    assert_eq!(found[0]["level"], "error");
+    assert_eq!(found[0]["importance"], "high");
+    assert_eq!(found[0]["environment"], "test");
+    assert_eq!(found[0]["attributes"]["labels"], json!({"request": "r1"}));
+    assert_eq!(found[1]["message"], "node says hello ");
+    assert_eq!(found[1]["level"], "info");
+    assert_eq!(found[2]["message"], "node says <b>& ");
+    assert_eq!(found[2]["level"], "debug");
+    // The same log, looked up by id and found by search, as through any door.
+    let id = found[0]["id"].as_str().unwrap();
+    let one = s.get(&format!("/api/v1/logs/{id}"), &t.key);
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["message"], "node says boom ");
+}

@@ -17,9 +17,9 @@
 //! `unavailable`: the in-flight body budget (`--max-body-bytes-in-flight`, 256 MiB) is what
 //! holds (a) down. Measured on a busy 2-core machine: 677–707 MiB with the budget; with it
 //! lifted (`--max-body-bytes-in-flight 1099511627776`) the same mix peaked at 1,846 MiB and
-//! every upload was buffered whole. What a deep page costs has no limit of its own: it holds
-//! about `offset + limit` logs' worth of decoded blocks, so (c) is kept to 4 readers of ~6 KB
-//! logs here (~60 MiB each).
+//! every upload was buffered whole. A deep page holds its candidates as keys and places and
+//! reads out only its own `limit` rows; those have no byte limit of their own (a page of
+//! 1,000 maximal logs is ~200 MiB), so (c) reads logs of ~6 KB here.
 //!
 //! The peak is printed (`memory_bound: peak RSS …`) to be quoted in BENCHMARKS.md.
 //!

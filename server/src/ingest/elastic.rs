@@ -420,53 +420,76 @@ pub fn outcomes(total: usize, ids: Vec<(usize, String)>, errors: Vec<ItemError>)
     out
 }
 
-/// The `_bulk` answer: `{"took", "errors", "items"}`, one item per action in order.
-pub fn answer(actions: &[Action], outcomes: &[Outcome], took_ms: u64) -> Value {
-    let mut errors = false;
-    let items: Vec<Value> = actions
-        .iter()
-        .map(|a| {
-            let body = match (a.op, a.item.and_then(|i| outcomes.get(i))) {
-                (Op::Index | Op::Create, Some(Ok(id))) => json!({
-                    "_index": a.index,
-                    "_id": id,
-                    "_version": 1,
-                    "result": "created",
-                    "_shards": {"total": 1, "successful": 1, "failed": 0},
-                    "_seq_no": 0,
-                    "_primary_term": 1,
-                    "status": 201,
-                }),
-                (Op::Index | Op::Create, Some(Err(e))) => {
-                    // Over the quota is "retry later" to a shipper, not "this is malformed".
-                    let (status, kind) = match e.code {
-                        "quota_exceeded" => (429, "es_rejected_execution_exception"),
-                        _ => (400, "mapper_parsing_exception"),
-                    };
-                    json!({
-                        "_index": a.index,
-                        "status": status,
-                        "error": {"type": kind, "reason": e.message},
-                    })
+/// The `_bulk` answer: `{"took", "errors", "items"}`, one item per action in order, as
+/// JSON text. Written straight to bytes, since only `_index`, `_id` and a refusal's reason
+/// vary: a `serde_json::Value` tree per item was a quarter of this door's CPU (profile in
+/// BENCHMARKS.md, "Front doors").
+pub fn answer(actions: &[Action], outcomes: &[Outcome], took_ms: u64) -> Vec<u8> {
+    let stored = |a: &Action| {
+        matches!(a.op, Op::Index | Op::Create)
+            && matches!(a.item.and_then(|i| outcomes.get(i)), Some(Ok(_)))
+    };
+    let errors = !actions.iter().all(stored);
+    let mut out = Vec::with_capacity(64 + actions.len() * 220);
+    out.extend_from_slice(format!("{{\"took\":{took_ms},\"errors\":{errors},\"items\":[").as_bytes());
+    for (n, a) in actions.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(a.op.as_str().as_bytes());
+        out.extend_from_slice(b"\":{\"_index\":");
+        json_string(&mut out, &a.index);
+        match (a.op, a.item.and_then(|i| outcomes.get(i))) {
+            (Op::Index | Op::Create, Some(Ok(id))) => {
+                out.extend_from_slice(b",\"_id\":");
+                json_string(&mut out, id);
+                out.extend_from_slice(
+                    b",\"_version\":1,\"result\":\"created\",\
+                      \"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\
+                      \"_seq_no\":0,\"_primary_term\":1,\"status\":201",
+                );
+            }
+            (Op::Index | Op::Create, Some(Err(e))) => {
+                // Over the quota is "retry later" to a shipper, not "this is malformed".
+                let (status, kind) = match e.code {
+                    "quota_exceeded" => (429, "es_rejected_execution_exception"),
+                    _ => (400, "mapper_parsing_exception"),
+                };
+                error_fields(&mut out, status, kind, &e.message);
+            }
+            (op, _) => {
+                out.extend_from_slice(b",\"_id\":");
+                match &a.id {
+                    Some(id) => json_string(&mut out, id),
+                    None => out.extend_from_slice(b"null"),
                 }
-                (op, _) => json!({
-                    "_index": a.index,
-                    "_id": a.id,
-                    "status": 400,
-                    "error": {
-                        "type": "illegal_argument_exception",
-                        "reason": format!(
-                            "logs are immutable: the {} action is not supported (only index and create)",
-                            op.as_str()
-                        ),
-                    },
-                }),
-            };
-            errors |= body["status"] != 201;
-            json!({ a.op.as_str(): body })
-        })
-        .collect();
-    json!({"took": took_ms, "errors": errors, "items": items})
+                let reason = format!(
+                    "logs are immutable: the {} action is not supported (only index and create)",
+                    op.as_str()
+                );
+                error_fields(&mut out, 400, "illegal_argument_exception", &reason);
+            }
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// `,"status":…,"error":{"type":…,"reason":…}` of a refused item.
+fn error_fields(out: &mut Vec<u8>, status: u16, kind: &str, reason: &str) {
+    out.extend_from_slice(format!(",\"status\":{status},\"error\":{{\"type\":").as_bytes());
+    json_string(out, kind);
+    out.extend_from_slice(b",\"reason\":");
+    json_string(out, reason);
+    out.push(b'}');
+}
+
+/// `s` as a JSON string, quoted and escaped.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a `&str` to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Elasticsearch's error body: `{"error": {"root_cause", "type", "reason"}, "status"}`.

@@ -108,7 +108,26 @@ pub enum PushError {
 /// answer that lists the refused ones.
 pub struct Push {
     pub items: Vec<Mapped>,
-    pub names: Vec<String>,
+    pub names: Vec<EntryName>,
+}
+
+/// Where an entry sat in its push: written out (`streams[0].values[3]`) only for the few
+/// that are refused, so an accepted entry costs no text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryName {
+    pub stream: usize,
+    pub entry: usize,
+    pub format: Format,
+}
+
+impl std::fmt::Display for EntryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = match self.format {
+            Format::Json => "values",
+            Format::Protobuf => "entries",
+        };
+        write!(f, "streams[{}].{list}[{}]", self.stream, self.entry)
+    }
 }
 
 /// Decompresses a protobuf push body (a snappy block). The length the block claims is
@@ -158,7 +177,11 @@ fn decode_proto(req: PushRequest, arrival_us: i64) -> Result<Push, PushError> {
             if push.items.len() == MAX_ENTRIES {
                 return Err(too_many());
             }
-            push.names.push(format!("streams[{s}].entries[{e}]"));
+            push.names.push(EntryName {
+                stream: s,
+                entry: e,
+                format: Format::Protobuf,
+            });
             let line = String::from_utf8(entry.line)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             let bytes = (line.len()
@@ -238,7 +261,11 @@ fn decode_json(body: &[u8]) -> Result<Push, PushError> {
             if push.items.len() == MAX_ENTRIES {
                 return Err(too_many());
             }
-            push.names.push(format!("streams[{s}].values[{e}]"));
+            push.names.push(EntryName {
+                stream: s,
+                entry: e,
+                format: Format::Json,
+            });
             let text = value.to_string();
             let bytes = text.len() as u64;
             let mapped = labels

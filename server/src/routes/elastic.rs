@@ -74,7 +74,7 @@ impl From<BulkError> for EsError {
 pub async fn root(app: &Arc<App>, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let h = req.headers();
     let answer = match app.auth.authenticate(h, now_micros()) {
-        Ok(_) => Ok(elastic::node_info()),
+        Ok(_) => Ok(json_bytes(&elastic::node_info())),
         Err(e) => Err(EsError::from(e)),
     };
     Ok(respond(h, answer))
@@ -85,7 +85,7 @@ pub async fn root(app: &Arc<App>, req: Request<Incoming>) -> Result<Resp, ApiErr
 pub async fn license(app: &Arc<App>, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let h = req.headers();
     let answer = match app.auth.authenticate(h, now_micros()) {
-        Ok(_) => Ok(elastic::license_info()),
+        Ok(_) => Ok(json_bytes(&elastic::license_info())),
         Err(e) => Err(EsError::from(e)),
     };
     Ok(respond(h, answer))
@@ -100,7 +100,7 @@ pub fn method_not_allowed(request: &HeaderMap, method: &str, path: &str, allow: 
         ),
         "status": 405,
     });
-    let mut r = respond(request, Ok(body));
+    let mut r = respond(request, Ok(json_bytes(&body)));
     *r.status_mut() = hyper::StatusCode::METHOD_NOT_ALLOWED;
     if let Ok(v) = HeaderValue::from_str(allow) {
         r.headers_mut().insert(hyper::header::ALLOW, v);
@@ -125,7 +125,7 @@ async fn store_bulk(
     req: Request<Incoming>,
     ctx: &mut Ctx,
     path_index: Option<&str>,
-) -> Result<Value, EsError> {
+) -> Result<Vec<u8>, EsError> {
     let start = Instant::now();
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
     accepted_content_type(req.headers())?;
@@ -220,10 +220,14 @@ fn answer_type(h: &HeaderMap) -> HeaderValue {
     }
 }
 
-/// An answer in Elasticsearch's shapes, with `X-Elastic-Product`.
-fn respond(request: &HeaderMap, answer: Result<Value, EsError>) -> Resp {
+fn json_bytes(body: &Value) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_default()
+}
+
+/// An answer in Elasticsearch's shapes, with `X-Elastic-Product`. `answer` is a JSON body.
+fn respond(request: &HeaderMap, answer: Result<Vec<u8>, EsError>) -> Resp {
     let mut r = match answer {
-        Ok(body) => http::json(200, &body),
+        Ok(body) => http::json_text(200, body),
         Err(e) => {
             let mut r = http::json(e.status, &elastic::error_body(e.status, e.kind, &e.reason));
             if let Some(secs) = e.retry_after {
@@ -298,7 +302,7 @@ mod tests {
             "accept",
             "application/vnd.elasticsearch+json; compatible-with=8",
         )]);
-        let r = respond(&h, Ok(serde_json::json!({})));
+        let r = respond(&h, Ok(b"{}".to_vec()));
         assert_eq!(r.headers()["x-elastic-product"], "Elasticsearch");
         assert_eq!(
             r.headers()[CONTENT_TYPE],

@@ -15,7 +15,7 @@ use crate::app::{App, Ctx};
 use crate::error::{ApiError, ItemError};
 use crate::http::{self, Resp};
 use crate::ingest::body;
-use crate::ingest::loki::{self, Format, PushError};
+use crate::ingest::loki::{self, EntryName, Format, PushError};
 use crate::ingest::pipeline::{self, Checked};
 use crate::ingest::validate::TimeWindow;
 use crate::meta::Scope;
@@ -116,15 +116,17 @@ fn push_error(e: PushError) -> ApiError {
 }
 
 /// The `400` text: how many entries were not stored, then one line per entry naming it.
-fn refused_text(names: &[String], errors: &[ItemError]) -> String {
+fn refused_text(names: &[EntryName], errors: &[ItemError]) -> String {
     let mut out = format!(
         "{} of {} entries were not stored (the others were):\n",
         errors.len(),
         names.len()
     );
     for e in errors.iter().take(MAX_NAMED) {
-        let name = names.get(e.index).map_or("?", String::as_str);
-        out.push_str(&format!("{name}: {}\n", e.message));
+        match names.get(e.index) {
+            Some(name) => out.push_str(&format!("{name}: {}\n", e.message)),
+            None => out.push_str(&format!("?: {}\n", e.message)),
+        }
     }
     if errors.len() > MAX_NAMED {
         out.push_str(&format!("... and {} more\n", errors.len() - MAX_NAMED));
@@ -160,8 +162,12 @@ mod tests {
 
     #[test]
     fn a_refusal_names_each_entry_up_to_a_bound() {
-        let names: Vec<String> = (0..150)
-            .map(|i| format!("streams[0].values[{i}]"))
+        let names: Vec<EntryName> = (0..150)
+            .map(|entry| EntryName {
+                stream: 0,
+                entry,
+                format: Format::Json,
+            })
             .collect();
         let errors: Vec<ItemError> = (0..120)
             .map(|index| ItemError {

@@ -14,6 +14,14 @@ fn map(doc: Value) -> Map<String, Value> {
     map_document(doc, "logs-app", ARRIVAL).unwrap()
 }
 
+/// The `_bulk` answer, read back as JSON (it is written as text).
+fn answer(actions: &[Action], outcomes: &[Outcome], took_ms: u64) -> Value {
+    let text = super::answer(actions, outcomes, took_ms);
+    serde_json::from_slice(&text).unwrap_or_else(|e| {
+        panic!("the answer is not JSON ({e}): {}", String::from_utf8_lossy(&text))
+    })
+}
+
 fn micros(m: &Map<String, Value>) -> i64 {
     parse_rfc3339(m["timestamp"].as_str().unwrap()).unwrap()
 }
@@ -456,4 +464,46 @@ fn error_and_node_info_bodies_have_elasticsearchs_shape() {
     for k in ["name", "cluster_name", "cluster_uuid"] {
         assert!(info[k].is_string(), "{k}");
     }
+}
+
+#[test]
+fn the_answer_escapes_what_the_client_sent() {
+    let index = "we\"ird\\index\u{1}é";
+    let b = body(&[
+        json!({"index": {"_index": index}}),
+        json!({"message": "m"}),
+        json!({"delete": {"_index": index, "_id": "a\"b\n"}}),
+        json!({"create": {"_index": index}}),
+        json!({"message": "m"}),
+    ]);
+    let bulk = decode(&b, None, ARRIVAL).unwrap();
+    let out = outcomes(
+        2,
+        vec![(0, "00ff".into())],
+        vec![ItemError {
+            index: 1,
+            code: "invalid_field",
+            message: "message: \"quoted\"\n\ttab".into(),
+        }],
+    );
+    let a = answer(&bulk.actions, &out, 7);
+    assert_eq!(a["items"][0]["index"]["_index"], index);
+    assert_eq!(a["items"][1]["delete"]["_id"], "a\"b\n");
+    assert_eq!(
+        a["items"][2]["create"]["error"]["reason"],
+        "message: \"quoted\"\n\ttab"
+    );
+    assert_eq!(
+        a,
+        json!({"took": 7, "errors": true, "items": [
+            {"index": {"_index": index, "_id": "00ff", "_version": 1, "result": "created",
+                "_shards": {"total": 1, "successful": 1, "failed": 0},
+                "_seq_no": 0, "_primary_term": 1, "status": 201}},
+            {"delete": {"_index": index, "_id": "a\"b\n", "status": 400, "error": {
+                "type": "illegal_argument_exception",
+                "reason": "logs are immutable: the delete action is not supported (only index and create)"}}},
+            {"create": {"_index": index, "status": 400, "error": {
+                "type": "mapper_parsing_exception", "reason": "message: \"quoted\"\n\ttab"}}},
+        ]})
+    );
 }
