@@ -387,8 +387,10 @@ fn winston_loki_pushes_snappy_protobuf_through() {
     );
     let found = logs(&s, &t.key, "service=nodeapp&order=asc");
     assert_eq!(found.len(), 3, "{found:?}");
-    // winston-loki writes the message, a space, then any metadata left as JSON.
-    assert_eq!(found[0]["message"], "node says boom ");
+    // winston-loki writes the message, a space, then what is left of winston's record as
+    // JSON (its level here), and the level as the `level` label.
+    let line = |m: &str, level: &str| format!("node says {m} {{\"level\":\"{level}\"}}");
+    assert_eq!(found[0]["message"], line("boom", "error"));
     assert_eq!(
         found[0]["timestamp"],
         format!("{}T10:00:00.000000Z", common::day())
@@ -397,13 +399,25 @@ fn winston_loki_pushes_snappy_protobuf_through() {
     assert_eq!(found[0]["importance"], "high");
     assert_eq!(found[0]["environment"], "test");
     assert_eq!(found[0]["attributes"]["labels"], json!({"request": "r1"}));
-    assert_eq!(found[1]["message"], "node says hello ");
+    assert_eq!(found[1]["message"], line("hello", "info"));
     assert_eq!(found[1]["level"], "info");
-    assert_eq!(found[2]["message"], "node says <b>& ");
+    assert_eq!(found[2]["message"], line("<b>&", "debug"));
     assert_eq!(found[2]["level"], "debug");
     // The same log, looked up by id and found by search, as through any door.
     let id = found[0]["id"].as_str().unwrap();
     let one = s.get(&format!("/api/v1/logs/{id}"), &t.key);
     assert_eq!(one.status, 200, "{}", one.text());
-    assert_eq!(one.json()["message"], "node says boom ");
+    assert_eq!(one.json()["message"], line("boom", "error"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let hits = loop {
+        let r = s.get("/api/v1/logs/search?q=boom", &t.key);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let hits = r.json()["logs"].as_array().cloned().unwrap_or_default();
+        if !hits.is_empty() || Instant::now() > deadline {
+            break hits;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["id"], found[0]["id"]);
 }
