@@ -27,6 +27,41 @@ pub fn lower_priority() {
     }
 }
 
+/// Lowers to [`NICE`] every thread of this process whose name starts with `prefix`, and
+/// returns how many it lowered. For threads a library starts (tantivy's `merge_thread_N`,
+/// which rewrite index segments in bursts: a deletion's purge rewrites them all), which
+/// cannot call [`lower_priority`] themselves. Best effort, as above.
+pub fn lower_threads_named(prefix: &str) -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return 0;
+        };
+        let mut lowered = 0;
+        for task in tasks.flatten() {
+            let named = std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end().starts_with(prefix));
+            let tid = task.file_name().to_str().and_then(|t| t.parse().ok());
+            if let (true, Some(tid)) = (named, tid) {
+                // SAFETY: getpriority and setpriority take no pointers; failures are returned.
+                unsafe {
+                    if libc::getpriority(libc::PRIO_PROCESS, tid) < NICE
+                        && libc::setpriority(libc::PRIO_PROCESS, tid, NICE) == 0
+                    {
+                        lowered += 1;
+                    }
+                }
+            }
+        }
+        lowered
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = prefix;
+        0
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -50,5 +85,24 @@ mod tests {
         .unwrap();
         assert_eq!(own, NICE.max(before));
         assert_eq!(nice_of_this_thread(), before, "the caller is unchanged");
+    }
+
+    #[test]
+    fn threads_are_lowered_by_name() {
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (tell, told) = std::sync::mpsc::channel();
+        let t = std::thread::Builder::new()
+            .name("prio_test_named".into())
+            .spawn(move || {
+                wait.recv().unwrap();
+                tell.send(nice_of_this_thread()).unwrap();
+            })
+            .unwrap();
+        let before = nice_of_this_thread();
+        assert!(lower_threads_named("prio_test_named") >= usize::from(before < NICE));
+        go.send(()).unwrap();
+        assert_eq!(told.recv().unwrap(), NICE.max(before));
+        assert_eq!(nice_of_this_thread(), before, "other threads are unchanged");
+        t.join().unwrap();
     }
 }

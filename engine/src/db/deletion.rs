@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::usage::DayMap;
@@ -40,8 +41,9 @@ impl Engine {
 
     /// Runs a deletion to its end (blocking; minutes for millions of logs) and returns how
     /// many logs it removed in all, counting earlier runs of the same id. Ingest and reads
-    /// go on meanwhile: each segment is rewritten under the maintenance lock on its own, and
-    /// the work runs on a thread of its own at background priority, like sealing.
+    /// go on meanwhile: segments are read and rewritten without a lock, each swapped in
+    /// under the maintenance lock on its own, and the work runs on a thread of its own at
+    /// background priority, like sealing.
     pub fn delete_logs(&self, project: ProjectId, d: &Deletion<'_>) -> Result<u64> {
         let span = tracing::trace_span!("delete logs", project, deletion = d.id);
         std::thread::scope(|s| {
@@ -77,28 +79,47 @@ impl Engine {
             s.commit()?;
         }
         lap("seal_ms", &mut steps);
-        // 2. Which logs of which segments go.
-        let plan = self.plan_deletion(project, d)?;
-        lap("plan_ms", &mut steps);
-        // 3. Out of the index first: a crash before the segments are rewritten leaves logs
-        //    that search cannot find but that the resumed deletion removes.
-        if let Some(s) = &inner.search {
-            let all: HashSet<u64> = plan
-                .iter()
-                .flat_map(|(_, seqs)| seqs.iter().copied())
-                .collect();
-            if !all.is_empty() {
-                s.delete_seq_set(Arc::new(all));
-                s.commit()?;
+        // 2.–4. One pass over the project's segments: each segment holding a log to delete
+        //    is read once and its copy without those logs written beside it, outside every
+        //    lock. A group of such copies is then taken out of the index (first: a crash
+        //    before the swaps leaves logs that search cannot find but that the resumed
+        //    deletion removes) and swapped in, one catalog transaction and a moment of the
+        //    maintenance lock each. The rollups count the logs out as each segment goes and
+        //    recount the hours whose first/last logs or samples went once at the end.
+        let segments = match inner.get_project(project) {
+            Some(st) => st.read().segments.clone(),
+            None => Vec::new(),
+        };
+        let mut dirty = BTreeSet::new();
+        let mut group = Vec::new();
+        let (mut group_rows, mut rewritten) = (0usize, 0usize);
+        let (mut read_write, mut swap) = (Duration::ZERO, Duration::ZERO);
+        for seg in segments {
+            let t = Instant::now();
+            let prepared = self.prepare_rewrite(project, &seg, d);
+            read_write += t.elapsed();
+            let rw = match prepared {
+                Ok(Some(rw)) => rw,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.discard(group);
+                    return Err(e);
+                }
+            };
+            group_rows += rw.removed.len();
+            group.push(rw);
+            if group.len() >= GROUP_SEGMENTS || group_rows >= GROUP_ROWS {
+                let t = Instant::now();
+                rewritten += group.len();
+                self.swap_group(project, std::mem::take(&mut group), d.id, &mut dirty)?;
+                swap += t.elapsed();
+                group_rows = 0;
             }
         }
-        lap("index_delete_ms", &mut steps);
-        // 4. Each segment, on its own; the rollups count the logs out as each goes, and
-        //    recount the hours whose first/last logs or samples went once at the end.
-        let mut dirty = BTreeSet::new();
-        for (seg, seqs) in &plan {
-            self.rewrite_without(project, seg, seqs, d.id, &mut dirty)?;
-        }
+        let t = Instant::now();
+        rewritten += group.len();
+        self.swap_group(project, group, d.id, &mut dirty)?;
+        swap += t.elapsed();
         lap("rewrite_ms", &mut steps);
         self.recount(project, &dirty);
         lap("recount_ms", &mut steps);
@@ -117,7 +138,6 @@ impl Engine {
         inner.wal().sync()?;
         lap("wal_ms", &mut steps);
         let removed = inner.catalog.erased(d.id)?;
-        let rewritten = plan.len();
         let get = |n: &str| steps.iter().find(|(k, _)| *k == n).map_or(0, |(_, v)| *v);
         tracing::info!(
             project,
@@ -125,9 +145,9 @@ impl Engine {
             removed,
             segments_rewritten = rewritten,
             seal_ms = get("seal_ms"),
-            plan_ms = get("plan_ms"),
-            index_delete_ms = get("index_delete_ms"),
             rewrite_ms = get("rewrite_ms"),
+            read_write_ms = read_write.as_millis(),
+            index_delete_and_swap_ms = swap.as_millis(),
             recount_ms = get("recount_ms"),
             index_merge_ms = get("index_merge_ms"),
             wal_ms = get("wal_ms"),
@@ -136,61 +156,47 @@ impl Engine {
         Ok(removed)
     }
 
-    /// The segments holding logs the deletion removes, with those logs' sequence numbers.
-    fn plan_deletion(
-        &self,
-        project: ProjectId,
-        d: &Deletion<'_>,
-    ) -> Result<Vec<(Arc<SegmentReader>, HashSet<u64>)>> {
-        let Some(st) = self.inner.get_project(project) else {
-            return Ok(Vec::new());
-        };
-        let segments = st.read().segments.clone();
-        let (lo, hi) = (d.start.unwrap_or(i64::MIN), d.end.unwrap_or(i64::MAX));
-        let mut plan = Vec::new();
-        for seg in segments {
-            if seg.max_ts() < lo || seg.min_ts() > hi {
-                continue;
-            }
-            let mut seqs = HashSet::new();
-            for (i, b) in seg.blocks.iter().enumerate() {
-                if b.min_seq > d.through || b.max_ts < lo || b.min_ts > hi {
-                    continue;
-                }
-                for r in seg.read_block(i)? {
-                    if r.seq <= d.through && (d.matches)(&r) {
-                        seqs.insert(r.seq);
-                    }
-                }
-            }
-            if !seqs.is_empty() {
-                plan.push((seg, seqs));
-            }
-        }
-        Ok(plan)
-    }
-
-    /// Swaps one segment for a copy without the logs in `seqs`.
-    fn rewrite_without(
+    /// Reads `seg` and, if it holds logs the deletion removes, writes its copy without them
+    /// under a new segment id (not yet in the catalog: a crash leaves an orphan file that
+    /// the next open removes). Blocks the deletion cannot touch are read only if the
+    /// segment is rewritten, and each block is read once.
+    fn prepare_rewrite(
         &self,
         project: ProjectId,
         seg: &Arc<SegmentReader>,
-        seqs: &HashSet<u64>,
-        deletion: u64,
-        dirty: &mut BTreeSet<i64>,
-    ) -> Result<()> {
+        d: &Deletion<'_>,
+    ) -> Result<Option<Rewrite>> {
         let inner = &self.inner;
-        let _m = inner.maintenance.lock();
-        let Some(st) = inner.get_project(project) else {
-            return Ok(());
-        };
-        if !st.read().segments.iter().any(|s| s.id == seg.id) {
-            return Ok(()); // retention dropped it meanwhile
+        let (lo, hi) = (d.start.unwrap_or(i64::MIN), d.end.unwrap_or(i64::MAX));
+        if seg.max_ts() < lo || seg.min_ts() > hi {
+            return Ok(None);
+        }
+        let mut blocks: Vec<Option<Vec<LogRecord>>> = Vec::with_capacity(seg.blocks.len());
+        let mut seqs = HashSet::new();
+        for (i, b) in seg.blocks.iter().enumerate() {
+            if b.min_seq > d.through || b.max_ts < lo || b.min_ts > hi {
+                blocks.push(None);
+                continue;
+            }
+            let rows = seg.read_block(i)?;
+            for r in &rows {
+                if r.seq <= d.through && (d.matches)(r) {
+                    seqs.insert(r.seq);
+                }
+            }
+            blocks.push(Some(rows));
+        }
+        if seqs.is_empty() {
+            return Ok(None);
         }
         let mut kept = Vec::with_capacity(seg.rows as usize);
         let mut removed = Vec::with_capacity(seqs.len());
-        for i in 0..seg.blocks.len() {
-            for r in seg.read_block(i)? {
+        for (i, rows) in blocks.into_iter().enumerate() {
+            let rows = match rows {
+                Some(rows) => rows,
+                None => seg.read_block(i)?,
+            };
+            for r in rows {
                 if seqs.contains(&r.seq) {
                     removed.push(r);
                 } else {
@@ -198,13 +204,102 @@ impl Engine {
                 }
             }
         }
-        if removed.is_empty() {
+        let new = if kept.is_empty() {
+            None
+        } else {
+            let id = inner.next_segment_id.fetch_add(1, Ordering::AcqRel);
+            let path = inner.segment_path(project, id);
+            let written = segment::write(
+                inner.fs(),
+                &path,
+                project,
+                id,
+                &kept,
+                inner.config.block_rows,
+                inner.config.zstd_level,
+            )
+            .and_then(|meta| Ok((meta, SegmentReader::open(inner.fs(), &path)?)));
+            match written {
+                Ok(new) => Some(new),
+                Err(e) => {
+                    let _ = inner.fs().remove_file(&path);
+                    return Err(e);
+                }
+            }
+        };
+        Ok(Some(Rewrite {
+            old: seg.clone(),
+            new,
+            removed,
+        }))
+    }
+
+    /// Takes a group of prepared rewrites' logs out of the index, then swaps each in.
+    fn swap_group(
+        &self,
+        project: ProjectId,
+        group: Vec<Rewrite>,
+        deletion: u64,
+        dirty: &mut BTreeSet<i64>,
+    ) -> Result<()> {
+        if group.is_empty() {
             return Ok(());
         }
+        if let Some(s) = &self.inner.search {
+            let seqs: HashSet<u64> = group
+                .iter()
+                .flat_map(|rw| rw.removed.iter().map(|r| r.seq))
+                .collect();
+            s.delete_seq_set(Arc::new(seqs));
+            if let Err(e) = s.commit() {
+                self.discard(group);
+                return Err(e);
+            }
+        }
+        let mut group = group.into_iter();
+        while let Some(rw) = group.next() {
+            if let Err(e) = self.swap_in(project, rw, deletion, dirty) {
+                self.discard(group.collect());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the files of rewrites that will not be swapped in.
+    fn discard(&self, rewrites: Vec<Rewrite>) {
+        for rw in rewrites {
+            if let Some((_, r)) = rw.new {
+                let _ = self.inner.fs().remove_file(&r.path);
+            }
+        }
+    }
+
+    /// Swaps one segment for its rewrite: one catalog transaction (old out, new in, usage
+    /// lowered, the deletion's count raised), under the maintenance lock.
+    fn swap_in(
+        &self,
+        project: ProjectId,
+        rw: Rewrite,
+        deletion: u64,
+        dirty: &mut BTreeSet<i64>,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let _m = inner.maintenance.lock();
+        let seg = &rw.old;
+        let st = inner.get_project(project);
+        let present = st
+            .as_ref()
+            .is_some_and(|st| st.read().segments.iter().any(|s| s.id == seg.id));
+        let Some(st) = st.filter(|_| present) else {
+            // Retention (or the project's deletion) took the segment meanwhile.
+            self.discard(vec![rw]);
+            return Ok(());
+        };
         // What the removed logs counted for in the daily usage: logs exactly; bytes (the
         // size each log was sent as is not stored) in proportion to the day's figures.
         let mut usage_out = DayMap::new();
-        for r in &removed {
+        for r in &rw.removed {
             usage_out
                 .entry(usage::day_of(r.ingested_at))
                 .or_default()
@@ -218,54 +313,29 @@ impl Engine {
                 (u128::from(now.bytes) * u128::from(u.logs) / u128::from(now.logs)) as u64
             };
         }
-        let new = if kept.is_empty() {
-            None
-        } else {
-            let id = inner.next_segment_id.fetch_add(1, Ordering::AcqRel);
-            let path = inner.segment_path(project, id);
-            let meta = segment::write(
-                inner.fs(),
-                &path,
-                project,
-                id,
-                &kept,
-                inner.config.block_rows,
-                inner.config.zstd_level,
-            )?;
-            let reader = match SegmentReader::open(inner.fs(), &path) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = inner.fs().remove_file(&path);
-                    return Err(e);
-                }
-            };
-            Some((meta, reader))
-        };
-        let removed_n = removed.len() as u64;
+        let removed_n = rw.removed.len() as u64;
         if let Err(e) = inner.catalog.replace_segment(
             project,
             seg.id,
-            new.as_ref().map(|(m, _)| m),
+            rw.new.as_ref().map(|(m, _)| m),
             &usage_out,
             deletion,
             removed_n,
         ) {
-            if let Some((_, r)) = &new {
-                let _ = inner.fs().remove_file(&r.path);
-            }
+            self.discard(vec![rw]);
             return Err(e);
         }
         {
             let mut g = st.write();
             g.segments.retain(|s| s.id != seg.id);
-            if let Some((_, r)) = &new {
+            if let Some((_, r)) = &rw.new {
                 g.segments.push(r.clone());
             }
         }
         for (day, u) in &usage_out {
             inner.usage.subtract(project, *day, *u);
         }
-        inner.rollups.count_out(project, &removed, dirty);
+        inner.rollups.count_out(project, &rw.removed, dirty);
         inner.cache.evict_segment(seg.id);
         if let Err(e) = inner.remove_segment_file(seg) {
             // Not in the catalog any more: the next open removes it as an orphan.
@@ -278,6 +348,19 @@ impl Engine {
         Ok(())
     }
 }
+
+/// A segment's copy without a deletion's logs, written but not yet swapped in.
+struct Rewrite {
+    old: Arc<SegmentReader>,
+    /// The copy (`None`: no log is left, the segment just goes).
+    new: Option<(segment::SegmentMeta, Arc<SegmentReader>)>,
+    removed: Vec<LogRecord>,
+}
+
+/// Rewrites swapped in at once, after one index commit: at most this many segments…
+const GROUP_SEGMENTS: usize = 32;
+/// …or this many removed logs (held in memory until their group is swapped).
+const GROUP_ROWS: usize = 50_000;
 
 impl Engine {
     /// Recounts the rollup cells of `hours` (first/last seen, samples) after a deletion:

@@ -225,6 +225,9 @@ impl SearchIndex {
         let mut mp = LogMergePolicy::default();
         mp.set_max_docs_before_merge(1_000_000);
         writer.set_merge_policy(Box::new(mp));
+        // Merges rewrite whole index segments in bursts (a deletion's purge rewrites every
+        // one): like sealing, they yield the CPU to requests and to indexing.
+        crate::priority::lower_threads_named("merge_thread_");
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
