@@ -398,26 +398,29 @@ pub type Outcome = Result<String, ItemError>;
 
 /// Sorts a store's ids and errors back into one outcome per document, by position.
 pub fn outcomes(total: usize, ids: Vec<(usize, String)>, errors: Vec<ItemError>) -> Vec<Outcome> {
-    let mut out: Vec<Outcome> = (0..total)
-        .map(|index| {
-            Err(ItemError {
-                index,
-                code: "invalid_field",
-                message: "the document was not stored".into(),
-            })
-        })
-        .collect();
+    let mut out: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
     for (i, id) in ids {
         if let Some(slot) = out.get_mut(i) {
-            *slot = Ok(id);
+            *slot = Some(Ok(id));
         }
     }
     for e in errors {
         if let Some(slot) = out.get_mut(e.index) {
-            *slot = Err(e);
+            *slot = Some(Err(e));
         }
     }
-    out
+    out.into_iter()
+        .enumerate()
+        .map(|(index, o)| {
+            o.unwrap_or_else(|| {
+                Err(ItemError {
+                    index,
+                    code: "invalid_field",
+                    message: "the document was not stored".into(),
+                })
+            })
+        })
+        .collect()
 }
 
 /// The `_bulk` answer: `{"took", "errors", "items"}`, one item per action in order, as
@@ -431,7 +434,9 @@ pub fn answer(actions: &[Action], outcomes: &[Outcome], took_ms: u64) -> Vec<u8>
     };
     let errors = !actions.iter().all(stored);
     let mut out = Vec::with_capacity(64 + actions.len() * 220);
-    out.extend_from_slice(format!("{{\"took\":{took_ms},\"errors\":{errors},\"items\":[").as_bytes());
+    out.extend_from_slice(
+        format!("{{\"took\":{took_ms},\"errors\":{errors},\"items\":[").as_bytes(),
+    );
     for (n, a) in actions.iter().enumerate() {
         if n > 0 {
             out.push(b',');

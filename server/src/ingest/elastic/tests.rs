@@ -18,7 +18,10 @@ fn map(doc: Value) -> Map<String, Value> {
 fn answer(actions: &[Action], outcomes: &[Outcome], took_ms: u64) -> Value {
     let text = super::answer(actions, outcomes, took_ms);
     serde_json::from_slice(&text).unwrap_or_else(|e| {
-        panic!("the answer is not JSON ({e}): {}", String::from_utf8_lossy(&text))
+        panic!(
+            "the answer is not JSON ({e}): {}",
+            String::from_utf8_lossy(&text)
+        )
     })
 }
 

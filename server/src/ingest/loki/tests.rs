@@ -208,7 +208,10 @@ fn json_push_round_trip() {
     ]});
     let push = decode(body.to_string().as_bytes(), Format::Json, 0).unwrap();
     assert_eq!(
-        push.names.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        push.names
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         [
             "streams[0].values[0]",
             "streams[0].values[1]",
@@ -279,7 +282,10 @@ fn protobuf_snappy_push_round_trip() {
     let raw = decompress(&proto_body(&req), LIMIT).unwrap();
     let push = decode(&raw, Format::Protobuf, 42).unwrap();
     assert_eq!(
-        push.names.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        push.names
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         ["streams[0].entries[0]", "streams[1].entries[0]"]
     );
     let log = push.items[0].log.as_ref().unwrap();
