@@ -8,11 +8,7 @@
 //! limit cut ingest-until-searchable by a fifth (BENCHMARKS.md, "Background work at lower
 //! priority").
 //!
-//! A deletion's rewrite, which can run for minutes, goes lower still: `SCHED_IDLE`, CPU time
-//! no other thread wants.
-//!
-//! On Linux a thread's nice value and scheduling class are its own; elsewhere this is a
-//! no-op.
+//! On Linux a thread's nice value is its own; elsewhere this is a no-op.
 
 /// The nice value background threads run at (0 is normal, 19 the lowest).
 pub const NICE: i32 = 10;
@@ -29,22 +25,6 @@ pub fn lower_priority() {
             let _ = libc::setpriority(libc::PRIO_PROCESS, tid, NICE);
         }
     }
-}
-
-/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on CPU time that no
-/// normal thread wants, so a long job that can wait (a deletion rewriting a project's
-/// segments) never takes time from requests, indexing or sealing, however long it runs.
-/// Falls back to [`lower_priority`] where the class is refused or does not exist.
-pub fn idle_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` outlives the call; pid 0 is the calling thread.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-            return;
-        }
-    }
-    lower_priority();
 }
 
 /// Lowers to [`NICE`] every thread of this process whose name starts with `prefix`, and
@@ -105,20 +85,6 @@ mod tests {
         .unwrap();
         assert_eq!(own, NICE.max(before));
         assert_eq!(nice_of_this_thread(), before, "the caller is unchanged");
-    }
-
-    #[test]
-    fn an_idle_thread_is_in_the_idle_class_and_others_are_not() {
-        let class = std::thread::spawn(|| {
-            idle_priority();
-            // SAFETY: no pointers; pid 0 is the calling thread.
-            unsafe { libc::sched_getscheduler(0) }
-        })
-        .join()
-        .unwrap();
-        assert_eq!(class, libc::SCHED_IDLE);
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
     }
 
     #[test]

@@ -42,8 +42,8 @@ impl Engine {
     /// Runs a deletion to its end (blocking; minutes for millions of logs) and returns how
     /// many logs it removed in all, counting earlier runs of the same id. Ingest and reads
     /// go on meanwhile: segments are read and rewritten without a lock, each swapped in
-    /// under the maintenance lock on its own, and the work runs on a thread of its own in
-    /// the idle scheduling class (CPU time no request, seal or indexer wants).
+    /// under the maintenance lock on its own, and the work runs on a thread of its own at
+    /// background priority, like sealing.
     pub fn delete_logs(&self, project: ProjectId, d: &Deletion<'_>) -> Result<u64> {
         let span = tracing::trace_span!("delete logs", project, deletion = d.id);
         std::thread::scope(|s| {
@@ -51,7 +51,7 @@ impl Engine {
                 .name("ledger-deletion".into())
                 .spawn_scoped(s, || {
                     let _span = span.entered();
-                    crate::priority::idle_priority();
+                    crate::priority::lower_priority();
                     self.run_deletion(project, d)
                 })
                 .map_err(|e| EngineError::Internal(format!("starting a deletion thread: {e}")))?
@@ -91,7 +91,35 @@ impl Engine {
             None => Vec::new(),
         };
         let mut dirty = BTreeSet::new();
-        let pass = self.rewrite_pass(project, d, &segments, &mut dirty)?;
+        let mut group = Vec::new();
+        let (mut group_rows, mut rewritten) = (0usize, 0usize);
+        let (mut read_write, mut swap) = (Duration::ZERO, Duration::ZERO);
+        for seg in segments {
+            let t = Instant::now();
+            let prepared = self.prepare_rewrite(project, &seg, d);
+            read_write += t.elapsed();
+            let rw = match prepared {
+                Ok(Some(rw)) => rw,
+                Ok(None) => continue,
+                Err(e) => {
+                    self.discard(group);
+                    return Err(e);
+                }
+            };
+            group_rows += rw.removed.len();
+            group.push(rw);
+            if group.len() >= GROUP_SEGMENTS || group_rows >= GROUP_ROWS {
+                let t = Instant::now();
+                rewritten += group.len();
+                self.swap_group(project, std::mem::take(&mut group), d.id, &mut dirty)?;
+                swap += t.elapsed();
+                group_rows = 0;
+            }
+        }
+        let t = Instant::now();
+        rewritten += group.len();
+        self.swap_group(project, group, d.id, &mut dirty)?;
+        swap += t.elapsed();
         lap("rewrite_ms", &mut steps);
         self.recount(project, &dirty);
         lap("recount_ms", &mut steps);
@@ -115,96 +143,17 @@ impl Engine {
             project,
             deletion = d.id,
             removed,
-            segments_rewritten = pass.rewritten,
+            segments_rewritten = rewritten,
             seal_ms = get("seal_ms"),
             rewrite_ms = get("rewrite_ms"),
-            read_write_ms = pass.read_write.as_millis(),
-            index_delete_and_swap_ms = pass.swap.as_millis(),
+            read_write_ms = read_write.as_millis(),
+            index_delete_and_swap_ms = swap.as_millis(),
             recount_ms = get("recount_ms"),
             index_merge_ms = get("index_merge_ms"),
             wal_ms = get("wal_ms"),
             "deletion finished"
         );
         Ok(removed)
-    }
-
-    /// Steps 2–4 of a deletion over `segments`. A reader thread in the idle scheduling class
-    /// reads and rewrites segments (no lock held, so starving it stalls nobody) and hands
-    /// each rewrite over a short queue; this thread, at background priority, takes groups of
-    /// them out of the index and swaps them in under the maintenance lock, which must never
-    /// wait on a thread that only runs on idle CPU.
-    fn rewrite_pass(
-        &self,
-        project: ProjectId,
-        d: &Deletion<'_>,
-        segments: &[Arc<SegmentReader>],
-        dirty: &mut BTreeSet<i64>,
-    ) -> Result<Pass> {
-        let (tx, rx) = crossbeam_channel::bounded::<(Result<Option<Rewrite>>, Duration)>(4);
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let mut pass = Pass::default();
-        std::thread::scope(|sc| {
-            let reader = std::thread::Builder::new()
-                .name("ledger-deletion-read".into())
-                .spawn_scoped(sc, {
-                    let stop = &stop;
-                    move || {
-                        crate::priority::idle_priority();
-                        for seg in segments {
-                            if stop.load(Ordering::Acquire) {
-                                break;
-                            }
-                            let t = Instant::now();
-                            let r = self.prepare_rewrite(project, seg, d);
-                            let failed = r.is_err();
-                            if tx.send((r, t.elapsed())).is_err() || failed {
-                                break;
-                            }
-                        }
-                    }
-                })
-                .map_err(|e| EngineError::Internal(format!("starting a deletion thread: {e}")))?;
-            let mut group = Vec::new();
-            let mut group_rows = 0usize;
-            let mut swapped = || -> Result<()> {
-                for (prepared, took) in rx.iter() {
-                    pass.read_write += took;
-                    let Some(rw) = prepared? else {
-                        continue;
-                    };
-                    group_rows += rw.removed.len();
-                    group.push(rw);
-                    if group.len() >= GROUP_SEGMENTS || group_rows >= GROUP_ROWS {
-                        let t = Instant::now();
-                        pass.rewritten += group.len();
-                        self.swap_group(project, std::mem::take(&mut group), d.id, dirty)?;
-                        pass.swap += t.elapsed();
-                        group_rows = 0;
-                    }
-                }
-                let t = Instant::now();
-                pass.rewritten += group.len();
-                self.swap_group(project, std::mem::take(&mut group), d.id, dirty)?;
-                pass.swap += t.elapsed();
-                Ok(())
-            };
-            let outcome = swapped();
-            if outcome.is_err() {
-                // Stop the reader and delete what it wrote that will not be swapped in.
-                stop.store(true, Ordering::Release);
-                self.discard(std::mem::take(&mut group));
-                for (prepared, _) in rx.iter() {
-                    if let Ok(Some(rw)) = prepared {
-                        self.discard(vec![rw]);
-                    }
-                }
-            }
-            reader
-                .join()
-                .map_err(|_| EngineError::Internal("the deletion reader panicked".into()))?;
-            outcome
-        })?;
-        Ok(pass)
     }
 
     /// Reads `seg` and, if it holds logs the deletion removes, writes its copy without them
@@ -398,16 +347,6 @@ impl Engine {
         )?;
         Ok(())
     }
-}
-
-/// What a deletion's rewrite pass did, and where its time went.
-#[derive(Default)]
-struct Pass {
-    rewritten: usize,
-    /// Reading segments and writing their rewrites (the reader thread's time).
-    read_write: Duration,
-    /// Index deletes and commits, and swaps.
-    swap: Duration,
 }
 
 /// A segment's copy without a deletion's logs, written but not yet swapped in.

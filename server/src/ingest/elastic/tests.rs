@@ -510,3 +510,60 @@ fn the_answer_escapes_what_the_client_sent() {
         ]})
     );
 }
+
+#[test]
+fn a_dotted_name_is_found_flat_or_nested_at_any_dot() {
+    let path = |doc: Value, name: &str| -> Option<Vec<String>> {
+        let Value::Object(doc) = doc else {
+            panic!("not an object")
+        };
+        locate(&doc, name).map(|(p, _)| p.keys().iter().map(|k| k.to_string()).collect())
+    };
+    assert_eq!(
+        path(json!({"log.level": "warn"}), "log.level").unwrap(),
+        ["log.level"]
+    );
+    assert_eq!(
+        path(json!({"log": {"level": "warn"}}), "log.level").unwrap(),
+        ["log", "level"]
+    );
+    assert_eq!(
+        path(json!({"a.b": {"c": 1}}), "a.b.c").unwrap(),
+        ["a.b", "c"]
+    );
+    assert_eq!(
+        path(json!({"a": {"b.c": 1}}), "a.b.c").unwrap(),
+        ["a", "b.c"]
+    );
+    assert_eq!(
+        path(json!({"a": {"b": {"c": 1}}}), "a.b.c").unwrap(),
+        ["a", "b", "c"]
+    );
+    // The flat key wins; a null is absent.
+    assert_eq!(
+        path(
+            json!({"log": {"level": "x"}, "log.level": "y"}),
+            "log.level"
+        )
+        .unwrap(),
+        ["log.level"]
+    );
+    assert_eq!(
+        path(
+            json!({"log.level": null, "log": {"level": "x"}}),
+            "log.level"
+        )
+        .unwrap(),
+        ["log", "level"]
+    );
+    assert_eq!(path(json!({"log": "text"}), "log.level"), None);
+    // Taking a nested field removes the objects it leaves empty.
+    let Value::Object(mut doc) = json!({"log": {"level": "warn"}, "keep": 1}) else {
+        unreachable!()
+    };
+    assert_eq!(
+        take_string(&mut doc, &["log.level"]).as_deref(),
+        Some("warn")
+    );
+    assert_eq!(Value::Object(doc), json!({"keep": 1}));
+}
