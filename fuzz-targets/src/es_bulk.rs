@@ -36,7 +36,15 @@ fn check(bulk: &Bulk, what: &str) {
     }
     // Nothing stored: every document answered as refused, in the Elasticsearch shape.
     let outs = outcomes(bulk.items.len(), Vec::new(), Vec::new());
-    let body = answer(&bulk.actions, &outs, 0);
+    // The answer is written as text: whatever the client sent, it must be valid JSON.
+    let text = answer(&bulk.actions, &outs, 0);
+    let body: serde_json::Value = serde_json::from_slice(&text)
+        .unwrap_or_else(|e| panic!("{what}: the answer is not JSON ({e})"));
+    assert_eq!(
+        body["errors"],
+        !bulk.actions.is_empty(),
+        "{what}: errors flag"
+    );
     let items = body["items"].as_array().expect("the answer lists items");
     assert_eq!(
         items.len(),
