@@ -28,7 +28,7 @@ pub use follow::{FollowStats, Follower, Pending};
 pub use manifest::{read_manifest, Blob, IndexFile, Manifest, SegmentEntry, MANIFEST_VERSION};
 pub use rebuild::{rebuild, RebuildReport};
 pub use remote::SegmentDirectory;
-pub use upload::{Round, TierStats, Uploader, UploaderConfig};
+pub use upload::{MetaSnapshot, Round, TierStats, Uploader, UploaderConfig};
 pub use verify::{verify, Finding, VerifyReport};
 
 /// Makes ring rustls's crypto provider for the process (reqwest's TLS asks for the process

@@ -62,14 +62,11 @@ fn writer(dir: &Path, bucket: Bucket, budget: u64) -> (Engine, Uploader) {
     let (engine, _) = Engine::open(dir, config()).unwrap();
     let meta_src = dir.join("meta.redb");
     std::fs::write(&meta_src, b"accounts and keys").unwrap();
-    let up = Uploader::new(
+    let up = uploader(
         bucket,
-        engine.clone(),
-        UploaderConfig {
-            data_dir: dir.to_owned(),
-            staging: dir.join("tier"),
-            backlog_budget: budget,
-        },
+        &engine,
+        dir,
+        budget,
         Box::new(move |to| {
             std::fs::copy(&meta_src, to)
                 .map(drop)
@@ -77,6 +74,26 @@ fn writer(dir: &Path, bucket: Bucket, budget: u64) -> (Engine, Uploader) {
         }),
     );
     (engine, up)
+}
+
+/// An uploader of `dir`'s engine to `bucket`, staging in `dir/tier`.
+fn uploader(
+    bucket: Bucket,
+    engine: &Engine,
+    dir: &Path,
+    budget: u64,
+    meta: ledger_tier::MetaSnapshot,
+) -> Uploader {
+    Uploader::new(
+        bucket,
+        engine.clone(),
+        UploaderConfig {
+            data_dir: dir.to_owned(),
+            staging: dir.join("tier"),
+            backlog_budget: budget,
+        },
+        meta,
+    )
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -388,14 +405,11 @@ fn evicted_segments_are_read_from_the_bucket_by_byte_range_also_after_a_restart(
         ..config()
     };
     let (engine, _) = Engine::open(dir.path(), cfg.clone()).unwrap();
-    let mut up = Uploader::new(
+    let mut up = uploader(
         bucket.clone(),
-        engine.clone(),
-        UploaderConfig {
-            data_dir: dir.path().to_owned(),
-            staging: dir.path().join("tier"),
-            backlog_budget: 0,
-        },
+        &engine,
+        dir.path(),
+        0,
         Box::new(|to| std::fs::write(to, b"m").map_err(|e| e.to_string())),
     )
     .with_directory(directory.clone());
@@ -459,14 +473,11 @@ fn the_search_index_travels_with_the_bucket_and_is_aligned_with_the_catalog() {
         ..config()
     };
     let (engine, _) = Engine::open(dir.path(), cfg.clone()).unwrap();
-    let mut up = Uploader::new(
+    let mut up = uploader(
         bucket.clone(),
-        engine.clone(),
-        UploaderConfig {
-            data_dir: dir.path().to_owned(),
-            staging: dir.path().join("tier"),
-            backlog_budget: 0,
-        },
+        &engine,
+        dir.path(),
+        0,
         Box::new(|to| std::fs::write(to, b"m").map_err(|e| e.to_string())),
     );
     let logs = |word: &str, n: usize| -> Vec<NewLog> {

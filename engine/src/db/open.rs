@@ -78,10 +78,7 @@ impl Engine {
         *inner.damaged.lock() = report.damaged_segments.clone();
         report.orphans_removed = remove_orphans(&*fs, &seg_dir, &known)?;
         // Count the sealed logs into the rollups; the replay below counts the rest.
-        let sealed: Vec<_> = (inner.projects.read().iter())
-            .map(|(p, st)| (*p, st.read().segments.clone()))
-            .collect();
-        inner.rollups.rebuild(sealed);
+        inner.rollups.rebuild(segments_by_project(&inner));
         if let (Some(ix), Some(why)) = (indexer.as_mut(), &rebuild) {
             rebuild_index(&inner, ix, why)?;
         } else if let Some(ix) = indexer.as_mut().filter(|_| inner.config.index_restored) {
@@ -192,18 +189,23 @@ fn remove_orphans(
 /// Makes a restored index (copied on another node, possibly at another moment than the
 /// catalog) hold exactly the sealed rows: documents of rows that were never sealed (the tail
 /// the other node lost) go, sealed rows its last commit did not cover are added.
+/// Every project's sealed segments, as they stand now.
+fn segments_by_project(inner: &Inner) -> Vec<(ProjectId, Vec<Arc<SegmentReader>>)> {
+    inner
+        .projects
+        .read()
+        .iter()
+        .map(|(p, st)| (*p, st.read().segments.clone()))
+        .collect()
+}
+
 fn align_restored_index(
     inner: &Inner,
     ix: &mut search::index::Indexer,
     sealed: &HashMap<ProjectId, u64>,
     watermark: u64,
 ) -> Result<()> {
-    let projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)> = inner
-        .projects
-        .read()
-        .iter()
-        .map(|(p, st)| (*p, st.read().segments.clone()))
-        .collect();
+    let projects = segments_by_project(inner);
     let mut added = 0u64;
     for (p, segs) in projects {
         let through = sealed.get(&p).copied().unwrap_or(0);
@@ -229,12 +231,7 @@ fn align_restored_index(
 }
 
 fn rebuild_index(inner: &Inner, ix: &mut search::index::Indexer, why: &str) -> Result<()> {
-    let projects: Vec<(ProjectId, Vec<Arc<SegmentReader>>)> = inner
-        .projects
-        .read()
-        .iter()
-        .map(|(p, st)| (*p, st.read().segments.clone()))
-        .collect();
+    let projects = segments_by_project(inner);
     let segments: usize = projects.iter().map(|(_, s)| s.len()).sum();
     tracing::warn!(
         reason = why,
