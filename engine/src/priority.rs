@@ -91,13 +91,17 @@ mod tests {
     fn threads_are_lowered_by_name() {
         let (go, wait) = std::sync::mpsc::channel::<()>();
         let (tell, told) = std::sync::mpsc::channel();
+        let (started, running) = std::sync::mpsc::channel();
         let t = std::thread::Builder::new()
             .name("prio_test_named".into())
             .spawn(move || {
+                // The new thread names itself as it starts: only then can it be found.
+                started.send(()).unwrap();
                 wait.recv().unwrap();
                 tell.send(nice_of_this_thread()).unwrap();
             })
             .unwrap();
+        running.recv().unwrap();
         let before = nice_of_this_thread();
         assert!(lower_threads_named("prio_test_named") >= usize::from(before < NICE));
         go.send(()).unwrap();
