@@ -10,10 +10,13 @@
 
 use ledger_engine::timefmt::{format_micros, parse_rfc3339};
 use ledger_engine::Level;
+use serde::Deserialize;
+use serde_json::error::Category;
 use serde_json::{json, Map, Value};
 
 use super::pipeline::{is_hex_id, level_name, Mapped};
 use crate::error::ItemError;
+use source::Source;
 
 /// The Elasticsearch version Ledger answers as: clients pick their wire format from it.
 pub const VERSION: &str = "8.17.0";
@@ -120,8 +123,8 @@ pub fn decode(body: &[u8], path_index: Option<&str>, arrival_us: i64) -> Result<
             });
         }
         let (op, meta) = action_line(n, line)?;
-        let index = match meta.get("_index") {
-            Some(Value::String(s)) => s.clone(),
+        let index = match meta.index {
+            Some(Value::String(s)) => s,
             Some(v) if !v.is_null() => {
                 return Err(BulkError::malformed(format!(
                     "Malformed action/metadata line [{n}]: _index must be a string"
@@ -133,8 +136,8 @@ pub fn decode(body: &[u8], path_index: Option<&str>, arrival_us: i64) -> Result<
                 reason: format!("Validation Failed: 1: index is missing (line [{n}]);"),
             })?,
         };
-        let id = match meta.get("_id") {
-            Some(Value::String(s)) => Some(s.clone()),
+        let id = match meta.id {
+            Some(Value::String(s)) => Some(s),
             Some(Value::Number(x)) => Some(x.to_string()),
             _ => None,
         };
@@ -168,8 +171,24 @@ pub fn decode(body: &[u8], path_index: Option<&str>, arrival_us: i64) -> Result<
     Ok(bulk)
 }
 
+/// What an action line says about its document (other metadata is ignored).
+#[derive(Debug, Default, Deserialize)]
+struct Meta {
+    #[serde(rename = "_index")]
+    index: Option<Value>,
+    #[serde(rename = "_id")]
+    id: Option<Value>,
+}
+
 /// Parses line `n` as an action: `{"<op>": {metadata}}`.
-fn action_line(n: usize, line: &str) -> Result<(Op, Map<String, Value>), BulkError> {
+fn action_line(n: usize, line: &str) -> Result<(Op, Meta), BulkError> {
+    // The common line, read straight into its parts; anything unusual (or wrong) takes
+    // the general path below, which also words the refusal.
+    if let Ok(ActionLine(op, meta)) = serde_json::from_str(line) {
+        if let Some(op) = Op::parse(&op) {
+            return Ok((op, meta));
+        }
+    }
     let bad =
         |why: String| BulkError::malformed(format!("Malformed action/metadata line [{n}], {why}"));
     let value: Value =
@@ -192,20 +211,61 @@ fn action_line(n: usize, line: &str) -> Result<(Op, Map<String, Value>), BulkErr
         ))
     })?;
     match meta {
-        Value::Object(m) => Ok((op, m)),
+        Value::Object(mut m) => Ok((
+            op,
+            Meta {
+                index: m.remove("_index"),
+                id: m.remove("_id"),
+            },
+        )),
         _ => Err(bad(format!("the value of [{name}] must be an object"))),
+    }
+}
+
+/// An action line as it usually comes: one field, the operation, holding an object.
+struct ActionLine(String, Meta);
+
+impl<'de> Deserialize<'de> for ActionLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ActionLine, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ActionLine;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of one field")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ActionLine, A::Error> {
+                use serde::de::{Error, IgnoredAny};
+                let Some(op) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom("no operation"));
+                };
+                let meta = map.next_value::<Meta>()?;
+                if map.next_key::<IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("more than one operation"));
+                }
+                Ok(ActionLine(op, meta))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
 /// One source line, mapped (or refused, naming the field).
 fn document(source: &str, index: &str, arrival_us: i64) -> Mapped {
     let bytes = source.len() as u64;
-    let mapped = match serde_json::from_str::<Value>(source) {
-        Ok(Value::Object(doc)) => match map_document(doc, index, arrival_us) {
+    let mut de = serde_json::Deserializer::from_str(source);
+    let read = Source::deserialize(&mut de).and_then(|doc| de.end().map(|()| doc));
+    let mapped = match read {
+        Ok(doc) => match map_source(doc, index, arrival_us) {
             Ok(m) => Mapped::from_schema(m, bytes),
             Err(why) => Mapped::refused("invalid_field", why, bytes),
         },
-        Ok(_) => Mapped::refused(
+        // Well-formed JSON of the wrong type: an array, a string, …
+        Err(e) if e.classify() == Category::Data => Mapped::refused(
             "invalid_field",
             "the document must be a JSON object".into(),
             bytes,
@@ -221,17 +281,17 @@ fn document(source: &str, index: &str, arrival_us: i64) -> Mapped {
 
 /// Maps a source document onto the Log schema's field names (the table in the module doc).
 /// An error names the document's field.
-pub fn map_document(
-    mut doc: Map<String, Value>,
+pub fn map_source(
+    mut doc: Source,
     index: &str,
     arrival_us: i64,
 ) -> Result<Map<String, Value>, String> {
     let mut m = Map::new();
-    let micros = match first(&doc, &["@timestamp", "timestamp", "time"], |v| {
+    let micros = match doc.first(&["@timestamp", "timestamp", "time"], |v| {
         v.is_string() || v.is_number()
     }) {
-        Some((name, path, _)) => {
-            let v = remove(&mut doc, path.keys()).unwrap_or(Value::Null);
+        Some((name, loc, _)) => {
+            let v = doc.take(loc).unwrap_or(Value::Null);
             time_of(&v).ok_or_else(|| {
                 format!("{name}: expected an RFC 3339 time (2026-11-22T12:26:36.123Z) or epoch milliseconds, got {v}")
             })?
@@ -239,15 +299,15 @@ pub fn map_document(
         None => arrival_us,
     };
     m.insert("timestamp".into(), format_micros(micros).into());
-    if let Some(msg) = take_string(&mut doc, &["message", "msg", "log"]) {
+    if let Some(msg) = doc.take_string(&["message", "msg", "log"]) {
         m.insert("message".into(), msg.into());
     }
     // The first level given decides; one Ledger does not know is `info`, and stays in
     // `attributes` so nothing the shipper sent is lost.
-    let level = match first(&doc, &["log.level", "level", "severity"], Value::is_string) {
-        Some((_, path, v)) => match v.as_str().and_then(level_name) {
+    let level = match doc.first(&["log.level", "level", "severity"], Value::is_string) {
+        Some((_, loc, v)) => match v.as_str().and_then(level_name) {
             Some(level) => {
-                remove(&mut doc, path.keys());
+                doc.take(loc);
                 level
             }
             None => Level::Info,
@@ -267,7 +327,7 @@ pub fn map_document(
         ("error.message", "error_message"),
         ("error.stack_trace", "stack_trace"),
     ] {
-        if let Some(s) = take_string(&mut doc, &[from]) {
+        if let Some(s) = doc.take_string(&[from]) {
             exception = true;
             m.insert(to.into(), s.into());
         }
@@ -279,22 +339,23 @@ pub fn map_document(
         (&["service.environment", "environment"][..], "environment"),
         (&["service.version"][..], "release"),
     ] {
-        if let Some(s) = take_string(&mut doc, names) {
+        if let Some(s) = doc.take_string(names) {
             m.insert(to.into(), s.into());
         }
     }
     // An id that is not hex (X-Ray's, say) would refuse the whole log: keep it as an
     // attribute instead.
     for (from, to) in [("trace.id", "trace_id"), ("span.id", "span_id")] {
-        if let Some((_, path, _)) = first(&doc, &[from], |v| v.as_str().is_some_and(is_hex_id)) {
-            if let Some(v) = remove(&mut doc, path.keys()) {
+        if let Some((_, loc, _)) = doc.first(&[from], |v| v.as_str().is_some_and(is_hex_id)) {
+            if let Some(v) = doc.take(loc) {
                 m.insert(to.into(), v);
             }
         }
     }
     m.insert("source".into(), index.into());
-    if !doc.is_empty() {
-        m.insert("attributes".into(), Value::Object(doc));
+    let attributes = doc.into_attributes();
+    if !attributes.is_empty() {
+        m.insert("attributes".into(), Value::Object(attributes));
     }
     Ok(m)
 }
@@ -322,98 +383,6 @@ fn millis(ms: f64) -> Option<i64> {
     const MIN_MS: f64 = -62_167_219_200_000.0;
     const MAX_MS: f64 = 253_402_300_799_999.0;
     (ms.is_finite() && (MIN_MS..=MAX_MS).contains(&ms)).then(|| (ms * 1000.0).round() as i64)
-}
-
-/// A key path into a document: the parts of a rule's dotted name (`log.level` → `log`,
-/// `level`), borrowed from the name, so that finding a field allocates nothing (a path of
-/// owned strings was a tenth of this door's CPU).
-#[derive(Debug, Clone, Copy)]
-struct Path<'n> {
-    parts: [&'n str; MAX_DEPTH],
-    len: usize,
-}
-
-/// Deepest path a rule's name can give (the names have at most two dots).
-const MAX_DEPTH: usize = 4;
-
-impl<'n> Path<'n> {
-    fn one(key: &'n str) -> Path<'n> {
-        let mut parts = [""; MAX_DEPTH];
-        parts[0] = key;
-        Path { parts, len: 1 }
-    }
-
-    /// `head` then this path.
-    fn under(self, head: &'n str) -> Option<Path<'n>> {
-        if self.len == MAX_DEPTH {
-            return None;
-        }
-        let mut parts = [""; MAX_DEPTH];
-        parts[0] = head;
-        parts[1..=self.len].copy_from_slice(&self.parts[..self.len]);
-        Some(Path {
-            parts,
-            len: self.len + 1,
-        })
-    }
-
-    fn keys(&self) -> &[&'n str] {
-        &self.parts[..self.len]
-    }
-}
-
-/// The key path of a dotted `name` in `doc`, and its value: the flat key if present, else
-/// through nested objects (`log.level` → `["log", "level"]`, and `a.b.c` may also be
-/// `{"a.b": {"c"}}`). Nulls count as absent.
-fn locate<'d, 'n>(doc: &'d Map<String, Value>, name: &'n str) -> Option<(Path<'n>, &'d Value)> {
-    if let Some(v) = doc.get(name).filter(|v| !v.is_null()) {
-        return Some((Path::one(name), v));
-    }
-    for (i, _) in name.match_indices('.') {
-        if let Some(Value::Object(child)) = doc.get(&name[..i]) {
-            if let Some((path, v)) = locate(child, &name[i + 1..]) {
-                return path.under(&name[..i]).map(|p| (p, v));
-            }
-        }
-    }
-    None
-}
-
-/// Takes the value at `path` out of `doc`, removing objects it leaves empty.
-fn remove(doc: &mut Map<String, Value>, path: &[&str]) -> Option<Value> {
-    match path {
-        [] => None,
-        [key] => doc.shift_remove(*key),
-        [head, rest @ ..] => {
-            let child = doc.get_mut(*head)?.as_object_mut()?;
-            let v = remove(child, rest);
-            if child.is_empty() {
-                doc.shift_remove(*head);
-            }
-            v
-        }
-    }
-}
-
-/// The first of `names` present in `doc` whose value `accept`s, with its key path and value.
-fn first<'d, 'n>(
-    doc: &'d Map<String, Value>,
-    names: &[&'n str],
-    accept: impl Fn(&Value) -> bool,
-) -> Option<(&'n str, Path<'n>, &'d Value)> {
-    names.iter().find_map(|name| {
-        let (path, v) = locate(doc, name)?;
-        accept(v).then_some((*name, path, v))
-    })
-}
-
-/// Takes the first of `names` that holds a string.
-fn take_string(doc: &mut Map<String, Value>, names: &[&str]) -> Option<String> {
-    let (_, path, _) = first(doc, names, Value::is_string)?;
-    match remove(doc, path.keys())? {
-        Value::String(s) => Some(s),
-        _ => None,
-    }
 }
 
 /// What became of each stored document: its Ledger id, or why it was refused.
@@ -569,5 +538,6 @@ pub fn node_info() -> Value {
     })
 }
 
+mod source;
 #[cfg(test)]
 mod tests;

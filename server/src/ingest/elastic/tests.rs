@@ -1,17 +1,21 @@
 //! Tests of the elastic front door's decoding and mapping.
 use ledger_engine::{Field, Importance, LogType};
 
+use proptest::prelude::*;
+
+use super::source::Source;
 use super::*;
 
 /// 2026-11-22T12:26:36.123Z.
 const T: i64 = 1_795_350_396_123_000;
 const ARRIVAL: i64 = 1_795_000_000_000_000;
 
+fn source(doc: Value) -> Source {
+    serde_json::from_value(doc).expect("an object")
+}
+
 fn map(doc: Value) -> Map<String, Value> {
-    let Value::Object(doc) = doc else {
-        panic!("not an object: {doc}")
-    };
-    map_document(doc, "logs-app", ARRIVAL).unwrap()
+    map_source(source(doc), "logs-app", ARRIVAL).unwrap()
 }
 
 /// The `_bulk` answer, read back as JSON (it is written as text).
@@ -254,10 +258,7 @@ fn no_time_means_the_time_of_arrival() {
 #[test]
 fn a_bad_time_refuses_the_document_naming_the_field() {
     for doc in [json!({"@timestamp": "yesterday"}), json!({"time": 1e300})] {
-        let Value::Object(doc) = doc else {
-            unreachable!()
-        };
-        let e = map_document(doc, "i", ARRIVAL).unwrap_err();
+        let e = map_source(source(doc), "i", ARRIVAL).unwrap_err();
         assert!(
             e.starts_with("@timestamp:") || e.starts_with("time:"),
             "{e}"
@@ -512,58 +513,261 @@ fn the_answer_escapes_what_the_client_sent() {
 }
 
 #[test]
-fn a_dotted_name_is_found_flat_or_nested_at_any_dot() {
-    let path = |doc: Value, name: &str| -> Option<Vec<String>> {
-        let Value::Object(doc) = doc else {
-            panic!("not an object")
-        };
-        locate(&doc, name).map(|(p, _)| p.keys().iter().map(|k| k.to_string()).collect())
-    };
+fn a_dotted_name_is_found_flat_or_nested() {
+    let found = |doc: Value, name: &str| source(doc).locate(name).map(|(_, v)| v.clone());
     assert_eq!(
-        path(json!({"log.level": "warn"}), "log.level").unwrap(),
-        ["log.level"]
+        found(json!({"log.level": "warn"}), "log.level"),
+        Some(json!("warn"))
     );
     assert_eq!(
-        path(json!({"log": {"level": "warn"}}), "log.level").unwrap(),
-        ["log", "level"]
-    );
-    assert_eq!(
-        path(json!({"a.b": {"c": 1}}), "a.b.c").unwrap(),
-        ["a.b", "c"]
-    );
-    assert_eq!(
-        path(json!({"a": {"b.c": 1}}), "a.b.c").unwrap(),
-        ["a", "b.c"]
-    );
-    assert_eq!(
-        path(json!({"a": {"b": {"c": 1}}}), "a.b.c").unwrap(),
-        ["a", "b", "c"]
+        found(json!({"log": {"level": "warn"}}), "log.level"),
+        Some(json!("warn"))
     );
     // The flat key wins; a null is absent.
     assert_eq!(
-        path(
+        found(
             json!({"log": {"level": "x"}, "log.level": "y"}),
             "log.level"
-        )
-        .unwrap(),
-        ["log.level"]
+        ),
+        Some(json!("y"))
     );
     assert_eq!(
-        path(
+        found(
             json!({"log.level": null, "log": {"level": "x"}}),
             "log.level"
-        )
-        .unwrap(),
-        ["log", "level"]
+        ),
+        Some(json!("x"))
     );
-    assert_eq!(path(json!({"log": "text"}), "log.level"), None);
-    // Taking a nested field removes the objects it leaves empty.
-    let Value::Object(mut doc) = json!({"log": {"level": "warn"}, "keep": 1}) else {
-        unreachable!()
-    };
+    assert_eq!(found(json!({"log": "text"}), "log.level"), None);
+    assert_eq!(found(json!({"log": {"level": null}}), "log.level"), None);
+    // A key sent twice holds its last value, as a parsed `Map` would.
+    let doc: Source = serde_json::from_str(r#"{"log":{"level":"a","level":"b"}}"#).unwrap();
+    assert_eq!(doc.locate("log.level").map(|(_, v)| v), Some(&json!("b")));
+    // Taking a nested field removes the objects it leaves empty; one sent empty stays.
+    let mut doc = source(json!({"log": {"level": "warn"}, "keep": 1, "span": {}}));
+    assert_eq!(doc.take_string(&["log.level"]).as_deref(), Some("warn"));
+    assert_eq!(doc.locate("log.level"), None);
     assert_eq!(
-        take_string(&mut doc, &["log.level"]).as_deref(),
-        Some("warn")
+        Value::Object(doc.into_attributes()),
+        json!({"keep": 1, "span": {}})
     );
-    assert_eq!(Value::Object(doc), json!({"keep": 1}));
+}
+
+/// The mapping as it was written before the one-pass reader: each candidate name looked up
+/// in a parsed `Map`, flat then nested, and taken out of it. The model the reader must
+/// agree with on any document.
+mod model {
+    use super::*;
+
+    fn locate<'d>(doc: &'d Map<String, Value>, name: &str) -> Option<(Vec<String>, &'d Value)> {
+        if let Some(v) = doc.get(name).filter(|v| !v.is_null()) {
+            return Some((vec![name.to_owned()], v));
+        }
+        let (head, tail) = name.split_once('.')?;
+        let Some(Value::Object(child)) = doc.get(head) else {
+            return None;
+        };
+        let v = child.get(tail).filter(|v| !v.is_null())?;
+        Some((vec![head.to_owned(), tail.to_owned()], v))
+    }
+
+    fn remove(doc: &mut Map<String, Value>, path: &[String]) -> Option<Value> {
+        match path {
+            [key] => doc.shift_remove(key),
+            [head, key] => {
+                let child = doc.get_mut(head)?.as_object_mut()?;
+                let v = child.shift_remove(key);
+                if child.is_empty() {
+                    doc.shift_remove(head);
+                }
+                v
+            }
+            _ => None,
+        }
+    }
+
+    fn first<'n>(
+        doc: &Map<String, Value>,
+        names: &[&'n str],
+        accept: impl Fn(&Value) -> bool,
+    ) -> Option<(&'n str, Vec<String>, Value)> {
+        names.iter().find_map(|name| {
+            let (path, v) = locate(doc, name)?;
+            accept(v).then(|| (*name, path, v.clone()))
+        })
+    }
+
+    fn take_string(doc: &mut Map<String, Value>, names: &[&str]) -> Option<String> {
+        let (_, path, _) = first(doc, names, Value::is_string)?;
+        match remove(doc, &path)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn map_document(
+        mut doc: Map<String, Value>,
+        index: &str,
+        arrival_us: i64,
+    ) -> Result<Map<String, Value>, String> {
+        let mut m = Map::new();
+        let micros = match first(&doc, &["@timestamp", "timestamp", "time"], |v| {
+            v.is_string() || v.is_number()
+        }) {
+            Some((name, path, _)) => {
+                let v = remove(&mut doc, &path).unwrap_or(Value::Null);
+                time_of(&v).ok_or_else(|| format!("{name}: bad time {v}"))?
+            }
+            None => arrival_us,
+        };
+        m.insert("timestamp".into(), format_micros(micros).into());
+        if let Some(msg) = take_string(&mut doc, &["message", "msg", "log"]) {
+            m.insert("message".into(), msg.into());
+        }
+        let level = match first(&doc, &["log.level", "level", "severity"], Value::is_string) {
+            Some((_, path, v)) => match v.as_str().and_then(level_name) {
+                Some(level) => {
+                    remove(&mut doc, &path);
+                    level
+                }
+                None => Level::Info,
+            },
+            None => Level::Info,
+        };
+        m.insert("level".into(), level.as_str().into());
+        let importance = if level >= Level::Error {
+            "high"
+        } else {
+            "standard"
+        };
+        m.insert("importance".into(), importance.into());
+        let mut exception = false;
+        for (from, to) in [
+            ("error.type", "error_type"),
+            ("error.message", "error_message"),
+            ("error.stack_trace", "stack_trace"),
+        ] {
+            if let Some(s) = take_string(&mut doc, &[from]) {
+                exception = true;
+                m.insert(to.into(), s.into());
+            }
+        }
+        let log_type = if exception { "exception" } else { "logger" };
+        m.insert("log_type".into(), log_type.into());
+        for (names, to) in [
+            (&["service.name", "service"][..], "service"),
+            (&["service.environment", "environment"][..], "environment"),
+            (&["service.version"][..], "release"),
+        ] {
+            if let Some(s) = take_string(&mut doc, names) {
+                m.insert(to.into(), s.into());
+            }
+        }
+        for (from, to) in [("trace.id", "trace_id"), ("span.id", "span_id")] {
+            if let Some((_, path, _)) = first(&doc, &[from], |v| v.as_str().is_some_and(is_hex_id))
+            {
+                if let Some(v) = remove(&mut doc, &path) {
+                    m.insert(to.into(), v);
+                }
+            }
+        }
+        m.insert("source".into(), index.into());
+        if !doc.is_empty() {
+            m.insert("attributes".into(), Value::Object(doc));
+        }
+        Ok(m)
+    }
+}
+
+/// A document as JSON text, from keys the table reads, prefixes holding objects of the
+/// table's child names, and other keys; values of every kind, keys sometimes sent twice.
+fn document_text() -> impl Strategy<Value = String> {
+    let top = prop::sample::select(vec![
+        "@timestamp",
+        "timestamp",
+        "time",
+        "message",
+        "msg",
+        "log",
+        "log.level",
+        "level",
+        "severity",
+        "error",
+        "error.type",
+        "error.message",
+        "error.stack_trace",
+        "service",
+        "service.name",
+        "service.environment",
+        "environment",
+        "service.version",
+        "trace",
+        "trace.id",
+        "span",
+        "span.id",
+        "host",
+        "http.status",
+        "tags",
+    ]);
+    let child = prop::sample::select(vec![
+        "level",
+        "type",
+        "message",
+        "stack_trace",
+        "name",
+        "environment",
+        "version",
+        "id",
+        "logger",
+        "code",
+    ]);
+    let scalar = prop::sample::select(vec![
+        r#""2026-11-22T12:26:36.123Z""#,
+        "1795350396123",
+        r#""1795350396123""#,
+        r#""yesterday""#,
+        r#""warn""#,
+        r#""ERROR""#,
+        r#""loud""#,
+        r#""4bf92f3577b34da6a3ce929d0e0e4736""#,
+        r#""1-5759e988""#,
+        r#""api""#,
+        "null",
+        "true",
+        "5",
+        "1.5",
+        r#"[1,"a"]"#,
+        "{}",
+    ]);
+    let object = prop::collection::vec((child, scalar.clone()), 0..4).prop_map(|fields| {
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+        format!("{{{}}}", body.join(","))
+    });
+    let value = prop_oneof![scalar.prop_map(str::to_owned), object];
+    prop::collection::vec((top, value), 0..10).prop_map(|fields| {
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+        format!("{{{}}}", body.join(","))
+    })
+}
+
+proptest! {
+    /// The one-pass reader maps every document exactly as the lookup model does, field
+    /// for field and in the same order, and refuses the same ones.
+    #[test]
+    fn the_one_pass_reader_agrees_with_the_lookup_model(text in document_text()) {
+        let Value::Object(parsed) = serde_json::from_str::<Value>(&text).unwrap() else {
+            unreachable!()
+        };
+        let want = model::map_document(parsed, "i", ARRIVAL);
+        let got = map_source(serde_json::from_str(&text).unwrap(), "i", ARRIVAL);
+        match (want, got) {
+            (Ok(want), Ok(got)) => prop_assert_eq!(
+                serde_json::to_string(&want).unwrap(),
+                serde_json::to_string(&got).unwrap(),
+                "{}", text
+            ),
+            (Err(_), Err(_)) => {}
+            (want, got) => prop_assert!(false, "{}: model {:?}, reader {:?}", text, want, got),
+        }
+    }
 }
