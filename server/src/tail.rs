@@ -14,9 +14,10 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::future::Future;
+use std::io::Write as _;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use hyper::body::Frame;
 use ledger_engine::tail::{Tail, Taken};
 use ledger_engine::LogRecord;
 
-use ledger_engine::json::record_json;
+use ledger_engine::json::write_record_json;
 
 /// Which logs a tail sends.
 pub type Keep = Box<dyn Fn(&LogRecord) -> bool + Send>;
@@ -35,16 +36,17 @@ pub type Keep = Box<dyn Fn(&LogRecord) -> bool + Send>;
 const RENDER_SLOTS: usize = 8_192;
 const RENDER_MAX_BYTES: usize = 4 << 10;
 
-/// Logs rendered as event data, shared by every tail: ten tails of one busy project would
-/// otherwise each build the same JSON for every log, and rendering, not sending, is what a
-/// tail costs the server. A slot per sequence number modulo the size; tails read in near
-/// lockstep, so the newest logs are what they ask for.
+/// Logs rendered as whole events (`id:`, `event:` and `data:` lines), shared by every tail:
+/// ten tails of one busy project would otherwise each build the same JSON and format the
+/// same id for every log, and rendering, not sending, is what a tail costs the server. A
+/// slot per sequence number modulo the size; tails read in near lockstep, so the newest
+/// logs are what they ask for.
 pub struct Renders {
     slots: Vec<parking_lot::Mutex<Option<Rendered>>>,
 }
 
-/// A log's sequence number and its event data.
-type Rendered = (u64, std::sync::Arc<str>);
+/// A log's sequence number and its event.
+type Rendered = (u64, Arc<[u8]>);
 
 impl Default for Renders {
     fn default() -> Self {
@@ -55,20 +57,25 @@ impl Default for Renders {
 }
 
 impl Renders {
-    /// The event data of `r` (of the project whose id is `project_hex`).
-    fn get(&self, r: &LogRecord, project_hex: &str) -> std::sync::Arc<str> {
+    /// The event of `r` (of the project whose id is `project_hex`).
+    fn get(&self, r: &LogRecord, project_hex: &str) -> Arc<[u8]> {
         // Sequence numbers are unique across projects, so one is a key by itself.
         let mut slot = self.slots[r.seq as usize % RENDER_SLOTS].lock();
-        if let Some((seq, json)) = &*slot {
+        if let Some((seq, event)) = &*slot {
             if *seq == r.seq {
-                return json.clone();
+                return event.clone();
             }
         }
-        let json: std::sync::Arc<str> = record_json(r, project_hex).to_string().into();
-        if json.len() <= RENDER_MAX_BYTES {
-            *slot = Some((r.seq, json.clone()));
+        let mut text = Vec::with_capacity(1024);
+        // Writing into a `Vec` cannot fail.
+        let _ = write!(text, "id: {}\nevent: log\ndata: ", r.id());
+        write_record_json(r, project_hex, &mut text);
+        text.extend_from_slice(b"\n\n");
+        let event: Arc<[u8]> = text.into();
+        if event.len() <= RENDER_MAX_BYTES {
+            *slot = Some((r.seq, event.clone()));
         }
-        json
+        event
     }
 }
 
@@ -78,7 +85,7 @@ const EVENTS_PER_FRAME: usize = 256;
 /// The body of a live tail.
 pub struct TailStream {
     tail: Tail,
-    renders: std::sync::Arc<Renders>,
+    renders: Arc<Renders>,
     project_hex: String,
     keep: Keep,
     /// Missed logs of a resuming client, sent before anything live.
@@ -100,7 +107,7 @@ impl TailStream {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         tail: Tail,
-        renders: std::sync::Arc<Renders>,
+        renders: Arc<Renders>,
         project_hex: String,
         keep: Keep,
         after_seq: u64,
@@ -126,30 +133,41 @@ impl TailStream {
         }
     }
 
-    fn push_log(&mut self, out: &mut String, r: &LogRecord) {
+    /// The event of `r`, unless it was sent already or the tail does not keep it.
+    fn event(&mut self, r: &LogRecord) -> Option<Arc<[u8]>> {
         if r.seq <= self.last_seq {
-            return;
+            return None;
         }
         self.last_seq = r.seq;
         if !(self.keep)(r) {
-            return;
+            return None;
         }
-        let json = self.renders.get(r, &self.project_hex);
-        let _ = write!(out, "id: {}\nevent: log\ndata: {}\n\n", r.id(), json);
+        Some(self.renders.get(r, &self.project_hex))
     }
 
-    fn overflow(out: &mut String, skipped: u64) {
+    /// `head`, then the events of `rows`, as one piece of text allocated once (growing it as
+    /// it filled was a tenth of a busy tail's cost, in copies).
+    fn events<'r>(&mut self, head: &[u8], rows: impl Iterator<Item = &'r LogRecord>) -> Vec<u8> {
+        let events: Vec<Arc<[u8]>> = rows.filter_map(|r| self.event(r)).collect();
+        let mut out =
+            Vec::with_capacity(head.len() + events.iter().map(|e| e.len()).sum::<usize>());
+        out.extend_from_slice(head);
+        for e in &events {
+            out.extend_from_slice(e);
+        }
+        out
+    }
+
+    fn overflow(out: &mut Vec<u8>, skipped: u64) {
         let _ = write!(out, "event: overflow\ndata: {{\"skipped\":{skipped}}}\n\n");
     }
 
-    fn taken(&mut self, t: Taken) -> String {
-        let mut out = String::new();
+    fn taken(&mut self, t: Taken) -> Vec<u8> {
+        let mut head = Vec::new();
         if t.skipped > 0 {
-            Self::overflow(&mut out, t.skipped);
+            Self::overflow(&mut head, t.skipped);
         }
-        for r in &t.rows {
-            self.push_log(&mut out, r);
-        }
+        let out = self.events(&head, t.rows.iter().map(|r| &**r));
         if t.closed {
             self.done = true;
         }
@@ -157,7 +175,7 @@ impl TailStream {
     }
 }
 
-fn frame(s: String) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+fn frame(s: Vec<u8>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
     Poll::Ready(Some(Ok(Frame::data(Bytes::from(s)))))
 }
 
@@ -177,18 +195,16 @@ impl hyper::body::Body for TailStream {
         if !this.started {
             // Something at once, so the client knows the stream is open.
             this.started = true;
-            let mut out = String::from(": tail open\n\n");
+            let mut out = b": tail open\n\n".to_vec();
             if this.backlog_skipped > 0 {
                 Self::overflow(&mut out, this.backlog_skipped);
             }
             return frame(out);
         }
         while !this.backlog.is_empty() {
-            let mut out = String::new();
             let n = this.backlog.len().min(EVENTS_PER_FRAME);
-            for r in this.backlog.drain(..n).collect::<Vec<_>>() {
-                this.push_log(&mut out, &r);
-            }
+            let rows: Vec<LogRecord> = this.backlog.drain(..n).collect();
+            let out = this.events(&[], rows.iter());
             if !out.is_empty() {
                 return frame(out);
             }
@@ -204,7 +220,7 @@ impl hyper::body::Body for TailStream {
             }
         }
         if this.keepalive.poll_tick(cx).is_ready() {
-            return frame(": keep-alive\n\n".to_owned());
+            return frame(b": keep-alive\n\n".to_vec());
         }
         Poll::Pending
     }

@@ -156,7 +156,9 @@ async fn setup(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<Str
 
 /// Request bodies, generated and encoded once: enough distinct ones that the server sees
 /// varied data. Also the average size of a log as native JSON and in the request bodies.
-fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize) {
+/// With `--tails`, the first log of each body is a probe (see `tails`): the position of its
+/// number is in `probes`.
+fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize, Vec<usize>) {
     let mut r = LogGen::new(args.seed, 0);
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -167,7 +169,7 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize) {
     let (mut json_bytes, mut body_bytes) = (0, 0);
     let out: Vec<Bytes> = (0..count)
         .map(|i| {
-            let batch: Vec<Log> = (0..per)
+            let mut batch: Vec<Log> = (0..per)
                 .map(|j| {
                     let ms = now_ms + (i * per + j) as u64;
                     Log {
@@ -176,6 +178,11 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize) {
                     }
                 })
                 .collect();
+            if args.tails > 0 {
+                let message = batch[0].json["message"].as_str().unwrap_or("").to_owned();
+                batch[0].json["message"] =
+                    format!("{}{message}", tails::probe_placeholder()).into();
+            }
             json_bytes += batch
                 .iter()
                 .map(|l| l.json.to_string().len())
@@ -185,7 +192,22 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize) {
             body
         })
         .collect();
-    (out, json_bytes / (count * per), body_bytes / (count * per))
+    let probes = if args.tails > 0 {
+        out.iter()
+            .map(|b| {
+                memchr::memmem::find(b, tails::PROBE.as_bytes())
+                    .map_or(0, |at| at + tails::PROBE.len())
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (
+        out,
+        json_bytes / (count * per),
+        body_bytes / (count * per),
+        probes,
+    )
 }
 
 #[derive(Default)]
@@ -214,7 +236,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         Some(k) => k.clone(),
         None => setup(&client, &base, args.seed).await?,
     };
-    let (bodies, avg, wire) = bodies(&args);
+    let (bodies, avg, wire, probes) = bodies(&args);
+    let probes = Arc::new(probes);
     let bodies = Arc::new(bodies);
     let per = if args.mode == Mode::Batch {
         args.batch_size as u64
@@ -246,7 +269,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let book = if args.tails > 0 {
         anyhow::ensure!(
             args.protocol == Protocol::Native && args.mode == Mode::Batch,
-            "--tails needs the native protocol in batch mode (its answer carries the ids)"
+            "--tails needs the native protocol in batch mode (its probes are found in the JSON bodies)"
         );
         let book = Arc::new(tails::Book::default());
         let until = Instant::now() + args.duration + Duration::from_secs(3);
@@ -270,8 +293,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let slot = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for w in 0..args.concurrency {
-        let (client, bodies, path, key) =
-            (client.clone(), bodies.clone(), path.clone(), key.clone());
+        let (client, bodies, probes, path, key) = (
+            client.clone(),
+            bodies.clone(),
+            probes.clone(),
+            path.clone(),
+            key.clone(),
+        );
         let (counters, total, window, statuses, slot, refusals, book) = (
             counters.clone(),
             total.clone(),
@@ -299,7 +327,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let body = bodies[i % bodies.len()].clone();
+                let mut body = bodies[i % bodies.len()].clone();
+                let mut probe = None;
+                if let (Some(b), Some(&at)) = (&book, probes.get(i % bodies.len())) {
+                    let (numbered, n) = b.number(&body, at);
+                    body = numbered;
+                    probe = Some(n);
+                }
                 i += 1;
                 let res = send(
                     &client,
@@ -314,8 +348,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 let label = match &res {
                     Ok((st, answer)) if *st == success => {
                         let acked = protocol.acknowledged(answer, per);
-                        if let Some(b) = &book {
-                            b.acked(answer);
+                        if let (Some(b), Some(n)) = (&book, probe) {
+                            b.acked(n);
                         }
                         counters.ok.fetch_add(1, Ordering::Relaxed);
                         counters.logs.fetch_add(acked, Ordering::Relaxed);

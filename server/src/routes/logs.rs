@@ -1,18 +1,19 @@
 //! Reading logs: `GET /api/v1/logs` (filters, order, limit, offset, cursor), `GET
 //! /api/v1/logs/{id}`, and `GET /api/v1/queue/depth`.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use ledger_engine::json::record_json;
+use ledger_engine::json::write_record_json;
 use ledger_engine::timefmt::parse_rfc3339;
 use ledger_engine::{
-    now_micros, AttrMatch, Cursor, Field, Filter, Importance, Level, LogId, LogType, Order,
-    ScanRequest,
+    now_micros, AttrMatch, Cursor, Field, Filter, Importance, Level, LogId, LogRecord, LogType,
+    Order, ProjectId, ScanRequest,
 };
 use ledger_engine::{MAX_LIMIT, MAX_OFFSET};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{blocking, project_access, project_id_param};
 use crate::app::{App, Ctx};
@@ -143,12 +144,38 @@ pub async fn list(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiR
     let a = app.clone();
     let pid = project.id;
     let page = blocking(move || a.engine.scan(pid, &scan)).await??;
-    let hex = project_hex(pid);
-    let logs: Vec<Value> = page.logs.iter().map(|r| record_json(r, &hex)).collect();
-    Ok(http::json(
+    let cursor = page.next_cursor.map(|c| c.encode());
+    Ok(http::json_text(
         200,
-        &json!({"logs": logs, "next_cursor": page.next_cursor.map(|c| c.encode())}),
+        logs_answer(&page.logs, pid, cursor.as_deref(), None),
     ))
+}
+
+/// A page of logs as JSON text, `{"logs": [...], "next_cursor": ...}` (and `"partial"` when
+/// given), each log written straight from its record (see `write_record_json`).
+pub(crate) fn logs_answer(
+    logs: &[LogRecord],
+    pid: ProjectId,
+    next_cursor: Option<&str>,
+    partial: Option<bool>,
+) -> Vec<u8> {
+    let hex = project_hex(pid);
+    let mut out = Vec::with_capacity(64 + logs.len() * 768);
+    out.extend_from_slice(b"{\"logs\":[");
+    for (i, r) in logs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_record_json(r, &hex, &mut out);
+    }
+    out.extend_from_slice(b"],\"next_cursor\":");
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut out, &next_cursor);
+    if let Some(partial) = partial {
+        let _ = write!(out, ",\"partial\":{partial}");
+    }
+    out.push(b'}');
+    out
 }
 
 /// `GET /api/v1/logs/{id}`: 404 unless the log is in the caller's project.
@@ -168,7 +195,9 @@ pub async fn get(
         .await??
         .filter(|r| r.log.timestamp >= cutoff)
         .ok_or_else(|| ApiError::not_found("log"))?;
-    Ok(http::json(200, &record_json(&rec, &project_hex(pid))))
+    let mut out = Vec::with_capacity(1024);
+    write_record_json(&rec, &project_hex(pid), &mut out);
+    Ok(http::json_text(200, out))
 }
 
 /// `GET /api/v1/queue/depth` → `{"depth", "limit"}` for the caller's project.

@@ -9,17 +9,14 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use ledger_engine::json::record_json;
 use ledger_engine::search::{self, SearchBudget};
-use serde_json::{json, Value};
 
-use super::logs::{scan_request, within_retention};
+use super::logs::{logs_answer, scan_request, within_retention};
 use super::{blocking, project_access, project_id_param};
 use crate::app::{App, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, query_pairs, Resp};
 use crate::meta::Scope;
-use crate::tenants::project_hex;
 
 /// `GET /api/v1/logs/search?q=...`
 pub async fn search(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
@@ -38,14 +35,9 @@ pub async fn search(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
     let pid = project.id;
     let page =
         blocking(move || a.engine.search(pid, &expr, &scan, SearchBudget::default())).await??;
-    let hex = project_hex(pid);
-    let logs: Vec<Value> = page.logs.iter().map(|r| record_json(r, &hex)).collect();
-    Ok(http::json(
+    let cursor = page.next_cursor.map(|c| c.encode());
+    Ok(http::json_text(
         200,
-        &json!({
-            "logs": logs,
-            "next_cursor": page.next_cursor.map(|c| c.encode()),
-            "partial": page.partial,
-        }),
+        logs_answer(&page.logs, pid, cursor.as_deref(), Some(page.partial)),
     ))
 }

@@ -1,38 +1,56 @@
 //! `loadgen --tails N`: opens N live tails (`/api/v1/logs/tail`) beside the ingest load and
 //! measures how long a log takes from its `202` to its event on every open tail. The first
-//! id of each acknowledged batch is sampled: its acknowledgement time is noted when the 202
-//! arrives, and each tail notes when it sees the id. A tail may see a log before the client
-//! has read its 202 (the server hands a batch to the tails as it becomes durable, then
-//! answers): that counts as 0.
+//! log of each request is a probe: its message starts with `tail probe <n> `, `n` counting
+//! requests, so a tail finds it by a byte search of what it reads (ten tails of a busy
+//! project read hundreds of MB/s, and the load generator runs on the cores the server
+//! needs: parsing every event was half a core). The probe's acknowledgement time is noted
+//! when its 202 arrives, and each tail notes when it sees it. A tail may see a log before
+//! the client has read its 202 (the server hands a batch to the tails as it becomes
+//! durable, then answers): that counts as 0.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::Request;
+use memchr::memmem;
 use parking_lot::Mutex;
 
 use super::HttpClient;
 
-/// What the tails and the ingest workers note, by log id.
+/// What starts a probe's message; ten digits follow, then a space.
+pub const PROBE: &str = "tail probe ";
+const DIGITS: usize = 10;
+
+/// The text a probe's message starts with before its number is written in.
+pub fn probe_placeholder() -> String {
+    format!("{PROBE}{} ", "0".repeat(DIGITS))
+}
+
+/// What the tails and the ingest workers note, by probe number.
 #[derive(Default)]
 pub struct Book {
-    acked: Mutex<HashMap<String, Instant>>,
-    seen: Mutex<HashMap<String, Vec<Instant>>>,
+    next: AtomicU64,
+    acked: Mutex<HashMap<u64, Instant>>,
+    seen: Mutex<HashMap<u64, Vec<Instant>>>,
 }
 
 impl Book {
-    /// Notes the first id of a native batch answer (`{"ids": ["…", …]}`), if any.
-    pub fn acked(&self, answer: &[u8]) {
-        let Some(at) = find(answer, b"\"ids\":[\"") else {
-            return;
-        };
-        if let Some(id) = answer.get(at..at + 32) {
-            if let Ok(id) = std::str::from_utf8(id) {
-                self.acked.lock().insert(id.to_owned(), Instant::now());
-            }
-        }
+    /// `body` with its probe numbered (the placeholder's digits are at `at`), and the number.
+    pub fn number(&self, body: &Bytes, at: usize) -> (Bytes, u64) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut b = body.to_vec();
+        let digits = format!("{n:0DIGITS$}");
+        b[at..at + DIGITS].copy_from_slice(digits.as_bytes());
+        (b.into(), n)
+    }
+
+    /// Notes that probe `n` was acknowledged now.
+    pub fn acked(&self, n: u64) {
+        self.acked.lock().insert(n, Instant::now());
     }
 
     /// The report: latencies from 202 to event (over every tail), and sampled logs that
@@ -42,8 +60,8 @@ impl Book {
         let seen = self.seen.lock();
         let mut h = super::new_hist();
         let mut missing = 0u64;
-        for (id, at) in acked.iter() {
-            let times = seen.get(id).map_or(&[][..], Vec::as_slice);
+        for (n, at) in acked.iter() {
+            let times = seen.get(n).map_or(&[][..], Vec::as_slice);
             missing += tails.saturating_sub(times.len()) as u64;
             for t in times {
                 let us = t.saturating_duration_since(*at).as_micros() as u64;
@@ -61,10 +79,26 @@ impl Book {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + needle.len())
+/// The probe numbers in `buf`, and how much of its end to keep for the next read (a probe
+/// cut in two by the frames).
+fn probes(buf: &[u8]) -> (Vec<u64>, usize) {
+    let whole = PROBE.len() + DIGITS;
+    let mut found = Vec::new();
+    let mut done = 0;
+    for at in memmem::find_iter(buf, PROBE.as_bytes()) {
+        let Some(digits) = buf.get(at + PROBE.len()..at + whole) else {
+            break;
+        };
+        if let Some(n) = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+        {
+            found.push(n);
+        }
+        done = at + whole;
+    }
+    let keep = buf.len() - done.max(buf.len().saturating_sub(whole - 1));
+    (found, keep)
 }
 
 /// Opens one tail and notes every id it shows until `until`.
@@ -81,7 +115,7 @@ pub async fn follow(
     let resp = client.request(req).await?;
     anyhow::ensure!(resp.status() == 200, "the tail answered {}", resp.status());
     let mut body = resp.into_body();
-    let mut buf = Vec::new();
+    let mut carry: Vec<u8> = Vec::new();
     loop {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -97,22 +131,42 @@ pub async fn follow(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        buf.extend_from_slice(&data);
-        let mut seen = Vec::new();
-        let mut start = 0;
-        while let Some(end) = find(&buf[start..], b"\n").map(|e| start + e) {
-            let line = &buf[start..end - 1];
-            if let Some(id) = line.strip_prefix(b"id: ") {
-                if let Ok(id) = std::str::from_utf8(id) {
-                    seen.push(id.to_owned());
-                }
+        let (found, keep) = if carry.is_empty() {
+            let (found, keep) = probes(&data);
+            carry.extend_from_slice(&data[data.len() - keep..]);
+            (found, keep)
+        } else {
+            carry.extend_from_slice(&data);
+            let (found, keep) = probes(&carry);
+            carry.drain(..carry.len() - keep);
+            (found, keep)
+        };
+        debug_assert_eq!(carry.len(), keep);
+        if !found.is_empty() {
+            let mut seen = book.seen.lock();
+            for n in found {
+                seen.entry(n).or_default().push(now);
             }
-            start = end;
         }
-        buf.drain(..start);
-        let mut book_seen = book.seen.lock();
-        for id in seen {
-            book_seen.entry(id).or_default().push(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_is_found_once_even_when_the_frames_cut_it() {
+        let text =
+            format!("data: {{\"message\":\"{PROBE}0000000042 x\"}}\n\nid: 1\n{PROBE}0000000043 y");
+        let bytes = text.as_bytes();
+        for cut in 0..bytes.len() {
+            let (mut all, keep) = probes(&bytes[..cut]);
+            let mut rest = bytes[cut - keep..].to_vec();
+            let (more, _) = probes(&rest);
+            all.extend(more);
+            rest.clear();
+            assert_eq!(all, [42, 43], "cut at {cut}");
         }
     }
 }
