@@ -498,11 +498,13 @@ impl Indexer {
                 d.add_text(*tf, v);
             }
         }
-        if let Some(Ok(serde_json::Value::Object(m))) = r
+        // tantivy reads a `serde_json::Value` as it is (strings that are RFC 3339 times
+        // become dates, as through its `OwnedValue`): no second tree to build and drop.
+        if let Some(Ok(v @ serde_json::Value::Object(_))) = r
             .get(Field::Attributes)
             .map(serde_json::from_str::<serde_json::Value>)
         {
-            d.add_field_value(f.attrs, &tantivy::schema::OwnedValue::from(m));
+            d.add_field_value(f.attrs, &v);
         }
         d
     }
