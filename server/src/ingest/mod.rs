@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod elastic;
+mod log_object;
 pub mod loki;
 pub mod otlp;
 pub mod parse;

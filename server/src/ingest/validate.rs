@@ -3,8 +3,10 @@
 
 use ledger_engine::timefmt::parse_rfc3339;
 use ledger_engine::{Field, Importance, Level, LogType, NewLog};
+use serde_json::error::Category;
 use serde_json::{Map, Value};
 
+use super::log_object::LogObject;
 use crate::error::ApiError;
 
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
@@ -104,23 +106,27 @@ pub fn validate_in(raw: &str, window: &TimeWindow) -> Result<NewLog, Rejection> 
     Ok(log)
 }
 
-/// Parses and checks one log.
+/// Parses and checks one log. The object is read in one pass into its fields in order
+/// (see [`LogObject`]), not into a `Map`.
 pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
-    let value: Value = serde_json::from_str(raw).map_err(|e| Rejection {
-        code: "invalid_json",
-        message: format!("log is not valid JSON: {e}"),
+    let object: LogObject = serde_json::from_str(raw).map_err(|e| match e.classify() {
+        // Well-formed JSON of another type: an array, a string, …
+        Category::Data => Rejection::invalid("a log must be a JSON object".into()),
+        _ => Rejection {
+            code: "invalid_json",
+            message: format!("log is not valid JSON: {e}"),
+        },
     })?;
-    let Value::Object(map) = value else {
-        return Err(Rejection::invalid("a log must be a JSON object".into()));
-    };
-    validate_object(map).map_err(|(r, _)| r)
+    let fields = object.fields.iter().map(|(k, v)| (k.as_str(), v));
+    let checked = check_fields(fields)?;
+    Ok(build(object.fields, checked))
 }
 
 /// Checks a log given as a JSON object with the Log schema's field names (what a front
 /// door maps its items onto). A refused object comes back whole with the reason, so the
 /// rejected-logs list can keep it.
 pub fn validate_object(map: Map<String, Value>) -> Result<NewLog, (Rejection, Map<String, Value>)> {
-    match check_object(&map) {
+    match check_fields(map.iter().map(|(k, v)| (k.as_str(), v))) {
         Ok(checked) => Ok(build(map, checked)),
         Err(r) => Err((r, map)),
     }
@@ -172,15 +178,18 @@ struct Parsed {
     attributes: Option<String>,
 }
 
-/// Every rule, on a borrowed object: the first one broken, or the parsed required fields.
-fn check_object(map: &Map<String, Value>) -> Result<Parsed, Rejection> {
+/// Every rule, on an object's fields in order: the first one broken, or the parsed
+/// required fields.
+fn check_fields<'v>(
+    fields: impl Iterator<Item = (&'v str, &'v Value)>,
+) -> Result<Parsed, Rejection> {
     let mut timestamp = None;
     let mut level = None;
     let mut log_type = None;
     let mut importance = None;
     let mut attrs = None;
-    for (name, v) in map {
-        match name.as_str() {
+    for (name, v) in fields {
+        match name {
             "timestamp" => {
                 if let Some(s) = string(name, v)? {
                     timestamp = Some(parse_rfc3339(s).ok_or_else(|| {
@@ -255,11 +264,11 @@ fn check_object(map: &Map<String, Value>) -> Result<Parsed, Rejection> {
 }
 
 /// Moves the optional strings of a checked object into a log (no copies).
-fn build(map: Map<String, Value>, p: Parsed) -> NewLog {
+fn build<K: AsRef<str>>(fields: impl IntoIterator<Item = (K, Value)>, p: Parsed) -> NewLog {
     let mut log = NewLog::new(p.timestamp, p.level, p.log_type, p.importance);
     log.fields[Field::Attributes as usize] = p.attributes;
-    for (name, v) in map {
-        if let (Some((field, _)), Value::String(s)) = (optional_field(&name), v) {
+    for (name, v) in fields {
+        if let (Some((field, _)), Value::String(s)) = (optional_field(name.as_ref()), v) {
             log.fields[field as usize] = Some(s);
         }
     }
@@ -303,6 +312,8 @@ fn attributes(v: &Value) -> Result<Option<String>, Rejection> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const OK: &str = r#"{"timestamp":"2026-11-22T12:26:36.123Z","level":"WARN","log_type":"logger","importance":"high"}"#;
@@ -371,5 +382,81 @@ mod tests {
             "a".repeat(MAX_ATTRIBUTES_BYTES)
         );
         assert_eq!(code(&with(&big)), "invalid_field");
+    }
+
+    /// The way a log was read before [`LogObject`]: parsed into a `Map`, then checked.
+    fn validate_by_map(raw: &str) -> Result<NewLog, Rejection> {
+        let value: Value = serde_json::from_str(raw).map_err(|e| Rejection {
+            code: "invalid_json",
+            message: format!("log is not valid JSON: {e}"),
+        })?;
+        let Value::Object(map) = value else {
+            return Err(Rejection::invalid("a log must be a JSON object".into()));
+        };
+        validate_object(map).map_err(|(r, _)| r)
+    }
+
+    /// A log object as text: schema names, unknown names, keys sent twice, values of every
+    /// type and of the wrong type, sometimes not an object or not JSON at all.
+    fn log_text() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "timestamp",
+            "level",
+            "log_type",
+            "importance",
+            "attributes",
+            "message",
+            "error_type",
+            "service",
+            "trace_id",
+            "span_id",
+            "release",
+            "levle",
+            "extra",
+        ]);
+        let value = prop::sample::select(vec![
+            r#""2026-11-22T12:26:36.123Z""#,
+            r#""yesterday""#,
+            r#""WARN""#,
+            r#""error""#,
+            r#""logger""#,
+            r#""high""#,
+            r#""low""#,
+            r#""abc123""#,
+            r#""xyz""#,
+            r#""a \"quoted\" \u00e9""#,
+            "null",
+            "5",
+            "true",
+            "[1]",
+            r#"{"a":{"b":[1,2.5]},"c":"d"}"#,
+            "{}",
+        ]);
+        let object = prop::collection::vec((key, value), 0..12).prop_map(|fields| {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        });
+        prop_oneof![
+            8 => object,
+            1 => Just("[1]".to_string()),
+            1 => Just(r#"{"level":"#.to_string()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Reading the object in one pass accepts and refuses exactly what the `Map` did,
+        /// with the same log or the same code and message.
+        #[test]
+        fn the_one_pass_reader_agrees_with_the_map(text in log_text()) {
+            // Complete the required fields half the time, so that logs also pass.
+            let full = format!(
+                "{},{}",
+                &OK[..OK.len() - 1],
+                text.strip_prefix('{').unwrap_or("\"x\":1}")
+            );
+            for raw in [text.as_str(), full.as_str()] {
+                proptest::prop_assert_eq!(validate(raw), validate_by_map(raw), "{}", raw);
+            }
+        }
     }
 }
