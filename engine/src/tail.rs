@@ -1,17 +1,22 @@
 //! Live tails: every log of a project, in the order it became durable, handed to each open
 //! tail of that project as it is applied.
 //!
-//! A tail is a bounded queue. The writer never waits for a reader: `publish` appends
-//! shared rows (`Arc<LogRecord>`, the memtable's own) to each tail's queue under a short
-//! lock, and when a queue would hold more than its bound, the rows waiting in it are dropped
-//! and counted as skipped: the reader hears how many it missed and goes on from the newest.
-//! So a stalled reader costs at most its bound in references, and ingest never slows for it.
+//! A tail is a bounded queue. The writer never waits for a reader: `publish` makes one
+//! shared [`Batch`] of the rows (`Arc<LogRecord>`, the memtable's own) and appends a
+//! reference to it to each tail's queue under a short lock; when a queue would hold more
+//! than its bound in rows, the rows waiting in it are dropped and counted as skipped: the
+//! reader hears how many it missed and goes on from the newest. So a stalled reader costs
+//! at most its bound in rows, and ingest never slows for it.
+//!
+//! A batch is shared by every tail of its project, with a slot where a reader may keep
+//! what it made of the rows (the server keeps their events as text): ten tails that show
+//! every log make that once per batch, not once per tail.
 //!
 //! Readers are woken through a [`std::task::Waker`], so the engine stays free of any async
 //! runtime; [`Tail::poll_take`] fits a hand-written future or body.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Mutex, RwLock};
@@ -30,9 +35,38 @@ struct Queue {
     bound: usize,
 }
 
+/// Rows published together, shared by every tail of their project.
+#[derive(Debug)]
+pub struct Batch {
+    pub rows: Vec<Arc<LogRecord>>,
+    /// What a reader made of all of `rows`, kept for the other readers.
+    pub made: OnceLock<Arc<[u8]>>,
+}
+
+/// The part of a batch a tail receives: its rows from `start` on (a queue past its bound
+/// keeps only the newest rows of a batch).
+#[derive(Debug, Clone)]
+pub struct Slice {
+    pub batch: Arc<Batch>,
+    pub start: usize,
+}
+
+impl Slice {
+    pub fn rows(&self) -> &[Arc<LogRecord>] {
+        &self.batch.rows[self.start..]
+    }
+
+    /// Whether this is the whole batch (so what was made of the batch fits it).
+    pub fn whole(&self) -> bool {
+        self.start == 0
+    }
+}
+
 #[derive(Default)]
 struct State {
-    rows: VecDeque<Arc<LogRecord>>,
+    slices: VecDeque<Slice>,
+    /// Rows in `slices`.
+    len: usize,
     /// Rows dropped since the reader last took.
     skipped: u64,
     waker: Option<Waker>,
@@ -40,15 +74,33 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    fn take(&mut self) -> Taken {
+        self.len = 0;
+        Taken {
+            skipped: std::mem::take(&mut self.skipped),
+            slices: self.slices.drain(..).collect(),
+            closed: self.closed,
+        }
+    }
+}
+
 /// What a reader takes from its tail at once.
 #[derive(Debug, Default)]
 pub struct Taken {
     /// Rows the queue dropped (the reader fell more than its bound behind) before `rows`.
     pub skipped: u64,
-    /// New rows, oldest first.
-    pub rows: Vec<Arc<LogRecord>>,
+    /// New rows, oldest first, as the batches they were published in.
+    pub slices: Vec<Slice>,
     /// No more rows will come (the project was deleted).
     pub closed: bool,
+}
+
+impl Taken {
+    /// Every row taken, oldest first.
+    pub fn rows(&self) -> impl Iterator<Item = &Arc<LogRecord>> {
+        self.slices.iter().flat_map(Slice::rows)
+    }
 }
 
 /// An open tail. Dropping it closes it.
@@ -95,17 +147,29 @@ impl TailHub {
         let Some(open) = projects.get(&project) else {
             return;
         };
+        if rows.is_empty() {
+            return;
+        }
+        let batch = Arc::new(Batch {
+            rows: rows.to_vec(),
+            made: OnceLock::new(),
+        });
         for q in open {
             let waker = {
                 let mut s = q.state.lock();
-                if s.rows.len() + rows.len() > q.bound {
+                if s.len + rows.len() > q.bound {
                     // Fallen behind: drop what waits and go on from the newest.
-                    s.skipped += s.rows.len() as u64;
-                    s.rows.clear();
+                    s.skipped += s.len as u64;
+                    s.slices.clear();
+                    s.len = 0;
                 }
                 let keep = rows.len().min(q.bound);
                 s.skipped += (rows.len() - keep) as u64;
-                s.rows.extend(rows[rows.len() - keep..].iter().cloned());
+                s.slices.push_back(Slice {
+                    batch: batch.clone(),
+                    start: rows.len() - keep,
+                });
+                s.len += keep;
                 s.waker.take()
             };
             if let Some(w) = waker {
@@ -121,7 +185,8 @@ impl TailHub {
             let waker = {
                 let mut s = q.state.lock();
                 s.closed = true;
-                s.rows.clear();
+                s.slices.clear();
+                s.len = 0;
                 s.waker.take()
             };
             if let Some(w) = waker {
@@ -141,25 +206,16 @@ impl Tail {
     /// has (no rows, nothing skipped, not closed).
     pub fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
         let mut s = self.queue.state.lock();
-        if s.rows.is_empty() && s.skipped == 0 && !s.closed {
+        if s.slices.is_empty() && s.skipped == 0 && !s.closed {
             s.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        Poll::Ready(Taken {
-            skipped: std::mem::take(&mut s.skipped),
-            rows: s.rows.drain(..).collect(),
-            closed: s.closed,
-        })
+        Poll::Ready(s.take())
     }
 
     /// Takes what has arrived without waiting (possibly nothing).
     pub fn take(&self) -> Taken {
-        let mut s = self.queue.state.lock();
-        Taken {
-            skipped: std::mem::take(&mut s.skipped),
-            rows: s.rows.drain(..).collect(),
-            closed: s.closed,
-        }
+        self.queue.state.lock().take()
     }
 }
 
@@ -189,7 +245,7 @@ mod tests {
     }
 
     fn seqs(t: &Taken) -> Vec<u64> {
-        t.rows.iter().map(|r| r.seq).collect()
+        t.rows().map(|r| r.seq).collect()
     }
 
     #[test]
@@ -203,7 +259,7 @@ mod tests {
         assert_eq!(seqs(&a1.take()), [1, 2]);
         assert_eq!(seqs(&a2.take()), [1, 2]);
         assert_eq!(seqs(&b.take()), [3]);
-        assert!(a1.take().rows.is_empty());
+        assert!(a1.take().slices.is_empty());
     }
 
     #[test]

@@ -636,7 +636,7 @@ fn since_and_tails_follow_the_order_logs_became_durable() {
     // The tail saw project 1's logs only, in durable order.
     let taken = tail.take();
     assert_eq!(taken.skipped, 0);
-    let tailed: Vec<u64> = taken.rows.iter().map(|r| r.seq).collect();
+    let tailed: Vec<u64> = taken.rows().map(|r| r.seq).collect();
     assert_eq!(tailed, seqs);
     e.close().unwrap();
 }

@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Frame;
-use ledger_engine::tail::{Tail, Taken};
+use ledger_engine::tail::{Slice, Tail, Taken};
 use ledger_engine::LogRecord;
 
 use ledger_engine::json::write_record_json;
 
-/// Which logs a tail sends.
+/// Which logs a tail sends; a tail without one sends every log.
 pub type Keep = Box<dyn Fn(&LogRecord) -> bool + Send>;
 
 /// Slots of the render cache, and the largest rendering it keeps (so it holds at most
@@ -87,7 +87,9 @@ pub struct TailStream {
     tail: Tail,
     renders: Arc<Renders>,
     project_hex: String,
-    keep: Keep,
+    keep: Option<Keep>,
+    /// Frames made and not yet sent.
+    pending: VecDeque<Bytes>,
     /// Missed logs of a resuming client, sent before anything live.
     backlog: VecDeque<LogRecord>,
     /// Skipped logs to report before the backlog (it was longer than the bound).
@@ -109,7 +111,7 @@ impl TailStream {
         tail: Tail,
         renders: Arc<Renders>,
         project_hex: String,
-        keep: Keep,
+        keep: Option<Keep>,
         after_seq: u64,
         backlog: Vec<LogRecord>,
         backlog_skipped: u64,
@@ -123,6 +125,7 @@ impl TailStream {
             renders,
             project_hex,
             keep,
+            pending: VecDeque::new(),
             backlog: backlog.into(),
             backlog_skipped,
             last_seq: after_seq,
@@ -139,7 +142,7 @@ impl TailStream {
             return None;
         }
         self.last_seq = r.seq;
-        if !(self.keep)(r) {
+        if self.keep.as_ref().is_some_and(|keep| !keep(r)) {
             return None;
         }
         Some(self.renders.get(r, &self.project_hex))
@@ -162,16 +165,51 @@ impl TailStream {
         let _ = write!(out, "event: overflow\ndata: {{\"skipped\":{skipped}}}\n\n");
     }
 
-    fn taken(&mut self, t: Taken) -> Vec<u8> {
+    /// Queues the frames of what was taken.
+    fn taken(&mut self, t: Taken) {
         let mut head = Vec::new();
         if t.skipped > 0 {
             Self::overflow(&mut head, t.skipped);
         }
-        let out = self.events(&head, t.rows.iter().map(|r| &**r));
+        for slice in &t.slices {
+            if let Some(shared) = self.shared(slice) {
+                if !head.is_empty() {
+                    self.pending.push_back(std::mem::take(&mut head).into());
+                }
+                self.pending.push_back(Bytes::from_owner(shared));
+                continue;
+            }
+            let text = self.events(&head, slice.rows().iter().map(|r| &**r));
+            head.clear();
+            if !text.is_empty() {
+                self.pending.push_back(text.into());
+            }
+        }
+        if !head.is_empty() {
+            self.pending.push_back(head.into());
+        }
         if t.closed {
             self.done = true;
         }
-        out
+    }
+
+    /// For a tail that sends every log, the events of a whole batch, made by the first of
+    /// the project's tails to take it and shared by the rest: ten such tails cost one
+    /// rendering and no copies of their own.
+    fn shared(&mut self, slice: &Slice) -> Option<Arc<[u8]>> {
+        let (first, last) = (slice.rows().first()?, slice.rows().last()?);
+        if self.keep.is_some() || !slice.whole() || first.seq <= self.last_seq {
+            return None;
+        }
+        let made = slice.batch.made.get_or_init(|| {
+            let mut text = Vec::with_capacity(slice.rows().len() * 1024);
+            for r in slice.rows() {
+                text.extend_from_slice(&self.renders.get(r, &self.project_hex));
+            }
+            text.into()
+        });
+        self.last_seq = last.seq;
+        Some(made.clone())
     }
 }
 
@@ -188,7 +226,7 @@ impl hyper::body::Body for TailStream {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        if this.done || this.end.as_mut().poll(cx).is_ready() {
+        if (this.done && this.pending.is_empty()) || this.end.as_mut().poll(cx).is_ready() {
             this.done = true;
             return Poll::Ready(None);
         }
@@ -209,14 +247,17 @@ impl hyper::body::Body for TailStream {
                 return frame(out);
             }
         }
-        while let Poll::Ready(t) = this.tail.poll_take(cx) {
-            let out = this.taken(t);
-            if !out.is_empty() {
+        loop {
+            if let Some(f) = this.pending.pop_front() {
                 this.keepalive.reset();
-                return frame(out);
+                return Poll::Ready(Some(Ok(Frame::data(f))));
             }
             if this.done {
                 return Poll::Ready(None);
+            }
+            match this.tail.poll_take(cx) {
+                Poll::Ready(t) => this.taken(t),
+                Poll::Pending => break,
             }
         }
         if this.keepalive.poll_tick(cx).is_ready() {
@@ -273,7 +314,7 @@ mod tests {
         let live: Vec<Arc<LogRecord>> = (5..=8).map(|s| Arc::new(row(s))).collect();
         hub.publish(1, &live);
         let backlog = (3..=6).map(row).collect();
-        let keep: Keep = Box::new(|r: &LogRecord| r.seq != 7);
+        let keep: Option<Keep> = Some(Box::new(|r: &LogRecord| r.seq != 7));
         let mut body = TailStream::new(
             tail,
             Default::default(),
@@ -288,5 +329,64 @@ mod tests {
         assert_eq!(seqs(&mut body, 5).await, [3, 4, 5, 6, 8]);
         hub.publish(1, &[Arc::new(row(6)), Arc::new(row(9))]);
         assert_eq!(seqs(&mut body, 1).await, [9], "an old row was sent again");
+    }
+
+    fn stream(tail: Tail, renders: &Arc<Renders>, keep: Option<Keep>, after: u64) -> TailStream {
+        TailStream::new(
+            tail,
+            renders.clone(),
+            "00".into(),
+            keep,
+            after,
+            Vec::new(),
+            0,
+            Duration::from_secs(60),
+            std::future::pending(),
+        )
+    }
+
+    /// The next frame's bytes, past the opening comment.
+    async fn next_frame(body: &mut TailStream) -> Bytes {
+        loop {
+            let f = body.frame().await.expect("the stream goes on").unwrap();
+            let data = f.into_data().unwrap();
+            if !data.starts_with(b": tail open") {
+                return data;
+            }
+        }
+    }
+
+    /// Tails of every log share one rendering of a batch (the same bytes, made once);
+    /// a filtered tail and a tail resuming inside the batch make their own, and each sends
+    /// what it should.
+    #[tokio::test]
+    async fn tails_of_every_log_share_a_batchs_events() {
+        let hub = Arc::new(TailHub::default());
+        let renders: Arc<Renders> = Default::default();
+        let mut a = stream(hub.open(1, 100, 10).unwrap(), &renders, None, 0);
+        let mut b = stream(hub.open(1, 100, 10).unwrap(), &renders, None, 0);
+        let odd: Option<Keep> = Some(Box::new(|r: &LogRecord| r.seq % 2 == 1));
+        let mut filtered = stream(hub.open(1, 100, 10).unwrap(), &renders, odd, 0);
+        let mut resumed = stream(hub.open(1, 100, 10).unwrap(), &renders, None, 2);
+        hub.publish(1, &(1..=4).map(|s| Arc::new(row(s))).collect::<Vec<_>>());
+        let (fa, fb) = (next_frame(&mut a).await, next_frame(&mut b).await);
+        assert_eq!(fa, fb);
+        assert_eq!(
+            fa.as_ptr(),
+            fb.as_ptr(),
+            "the second tail made its own copy of the batch's events"
+        );
+        let ids = |f: &Bytes| -> Vec<u64> {
+            String::from_utf8_lossy(f)
+                .lines()
+                .filter_map(|l| l.strip_prefix("id: "))
+                .map(|id| ledger_engine::LogId::parse(id).unwrap().seq)
+                .collect()
+        };
+        assert_eq!(ids(&fa), [1, 2, 3, 4]);
+        let ff = next_frame(&mut filtered).await;
+        assert_ne!(ff.as_ptr(), fa.as_ptr());
+        assert_eq!(ids(&ff), [1, 3]);
+        assert_eq!(ids(&next_frame(&mut resumed).await), [3, 4]);
     }
 }

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Request, Response};
-use ledger_engine::{now_micros, search, LogId, LogRecord};
+use ledger_engine::{now_micros, search, Filter, LogId, LogRecord};
 
 use super::logs::scan_request;
 use super::{blocking, project_access, project_id_param};
@@ -87,9 +87,14 @@ pub async fn tail(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiR
         }
         None => (0, Vec::new(), 0),
     };
-    let keep: Keep = Box::new(move |r: &LogRecord| {
-        filter.matches(r) && expr.as_ref().is_none_or(|e| search::eval::matches(e, r))
-    });
+    // A tail of every log sends the events its project's other such tails share.
+    let keep: Option<Keep> = if expr.is_none() && filter == Filter::default() {
+        None
+    } else {
+        Some(Box::new(move |r: &LogRecord| {
+            filter.matches(r) && expr.as_ref().is_none_or(|e| search::eval::matches(e, r))
+        }))
+    };
     let mut stopping = app.stopping.subscribe();
     let max_age = app.config.tail_max_age;
     let end = async move {
