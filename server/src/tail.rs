@@ -67,16 +67,21 @@ impl Renders {
             }
         }
         let mut text = Vec::with_capacity(1024);
-        // Writing into a `Vec` cannot fail.
-        let _ = write!(text, "id: {}\nevent: log\ndata: ", r.id());
-        write_record_json(r, project_hex, &mut text);
-        text.extend_from_slice(b"\n\n");
+        write_event(r, project_hex, &mut text);
         let event: Arc<[u8]> = text.into();
         if event.len() <= RENDER_MAX_BYTES {
             *slot = Some((r.seq, event.clone()));
         }
         event
     }
+}
+
+/// The event of `r`: its `id:`, `event:` and `data:` lines.
+fn write_event(r: &LogRecord, project_hex: &str, out: &mut Vec<u8>) {
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(out, "id: {}\nevent: log\ndata: ", r.id());
+    write_record_json(r, project_hex, out);
+    out.extend_from_slice(b"\n\n");
 }
 
 /// Events written into one frame at most, so a long backlog goes out in pieces.
@@ -204,7 +209,7 @@ impl TailStream {
         let made = slice.batch.made.get_or_init(|| {
             let mut text = Vec::with_capacity(slice.rows().len() * 1024);
             for r in slice.rows() {
-                text.extend_from_slice(&self.renders.get(r, &self.project_hex));
+                write_event(r, &self.project_hex, &mut text);
             }
             text.into()
         });
