@@ -14,12 +14,17 @@
 //! `content-type`. It replaces the head with the same status, the JSON error body (code
 //! and message from [`ApiError`]) and its length.
 //!
-//! Why the answer is always found whole: the wrapper is not vectored, so hyper flattens
-//! everything it has queued into one buffer and hands it to `poll_write`, and hyper writes
-//! nothing after its error answer (it closes the connection). The bytes before the answer
-//! (the tail of an earlier, pipelined response) are passed on unchanged.
+//! Why the answer is always found whole: hyper writes an answer's head into its head
+//! buffer, and only when no body bytes are queued behind it (`can_headers_buf`); a bare
+//! answer has no body, and hyper writes nothing after it (it closes the connection). So a
+//! bare answer is always at the end of a write that is one slice (the head buffer, which
+//! may begin with the tail of an earlier, pipelined response: passed on unchanged), and
+//! such a write is searched; a vectored write of several slices is a head followed by its
+//! body and goes to the socket as it is. The wrapper is vectored when the socket is, so
+//! hyper queues bodies instead of copying them into its buffer (a tenth of a busy live
+//! tail's cost was that copy).
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -121,10 +126,26 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ParseErrors<S> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    // Not vectored (the default `poll_write_vectored` writes the first slice): this is what
-    // makes hyper flatten its queue, so that an answer head arrives whole in one buffer.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut slices = bufs.iter().filter(|b| !b.is_empty());
+        match (slices.next(), slices.next()) {
+            // One slice: the head buffer alone, where a bare answer would be.
+            (Some(one), None) => self.poll_write(cx, one),
+            // A head and its body (or nothing): never one of hyper's bare answers.
+            _ => {
+                let this = &mut *self;
+                ready!(this.poll_send_queued(cx))?;
+                Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+            }
+        }
+    }
+
     fn is_write_vectored(&self) -> bool {
-        false
+        self.inner.is_write_vectored()
     }
 }
 
@@ -378,5 +399,31 @@ mod tests {
         w.write_all(answer.as_bytes()).await.unwrap();
         w.flush().await.unwrap();
         assert_eq!(w.inner.out, answer.as_bytes());
+    }
+
+    /// Written as hyper writes when the socket is vectored: a bare answer alone in one
+    /// slice is rewritten; a head and its body in several slices pass as they are.
+    #[tokio::test]
+    async fn vectored_writes_rewrite_a_lone_head_and_pass_a_head_with_its_body() {
+        use tokio::io::AsyncWriteExt as _;
+        let head = bare("400 Bad Request");
+        let expected = rewrite(&head, 16384).unwrap();
+        let mut w = ParseErrors::new(Vec::<u8>::new(), 16384);
+        let n = w
+            .write_vectored(&[IoSlice::new(&[]), IoSlice::new(&head)])
+            .await
+            .unwrap();
+        assert_eq!(n, head.len());
+        w.flush().await.unwrap();
+        assert_eq!(w.inner, expected);
+
+        let mut w = ParseErrors::new(Vec::<u8>::new(), 16384);
+        let ok = format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n{DATE}\r\n\r\n");
+        let n = w
+            .write_vectored(&[IoSlice::new(ok.as_bytes()), IoSlice::new(b"{}")])
+            .await
+            .unwrap();
+        assert_eq!(n, ok.len() + 2);
+        assert_eq!(w.inner, [ok.as_bytes(), b"{}"].concat());
     }
 }
