@@ -12,36 +12,25 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-/// The names of the Log schema's fields, as they are matched.
-const NAMES: [&str; 17] = [
-    "timestamp",
-    "level",
-    "log_type",
-    "importance",
-    "attributes",
-    "message",
-    "error_type",
-    "error_message",
-    "stack_trace",
-    "service",
-    "source",
-    "environment",
-    "release",
-    "platform",
-    "language",
-    "trace_id",
-    "span_id",
-];
+use super::validate::optional_field;
 
-fn known(key: &str) -> Option<usize> {
-    NAMES.iter().position(|n| *n == key)
+/// The schema's names that `validate::optional_field` does not hold.
+const REQUIRED: [&str; 5] = ["timestamp", "level", "log_type", "importance", "attributes"];
+
+/// `key` as the schema's own name, if it is one.
+fn known(key: &str) -> Option<&'static str> {
+    REQUIRED
+        .iter()
+        .find(|n| **n == key)
+        .copied()
+        .or_else(|| optional_field(key).map(|(field, _)| field.name()))
 }
 
 /// A key of a log object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
-    /// One of the schema's names, by position in `NAMES`.
-    Known(usize),
+    /// One of the schema's names.
+    Known(&'static str),
     /// A name the schema does not have.
     Unknown(String),
 }
@@ -49,7 +38,7 @@ pub enum Key {
 impl Key {
     pub fn as_str(&self) -> &str {
         match self {
-            Key::Known(i) => NAMES[*i],
+            Key::Known(name) => name,
             Key::Unknown(s) => s,
         }
     }
@@ -84,18 +73,20 @@ impl<'de> Visitor<'de> for ObjectVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LogObject, A::Error> {
         let mut fields: Vec<(Key, Value)> = Vec::with_capacity(16);
-        let mut slots = [None::<usize>; NAMES.len()];
         let mut unknown_seen = false;
         while let Some(key) = map.next_key::<KeySeed>()? {
             let value: Value = map.next_value()?;
             match key.0 {
-                Key::Known(i) => match slots[i] {
-                    Some(at) => fields[at].1 = value,
-                    None => {
-                        slots[i] = Some(fields.len());
-                        fields.push((Key::Known(i), value));
+                Key::Known(name) => {
+                    // At most the schema's names and one other to look through.
+                    let seen = fields
+                        .iter()
+                        .position(|(k, _)| matches!(k, Key::Known(n) if *n == name));
+                    match seen {
+                        Some(at) => fields[at].1 = value,
+                        None => fields.push((Key::Known(name), value)),
                     }
-                },
+                }
                 unknown @ Key::Unknown(_) => {
                     if !unknown_seen {
                         unknown_seen = true;
@@ -128,14 +119,14 @@ impl<'de> Visitor<'de> for KeyVisitor {
 
     fn visit_str<E>(self, s: &str) -> Result<KeySeed, E> {
         Ok(KeySeed(match known(s) {
-            Some(i) => Key::Known(i),
+            Some(name) => Key::Known(name),
             None => Key::Unknown(s.to_owned()),
         }))
     }
 
     fn visit_string<E>(self, s: String) -> Result<KeySeed, E> {
         Ok(KeySeed(match known(&s) {
-            Some(i) => Key::Known(i),
+            Some(name) => Key::Known(name),
             None => Key::Unknown(s),
         }))
     }

@@ -133,12 +133,12 @@ pub fn validate_object(map: Map<String, Value>) -> Result<NewLog, (Rejection, Ma
 }
 
 /// What an optional field may hold.
-enum Rule {
+pub(super) enum Rule {
     Chars(usize),
     Hex,
 }
 
-fn optional_field(name: &str) -> Option<(Field, Rule)> {
+pub(super) fn optional_field(name: &str) -> Option<(Field, Rule)> {
     Some(match name {
         "message" => (Field::Message, Rule::Chars(MAX_MESSAGE_CHARS)),
         "error_type" => (Field::ErrorType, Rule::Chars(MAX_ERROR_TYPE_CHARS)),

@@ -43,32 +43,8 @@ const NAMES: [&str; 22] = [
 
 /// The position of `key` in [`NAMES`].
 fn slot_of(key: &str) -> Option<usize> {
-    // A `match` on strings compiles to a length switch and a few compares: no hashing.
-    Some(match key {
-        "@timestamp" => 0,
-        "timestamp" => 1,
-        "time" => 2,
-        "message" => 3,
-        "msg" => 4,
-        "log" => 5,
-        "log.level" => 6,
-        "level" => 7,
-        "severity" => 8,
-        "error" => 9,
-        "error.type" => 10,
-        "error.message" => 11,
-        "error.stack_trace" => 12,
-        "service" => 13,
-        "service.name" => 14,
-        "service.environment" => 15,
-        "environment" => 16,
-        "service.version" => 17,
-        "trace" => 18,
-        "trace.id" => 19,
-        "span" => 20,
-        "span.id" => 21,
-        _ => return None,
-    })
+    // Comparing lengths first, this is a few compares a key: no hashing.
+    NAMES.iter().position(|n| *n == key)
 }
 
 /// Whether an object under this top-level name holds fields the table reads.
