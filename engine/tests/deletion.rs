@@ -329,6 +329,25 @@ fn a_deletion_leaves_no_wal_file_and_no_lookup_of_its_logs() {
     }
     // And nothing in any file under the data directory holds the text.
     e.close().unwrap();
+    // The index's term dictionaries are prefix-compressed, so the byte search below
+    // cannot see a word in them: ask the index itself. A term's document frequency
+    // counts deleted documents until their segment is merged.
+    let index = tantivy::Index::open_in_dir(dir.join("index")).unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let message = index.schema().get_field("message").unwrap();
+    let term = tantivy::Term::from_field_text(message, "hunter2");
+    assert_eq!(
+        searcher.doc_freq(&term).unwrap(),
+        0,
+        "an index segment still holds the deleted word"
+    );
+    assert!(
+        searcher
+            .segment_readers()
+            .iter()
+            .all(|r| r.num_deleted_docs() == 0),
+        "an index segment still holds deleted documents"
+    );
     for f in walk(&dir) {
         let bytes = std::fs::read(&f).unwrap();
         let raw = contains(&bytes, b"hunter2");

@@ -121,12 +121,17 @@ impl Engine {
         self.swap_group(project, group, d.id, &mut dirty)?;
         swap += t.elapsed();
         lap("rewrite_ms", &mut steps);
+        // 5. Out of every file: index segments merged without the deleted documents (on
+        //    tantivy's merge threads, while this thread recounts the rollups), the WAL
+        //    files that held the logs closed, everything sealed, and those files deleted.
+        let purge = match &inner.search {
+            Some(s) => Some(s.start_purge()?),
+            None => None,
+        };
         self.recount(project, &dirty);
         lap("recount_ms", &mut steps);
-        // 5. Out of every file: index segments merged without the deleted documents, the WAL
-        //    files that held the logs closed, everything sealed, and those files deleted.
-        if let Some(s) = &inner.search {
-            purge_index(s)?;
+        if let (Some(s), Some(p)) = (&inner.search, purge) {
+            finish_purge(s, p)?;
         }
         lap("index_merge_ms", &mut steps);
         inner.wal().rotate()?;
@@ -414,16 +419,16 @@ impl Engine {
     }
 }
 
-/// Merges the index segments holding deleted documents; a merge the index was already
-/// running on them is waited out and tried again.
-fn purge_index(s: &SearchIndex) -> Result<()> {
-    let mut last = Ok(());
+/// Waits for a purge's merges; a merge the index was already running on the same segment
+/// is waited out and the purge tried again.
+fn finish_purge(s: &SearchIndex, first: crate::search::index::Purge) -> Result<()> {
+    let mut last = s.finish_purge(first);
     for attempt in 0..5 {
-        last = s.purge();
         if last.is_ok() {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(200 << attempt));
+        last = s.purge();
     }
     last
 }

@@ -119,6 +119,13 @@ fn tantivy_err(dir: &Path, e: impl std::fmt::Display) -> EngineError {
 /// A merge in progress on tantivy's merge threads.
 type Merge = tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>;
 
+/// Index segments being rewritten without their deleted documents
+/// ([`SearchIndex::start_purge`]).
+#[must_use = "wait for the merges with SearchIndex::finish_purge"]
+pub struct Purge {
+    merges: Vec<Merge>,
+}
+
 enum Msg {
     Rows(ProjectId, Vec<Arc<LogRecord>>),
     DeleteProject(ProjectId),
@@ -128,7 +135,7 @@ enum Msg {
     Commit(Sender<Result<()>>),
     /// Commits and starts merging every index segment holding deleted documents (so their
     /// terms leave the files); answers with the merge to wait on, if one was started.
-    Purge(Sender<Result<Option<Merge>>>),
+    Purge(Sender<Result<Vec<Merge>>>),
 }
 
 /// Handle to the search index and its indexer thread.
@@ -307,19 +314,44 @@ impl SearchIndex {
 
     /// Commits, then rewrites every index segment that holds deleted documents without
     /// them (a deletion's words are then in no file), and waits for it.
-    ///
-    /// The merge runs on tantivy's merge threads and is waited for here, not on the
-    /// indexer thread, so documents keep being added meanwhile.
     pub fn purge(&self) -> Result<()> {
+        let p = self.start_purge()?;
+        self.finish_purge(p)
+    }
+
+    /// Commits and starts rewriting, each on its own, every index segment that holds
+    /// deleted documents: the merges run on tantivy's merge threads (several at once, at
+    /// background priority), not on the indexer thread, so documents keep being added
+    /// meanwhile. Wait for them with [`SearchIndex::finish_purge`].
+    ///
+    /// Each segment is merged alone rather than all into one: the work spreads over the
+    /// merge threads, and the index keeps segments of the size its merge policy makes
+    /// (small recent ones let a newest-first search stop early).
+    pub fn start_purge(&self) -> Result<Purge> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.send(Msg::Purge(tx));
-        let merge = rx.recv().map_err(|_| EngineError::Closed)??;
-        if let Some(m) = merge {
-            m.wait().map_err(|e| tantivy_err(&self.dir, e))?;
-            // A commit reloads the reader and lets tantivy delete the merged files.
-            self.commit()?;
+        let merges = rx.recv().map_err(|_| EngineError::Closed)??;
+        Ok(Purge { merges })
+    }
+
+    /// Waits for a purge's merges, then commits: the commit reloads the reader and lets
+    /// tantivy delete the merged files. A merge that failed (one the merge policy had
+    /// already started on the same segment) is the error; purge again to finish.
+    pub fn finish_purge(&self, p: Purge) -> Result<()> {
+        if p.merges.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut first_err = None;
+        for m in p.merges {
+            if let Err(e) = m.wait() {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.commit()?;
+        match first_err {
+            Some(e) => Err(tantivy_err(&self.dir, e)),
+            None => Ok(()),
+        }
     }
 
     /// Commits now and waits for it.
@@ -577,8 +609,8 @@ impl Indexer {
             .to_owned()
     }
 
-    /// See [`SearchIndex::purge`].
-    fn start_purge(&mut self) -> Result<Option<Merge>> {
+    /// See [`SearchIndex::start_purge`].
+    fn start_purge(&mut self) -> Result<Vec<Merge>> {
         self.dirty = true;
         self.commit()?;
         let ids: Vec<tantivy::index::SegmentId> = self
@@ -589,10 +621,7 @@ impl Indexer {
             .filter(|r| r.num_deleted_docs() > 0)
             .map(|r| r.segment_id())
             .collect();
-        if ids.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(self.writer.merge(&ids)))
+        Ok(ids.iter().map(|id| self.writer.merge(&[*id])).collect())
     }
 
     fn handle(&mut self, m: Msg) {
