@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::rollup::stored::Precounted;
 use crate::usage::DayMap;
 
 /// What a deletion removes: logs with a sequence number up to `through` (the logs that
@@ -90,13 +91,16 @@ impl Engine {
             Some(st) => st.read().segments.clone(),
             None => Vec::new(),
         };
+        // The rollup cells of the rewritten segments are counted as they are written, so
+        // the recount at the end reads only what the pass did not have in hand.
+        let mut pre = inner.rollups.precount(project);
         let mut dirty = BTreeSet::new();
         let mut group = Vec::new();
         let (mut group_rows, mut rewritten) = (0usize, 0usize);
         let (mut read_write, mut swap) = (Duration::ZERO, Duration::ZERO);
         for seg in segments {
             let t = Instant::now();
-            let prepared = self.prepare_rewrite(project, &seg, d);
+            let prepared = self.prepare_rewrite(project, &seg, d, pre.as_mut());
             read_write += t.elapsed();
             let rw = match prepared {
                 Ok(Some(rw)) => rw,
@@ -128,7 +132,7 @@ impl Engine {
             Some(s) => Some(s.start_purge()?),
             None => None,
         };
-        self.recount(project, &dirty);
+        self.recount(project, &dirty, pre.as_ref());
         lap("recount_ms", &mut steps);
         if let (Some(s), Some(p)) = (&inner.search, purge) {
             finish_purge(s, p)?;
@@ -152,6 +156,7 @@ impl Engine {
             seal_ms = get("seal_ms"),
             rewrite_ms = get("rewrite_ms"),
             read_write_ms = read_write.as_millis(),
+            precount_ms = pre.as_ref().map_or(0, |p| p.spent().as_millis()),
             index_delete_and_swap_ms = swap.as_millis(),
             recount_ms = get("recount_ms"),
             index_merge_ms = get("index_merge_ms"),
@@ -170,6 +175,7 @@ impl Engine {
         project: ProjectId,
         seg: &Arc<SegmentReader>,
         d: &Deletion<'_>,
+        pre: Option<&mut Precounted>,
     ) -> Result<Option<Rewrite>> {
         let inner = &self.inner;
         let (lo, hi) = (d.start.unwrap_or(i64::MIN), d.end.unwrap_or(i64::MAX));
@@ -225,7 +231,12 @@ impl Engine {
             )
             .and_then(|meta| Ok((meta, SegmentReader::open(inner.fs(), &path)?)));
             match written {
-                Ok(new) => Some(new),
+                Ok(new) => {
+                    if let Some(pre) = pre {
+                        pre.add_segment(id, &kept);
+                    }
+                    Some(new)
+                }
                 Err(e) => {
                     let _ = inner.fs().remove_file(&path);
                     return Err(e);
@@ -372,7 +383,7 @@ impl Engine {
     /// the long read from a snapshot without locks, then under the maintenance lock only
     /// what was sealed or appended since. If retention dropped a segment meanwhile, the
     /// snapshot is stale and the recount is done again, all of it under the lock.
-    fn recount(&self, project: ProjectId, hours: &BTreeSet<i64>) {
+    fn recount(&self, project: ProjectId, hours: &BTreeSet<i64>, pre: Option<&Precounted>) {
         let inner = &self.inner;
         let Some(st) = inner.get_project(project) else {
             return;
@@ -384,7 +395,7 @@ impl Engine {
         let Some(partial) =
             inner
                 .rollups
-                .recount_begin(project, hours, &segments, &frozen, &inner.cache)
+                .recount_begin(project, hours, &segments, &frozen, &inner.cache, pre)
         else {
             return;
         };
@@ -401,7 +412,7 @@ impl Engine {
         } else {
             match inner
                 .rollups
-                .recount_begin(project, hours, &[], &[], &inner.cache)
+                .recount_begin(project, hours, &[], &[], &inner.cache, None)
             {
                 Some(p) => p,
                 None => return,

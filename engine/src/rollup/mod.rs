@@ -384,8 +384,21 @@ impl Rollups {
         }
     }
 
+    /// Starts counting a deletion's rewritten segments as it writes them (see
+    /// [`stored::Precounted`]): waits until every row applied so far is counted, and takes
+    /// the project's births. `None` when rollups are off or counting failed.
+    pub fn precount(&self, project: ProjectId) -> Option<stored::Precounted> {
+        if !self.enabled() || self.catch_up().is_err() {
+            return None;
+        }
+        let p = self.get(project)?;
+        let g = p.rollup.lock();
+        Some(stored::Precounted::new(g.births(), g.applied_seq))
+    }
+
     /// The long half of a recount of `hours`, from a snapshot of the project's sealed data
-    /// taken under its state lock; holds no lock while it reads.
+    /// taken under its state lock; holds no lock while it reads. Segments `pre` counted
+    /// are not read again.
     pub fn recount_begin(
         &self,
         project: ProjectId,
@@ -393,13 +406,14 @@ impl Rollups {
         segments: &[Arc<SegmentReader>],
         frozen: &[Arc<Memtable>],
         cache: &BlockCache,
+        pre: Option<&stored::Precounted>,
     ) -> Option<stored::PartialRecount> {
         if !self.enabled() || hours.is_empty() {
             return None;
         }
         let p = self.get(project)?;
         Some(stored::recount_begin(
-            &p.rollup, hours, segments, frozen, cache,
+            &p.rollup, hours, segments, frozen, cache, pre,
         ))
     }
 

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use foldhash::fast::RandomState;
+
 use super::errors::ErrorTitle;
 use super::groups::{Cell, Groups, Removed, Stamp};
 use super::levels::{LevelCounts, HOUR_CHUNK_BYTES};
@@ -21,8 +23,60 @@ pub struct ProjectRollup {
     scratch: String,
 }
 
-/// Fresh group cells for some hours, keyed by group key and hour.
-pub type CellMap = HashMap<(Box<str>, i64), Cell>;
+/// Fresh group cells for some hours: per group key, its cells in hour order. Looked up by
+/// a borrowed key, so counting a log into a group already present allocates nothing.
+#[derive(Default)]
+pub struct CellMap(HashMap<Box<str>, Vec<Cell>, RandomState>);
+
+impl CellMap {
+    /// The cell of `key` in `hour`, made empty if missing.
+    pub fn cell(&mut self, key: &str, hour: i64) -> &mut Cell {
+        if !self.0.contains_key(key) {
+            self.0.insert(key.into(), Vec::new());
+        }
+        let cells = self.0.get_mut(key).expect("inserted above");
+        let at = match cells.binary_search_by_key(&hour, |c| c.hour) {
+            Ok(at) => at,
+            Err(at) => {
+                cells.insert(at, Cell::new(hour));
+                at
+            }
+        };
+        &mut cells[at]
+    }
+
+    pub fn get(&self, key: &str, hour: i64) -> Option<&Cell> {
+        let cells = self.0.get(key)?;
+        let at = cells.binary_search_by_key(&hour, |c| c.hour).ok()?;
+        Some(&cells[at])
+    }
+
+    /// Every cell, with its group's key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Cell)> {
+        (self.0.iter()).flat_map(|(k, cells)| cells.iter().map(move |c| (&**k, c)))
+    }
+}
+
+/// Each group's birth sequence number, by kind: what a recount admits a stored log under.
+#[derive(Default)]
+pub struct Births {
+    errors: HashMap<Box<str>, u64, RandomState>,
+    patterns: HashMap<Box<str>, u64, RandomState>,
+}
+
+impl Births {
+    /// The birth of the error group (`errors` true) or pattern group `key`.
+    pub fn get(&self, errors: bool, key: &str) -> Option<u64> {
+        let map = if errors { &self.errors } else { &self.patterns };
+        map.get(key).copied()
+    }
+
+    /// Every group: kind (`true` = error group), key, birth.
+    pub fn iter(&self) -> impl Iterator<Item = (bool, &str, u64)> {
+        let e = self.errors.iter().map(|(k, &b)| (true, &**k, b));
+        e.chain(self.patterns.iter().map(|(k, &b)| (false, &**k, b)))
+    }
+}
 
 impl ProjectRollup {
     pub fn new(cfg: &RollupConfig) -> ProjectRollup {
@@ -73,17 +127,14 @@ impl ProjectRollup {
         }
     }
 
-    /// The birth sequence numbers of every group, keyed by kind (`true` = error groups).
-    pub fn births(&self) -> HashMap<(bool, Box<str>), u64> {
-        let e = self
-            .errors
-            .entries()
-            .map(|e| ((true, e.key.clone()), e.born_seq));
-        let p = self
-            .patterns
-            .entries()
-            .map(|e| ((false, e.key.clone()), e.born_seq));
-        e.chain(p).collect()
+    /// The birth sequence numbers of every group.
+    pub fn births(&self) -> Births {
+        let e = self.errors.entries();
+        let p = self.patterns.entries();
+        Births {
+            errors: e.map(|e| (e.key.clone(), e.born_seq)).collect(),
+            patterns: p.map(|e| (e.key.clone(), e.born_seq)).collect(),
+        }
     }
 
     /// Counts a stored log into fresh cells if the group that would count it exists and
@@ -91,7 +142,7 @@ impl ProjectRollup {
     pub fn recount_into(
         &mut self,
         r: &LogRecord,
-        births: Option<&HashMap<(bool, Box<str>), u64>>,
+        births: Option<&Births>,
         errors: &mut CellMap,
         pats: &mut CellMap,
     ) {
@@ -99,7 +150,7 @@ impl ProjectRollup {
         let hour = super::bucket::hour_of(ts);
         let admits = |this: &ProjectRollup, kind: bool, key: &str| -> bool {
             let born = match births {
-                Some(b) => b.get(&(kind, Box::from(key))).copied(),
+                Some(b) => b.get(kind, key),
                 None if kind => this.errors.get(key).map(|e| e.born_seq),
                 None => this.patterns.get(key).map(|e| e.born_seq),
             };
@@ -107,17 +158,12 @@ impl ProjectRollup {
         };
         if let Some(fp) = r.get(Field::ErrorFingerprint) {
             if admits(self, true, fp) {
-                errors
-                    .entry((fp.into(), hour))
-                    .or_insert_with(|| Cell::new(hour))
-                    .add(ts, seq, level);
+                errors.cell(fp, hour).add(ts, seq, level);
             }
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         if patterns::record_template(r, &mut scratch) && admits(self, false, &scratch) {
-            pats.entry((scratch.as_str().into(), hour))
-                .or_insert_with(|| Cell::new(hour))
-                .add(ts, seq, level);
+            pats.cell(&scratch, hour).add(ts, seq, level);
         }
         self.scratch = scratch;
     }
@@ -128,7 +174,7 @@ impl ProjectRollup {
     pub fn replace_hours(
         &mut self,
         hours: &BTreeSet<i64>,
-        births: &HashMap<(bool, Box<str>), u64>,
+        births: &Births,
         sealed: (CellMap, CellMap),
         active: (CellMap, CellMap),
     ) {
@@ -166,21 +212,20 @@ fn replace<M>(
     groups: &mut Groups<M>,
     kind: bool,
     hours: &BTreeSet<i64>,
-    births: &HashMap<(bool, Box<str>), u64>,
+    births: &Births,
     sealed: &CellMap,
     active: &CellMap,
 ) {
     for e in groups.entries_mut() {
-        let same_birth = births.get(&(kind, e.key.clone())) == Some(&e.born_seq);
+        let same_birth = births.get(kind, &e.key) == Some(e.born_seq);
         for &h in hours {
             let mut fresh = Cell::new(h);
-            let k = (e.key.clone(), h);
             if same_birth {
-                if let Some(c) = sealed.get(&k) {
+                if let Some(c) = sealed.get(&e.key, h) {
                     fresh.merge(c);
                 }
             }
-            if let Some(c) = active.get(&k) {
+            if let Some(c) = active.get(&e.key, h) {
                 fresh.merge(c);
             }
             match e.cells.binary_search_by_key(&h, |c| c.hour) {

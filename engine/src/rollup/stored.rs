@@ -22,7 +22,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::bucket::HOUR_US;
-use super::project::{CellMap, ProjectRollup};
+use super::project::{Births, CellMap, ProjectRollup};
 use super::RollupConfig;
 use crate::error::Result;
 use crate::memtable::Memtable;
@@ -133,6 +133,87 @@ pub fn count_out(rollup: &Mutex<ProjectRollup>, rows: &[LogRecord], dirty: &mut 
     rows.iter().for_each(|row| g.remove(row, dirty));
 }
 
+/// The group cells of a deletion's rewritten segments, counted while the deletion has their
+/// logs in hand, so that the recount after it need not read those segments again.
+///
+/// Counted under the births of [`Precounted::new`], taken when every log up to `through`
+/// was counted in: a group born since (the rollup thread opens groups at the sequence
+/// number of their first log) admits no precounted log, one whose birth is unchanged admits
+/// the same logs. So a recount may use these cells for the groups whose births are the same
+/// as then, provided no group was born since at or below `through` (a rebuild after an
+/// unreadable block); otherwise it reads the segments.
+pub struct Precounted {
+    births: Births,
+    through: u64,
+    /// Per segment id: error cells, pattern cells.
+    segments: HashMap<u64, (CellMap, CellMap)>,
+    scratch: ProjectRollup,
+    /// Time spent counting.
+    spent: std::time::Duration,
+}
+
+impl Precounted {
+    pub fn new(births: Births, through: u64) -> Precounted {
+        Precounted {
+            births,
+            through,
+            segments: HashMap::new(),
+            scratch: ProjectRollup::new(&RollupConfig::default()),
+            spent: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Time spent counting segments so far.
+    pub fn spent(&self) -> std::time::Duration {
+        self.spent
+    }
+
+    /// Counts segment `id`, whose rows are `rows`. A segment holding a log past `through`
+    /// is not counted (the recount reads it).
+    pub fn add_segment(&mut self, id: u64, rows: &[LogRecord]) {
+        if rows.iter().any(|r| r.seq > self.through) {
+            return;
+        }
+        let t = std::time::Instant::now();
+        let (mut e, mut p) = (CellMap::default(), CellMap::default());
+        for r in rows {
+            (self.scratch).recount_into(r, Some(&self.births), &mut e, &mut p);
+        }
+        self.segments.insert(id, (e, p));
+        self.spent += t.elapsed();
+    }
+
+    /// Whether cells counted under these births hold for a recount under `now`.
+    fn holds_for(&self, now: &Births) -> bool {
+        now.iter()
+            .all(|(kind, k, b)| self.births.get(kind, k) == Some(b) || b > self.through)
+    }
+
+    /// Adds segment `id`'s cells in `hours` of the groups born as they were then; `false`
+    /// if the segment was not counted.
+    fn merge_into(
+        &self,
+        id: u64,
+        hours: &BTreeSet<i64>,
+        now: &Births,
+        e_cells: &mut CellMap,
+        p_cells: &mut CellMap,
+    ) -> bool {
+        let Some((e, p)) = self.segments.get(&id) else {
+            return false;
+        };
+        for (kind, from, into) in [(true, e, &mut *e_cells), (false, p, &mut *p_cells)] {
+            for (key, cell) in from.iter() {
+                let same_birth = self.births.get(kind, key) == now.get(kind, key);
+                if same_birth && hours.contains(&cell.hour) {
+                    into.cell(key, cell.hour).merge(cell);
+                }
+            }
+        }
+        true
+    }
+}
+
 /// Rows of sealed data (segments, frozen memtables) in one of `hours` with a sequence
 /// number above `after` (blocks wholly at or below it are not read).
 fn sealed_rows_after(
@@ -177,7 +258,7 @@ fn sealed_rows_after(
 /// The first half of a recount that holds no lock while it reads: the cells of `hours`
 /// counted from a snapshot of the sealed data. [`recount_finish`] adds what came after it.
 pub struct PartialRecount {
-    births: HashMap<(bool, Box<str>), u64>,
+    births: Births,
     e_cells: CellMap,
     p_cells: CellMap,
     /// Every row at or below this sequence number was in the snapshot.
@@ -194,14 +275,24 @@ pub fn recount_begin(
     segments: &[Arc<SegmentReader>],
     frozen: &[Arc<Memtable>],
     cache: &BlockCache,
+    pre: Option<&Precounted>,
 ) -> PartialRecount {
     let births = rollup.lock().births();
+    let pre = pre.filter(|p| p.holds_for(&births));
     let mut errors = Vec::new();
-    let (mut e_cells, mut p_cells) = (CellMap::new(), CellMap::new());
+    let (mut e_cells, mut p_cells) = (CellMap::default(), CellMap::default());
     let mut after = 0;
+    let mut to_read = Vec::with_capacity(segments.len());
+    for s in segments {
+        let counted =
+            pre.is_some_and(|p| p.merge_into(s.id, hours, &births, &mut e_cells, &mut p_cells));
+        if !counted {
+            to_read.push(s.clone());
+        }
+    }
     let mut scratch = ProjectRollup::new(&RollupConfig::default());
     sealed_rows_after(
-        segments,
+        &to_read,
         frozen,
         cache,
         hours,
@@ -257,7 +348,7 @@ pub fn recount_finish<F: FnOnce(&mut dyn FnMut(&Memtable))>(
     active(&mut |m: &Memtable| {
         let mut g = rollup.lock();
         let through = g.applied_seq;
-        let (mut ea, mut pa) = (CellMap::new(), CellMap::new());
+        let (mut ea, mut pa) = (CellMap::default(), CellMap::default());
         for &h in hours {
             for r in memtable_hour(m, h).filter(|r| r.seq <= through && r.seq > after) {
                 g.recount_into(r, None, &mut ea, &mut pa);
@@ -289,7 +380,14 @@ fn recount<F: FnOnce(&mut dyn FnMut(&Memtable))>(
     hours: &BTreeSet<i64>,
     stored: Stored<'_, F>,
 ) -> Vec<String> {
-    let partial = recount_begin(rollup, hours, stored.segments, stored.frozen, stored.cache);
+    let partial = recount_begin(
+        rollup,
+        hours,
+        stored.segments,
+        stored.frozen,
+        stored.cache,
+        None,
+    );
     recount_finish(rollup, hours, partial, stored)
 }
 
