@@ -50,4 +50,4 @@ left=$(curl -s "http://$addr/api/v1/logs?level=critical&limit=1" -H "Authorizati
     python3 -c 'import json,sys; print(len(json.load(sys.stdin)["logs"]))')
 echo "critical logs left from before the deletion's start: see /logs (newest page holds $left; later ones are untouched by design)"
 echo "where the deletion spent its time (server log):"
-grep '"deletion finished"' "$work/log" | tail -1 || true
+grep -E "\"deletion (finished|recount)" "$work/log" | tail -3 || true

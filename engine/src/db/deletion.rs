@@ -8,7 +8,7 @@
 //! "Deleting logs".
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,37 +93,90 @@ impl Engine {
         };
         // The rollup cells of the rewritten segments are counted as they are written, so
         // the recount at the end reads only what the pass did not have in hand.
-        let mut pre = inner.rollups.precount(project);
+        let pre = inner.rollups.precount(project);
         let mut dirty = BTreeSet::new();
-        let mut group = Vec::new();
-        let (mut group_rows, mut rewritten) = (0usize, 0usize);
-        let (mut read_write, mut swap) = (Duration::ZERO, Duration::ZERO);
-        for seg in segments {
-            let t = Instant::now();
-            let prepared = self.prepare_rewrite(project, &seg, d, pre.as_mut());
-            read_write += t.elapsed();
-            let rw = match prepared {
-                Ok(Some(rw)) => rw,
-                Ok(None) => continue,
-                Err(e) => {
-                    self.discard(group);
-                    return Err(e);
-                }
-            };
-            group_rows += rw.removed.len();
-            group.push(rw);
-            if group.len() >= GROUP_SEGMENTS || group_rows >= GROUP_ROWS {
-                let t = Instant::now();
-                rewritten += group.len();
-                self.swap_group(project, std::mem::take(&mut group), d.id, &mut dirty)?;
-                swap += t.elapsed();
-                group_rows = 0;
+        let (mut rewritten, mut swap) = (0usize, Duration::ZERO);
+        let read_write_ns = AtomicU64::new(0);
+        // Segments are read and rewritten by `PREPARERS` threads at background priority;
+        // this thread takes their rewrites as they come and swaps them in by groups.
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Rewrite>>(PREPARERS);
+        let swapped = std::thread::scope(|s| -> Result<()> {
+            for n in 0..PREPARERS {
+                let (tx, segments, next, stop) = (tx.clone(), &segments, &next, &stop);
+                let (pre, read_write_ns) = (pre.as_ref(), &read_write_ns);
+                std::thread::Builder::new()
+                    .name(format!("ledger-deletion-{n}"))
+                    .spawn_scoped(s, move || {
+                        crate::priority::lower_priority();
+                        while !stop.load(Ordering::Acquire) {
+                            let Some(seg) = segments.get(next.fetch_add(1, Ordering::AcqRel))
+                            else {
+                                return;
+                            };
+                            let t = Instant::now();
+                            let prepared = self.prepare_rewrite(project, seg, d, pre);
+                            let ns = t.elapsed().as_nanos() as u64;
+                            read_write_ns.fetch_add(ns, Ordering::Relaxed);
+                            let sent = match prepared {
+                                Ok(None) => Ok(()),
+                                Ok(Some(rw)) => tx.send(Ok(rw)).map_err(|_| ()),
+                                Err(e) => tx.send(Err(e)).map_err(|_| ()),
+                            };
+                            if sent.is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .map_err(|e| {
+                        EngineError::Internal(format!("starting a deletion thread: {e}"))
+                    })?;
             }
-        }
-        let t = Instant::now();
-        rewritten += group.len();
-        self.swap_group(project, group, d.id, &mut dirty)?;
-        swap += t.elapsed();
+            drop(tx);
+            let mut group = Vec::new();
+            let mut group_rows = 0usize;
+            let mut failed = None;
+            for prepared in rx.iter() {
+                let rw = match prepared {
+                    Ok(rw) if failed.is_none() => rw,
+                    Ok(rw) => {
+                        self.discard(vec![rw]);
+                        continue;
+                    }
+                    Err(e) => {
+                        stop.store(true, Ordering::Release);
+                        self.discard(std::mem::take(&mut group));
+                        failed.get_or_insert(e);
+                        continue;
+                    }
+                };
+                group_rows += rw.removed.len();
+                group.push(rw);
+                if group.len() >= GROUP_SEGMENTS || group_rows >= GROUP_ROWS {
+                    let t = Instant::now();
+                    rewritten += group.len();
+                    let batch = std::mem::take(&mut group);
+                    let res = self.swap_group(project, batch, d.id, &mut dirty);
+                    swap += t.elapsed();
+                    group_rows = 0;
+                    if let Err(e) = res {
+                        stop.store(true, Ordering::Release);
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let t = Instant::now();
+            rewritten += group.len();
+            self.swap_group(project, group, d.id, &mut dirty)?;
+            swap += t.elapsed();
+            Ok(())
+        });
+        swapped?;
+        let read_write = Duration::from_nanos(read_write_ns.load(Ordering::Relaxed));
         lap("rewrite_ms", &mut steps);
         // 5. Out of every file: index segments merged without the deleted documents (on
         //    tantivy's merge threads, while this thread recounts the rollups), the WAL
@@ -175,7 +228,7 @@ impl Engine {
         project: ProjectId,
         seg: &Arc<SegmentReader>,
         d: &Deletion<'_>,
-        pre: Option<&mut Precounted>,
+        pre: Option<&Precounted>,
     ) -> Result<Option<Rewrite>> {
         let inner = &self.inner;
         let (lo, hi) = (d.start.unwrap_or(i64::MIN), d.end.unwrap_or(i64::MAX));
@@ -373,6 +426,9 @@ struct Rewrite {
     removed: Vec<LogRecord>,
 }
 
+/// Threads that read and rewrite segments at once (the swaps are on the deletion's own).
+const PREPARERS: usize = 2;
+
 /// Rewrites swapped in at once, after one index commit: at most this many segments…
 const GROUP_SEGMENTS: usize = 32;
 /// …or this many removed logs (held in memory until their group is swapped).
@@ -399,6 +455,15 @@ impl Engine {
         else {
             return;
         };
+        tracing::info!(
+            project,
+            hours = hours.len(),
+            segments_read = partial.read,
+            segments_precounted = partial.reused,
+            precount_given = pre.is_some(),
+            precount_held = partial.precount_held,
+            "deletion recount read its snapshot"
+        );
         let _m = inner.maintenance.lock();
         let (now_segments, now_frozen) = {
             let g = st.read();
@@ -410,6 +475,10 @@ impl Engine {
         let partial = if kept {
             partial
         } else {
+            tracing::info!(
+                project,
+                "deletion recount: the snapshot went stale, counting again under the lock"
+            );
             match inner
                 .rollups
                 .recount_begin(project, hours, &[], &[], &inner.cache, None)

@@ -146,10 +146,9 @@ pub struct Precounted {
     births: Births,
     through: u64,
     /// Per segment id: error cells, pattern cells.
-    segments: HashMap<u64, (CellMap, CellMap)>,
-    scratch: ProjectRollup,
-    /// Time spent counting.
-    spent: std::time::Duration,
+    segments: Mutex<HashMap<u64, (CellMap, CellMap)>>,
+    /// Time spent counting, in nanoseconds summed over the threads that counted.
+    spent_ns: std::sync::atomic::AtomicU64,
 }
 
 impl Precounted {
@@ -157,30 +156,32 @@ impl Precounted {
         Precounted {
             births,
             through,
-            segments: HashMap::new(),
-            scratch: ProjectRollup::new(&RollupConfig::default()),
-            spent: std::time::Duration::ZERO,
+            segments: Mutex::new(HashMap::new()),
+            spent_ns: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// Time spent counting segments so far.
+    /// Time spent counting segments so far, summed over threads.
     pub fn spent(&self) -> std::time::Duration {
-        self.spent
+        let ns = self.spent_ns.load(std::sync::atomic::Ordering::Relaxed);
+        std::time::Duration::from_nanos(ns)
     }
 
-    /// Counts segment `id`, whose rows are `rows`. A segment holding a log past `through`
-    /// is not counted (the recount reads it).
-    pub fn add_segment(&mut self, id: u64, rows: &[LogRecord]) {
+    /// Counts segment `id`, whose rows are `rows` (several threads may count at once). A
+    /// segment holding a log past `through` is not counted (the recount reads it).
+    pub fn add_segment(&self, id: u64, rows: &[LogRecord]) {
         if rows.iter().any(|r| r.seq > self.through) {
             return;
         }
         let t = std::time::Instant::now();
+        let mut scratch = ProjectRollup::new(&RollupConfig::default());
         let (mut e, mut p) = (CellMap::default(), CellMap::default());
         for r in rows {
-            (self.scratch).recount_into(r, Some(&self.births), &mut e, &mut p);
+            scratch.recount_into(r, Some(&self.births), &mut e, &mut p);
         }
-        self.segments.insert(id, (e, p));
-        self.spent += t.elapsed();
+        self.segments.lock().insert(id, (e, p));
+        let ns = t.elapsed().as_nanos() as u64;
+        (self.spent_ns).fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether cells counted under these births hold for a recount under `now`.
@@ -199,7 +200,8 @@ impl Precounted {
         e_cells: &mut CellMap,
         p_cells: &mut CellMap,
     ) -> bool {
-        let Some((e, p)) = self.segments.get(&id) else {
+        let segments = self.segments.lock();
+        let Some((e, p)) = segments.get(&id) else {
             return false;
         };
         for (kind, from, into) in [(true, e, &mut *e_cells), (false, p, &mut *p_cells)] {
@@ -264,6 +266,11 @@ pub struct PartialRecount {
     /// Every row at or below this sequence number was in the snapshot.
     after: u64,
     errors: Vec<String>,
+    /// Segments of the snapshot read, and taken from a [`Precounted`] instead.
+    pub read: usize,
+    pub reused: usize,
+    /// A [`Precounted`] was given and held for the births now.
+    pub precount_held: bool,
 }
 
 /// Counts the cells of `hours` from a snapshot of a project's sealed data (segments and
@@ -312,6 +319,9 @@ pub fn recount_begin(
         p_cells,
         after,
         errors,
+        read: to_read.len(),
+        reused: segments.len() - to_read.len(),
+        precount_held: pre.is_some(),
     }
 }
 
@@ -331,6 +341,7 @@ pub fn recount_finish<F: FnOnce(&mut dyn FnMut(&Memtable))>(
         mut p_cells,
         after,
         mut errors,
+        ..
     } = partial;
     {
         let mut scratch = ProjectRollup::new(&RollupConfig::default());
