@@ -27,11 +27,41 @@ pub fn lower_priority() {
     }
 }
 
+/// Puts the calling thread's disk reads and writes in the idle I/O class: the block
+/// layer's scheduler (mq-deadline, BFQ) serves them when no other thread's I/O waits, so a
+/// bulk rewrite does not queue ahead of the WAL's `fdatasync`. For work that writes in bulk
+/// and can wait (a deletion's rewrite, index merges); the scheduler ages idle requests, so
+/// they are delayed, not starved. Best effort: with no I/O scheduler ("none") or on other
+/// systems it changes nothing.
+pub fn lower_io_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid takes no pointers; failures are returned.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::c_long;
+        set_idle_io(tid);
+    }
+}
+
+#[cfg(target_os = "linux")]
+/// `ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0))`.
+///
+/// # Safety
+/// Takes no pointers; a failure is returned by the system call and ignored.
+unsafe fn set_idle_io(tid: libc::c_long) -> bool {
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    const IOPRIO_CLASS_IDLE: libc::c_long = 3;
+    const IOPRIO_CLASS_SHIFT: libc::c_long = 13;
+    let prio = IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT;
+    // SAFETY: per this function's contract.
+    unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, prio) == 0 }
+}
+
 /// Lowers to [`NICE`] every thread of this process whose name starts with `prefix`, and
 /// returns how many it lowered. For threads a library starts (tantivy's `merge_thread_N`,
 /// which rewrite index segments in bursts: a deletion's purge rewrites them all), which
-/// cannot call [`lower_priority`] themselves. Best effort, as above.
-pub fn lower_threads_named(prefix: &str) -> usize {
+/// cannot call [`lower_priority`] themselves; with `io`, their I/O goes in the idle class
+/// too ([`lower_io_priority`]). Best effort, as above.
+pub fn lower_threads_named(prefix: &str, io: bool) -> usize {
     #[cfg(target_os = "linux")]
     {
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -50,6 +80,9 @@ pub fn lower_threads_named(prefix: &str) -> usize {
                     {
                         lowered += 1;
                     }
+                    if io {
+                        set_idle_io(tid as libc::c_long);
+                    }
                 }
             }
         }
@@ -57,7 +90,7 @@ pub fn lower_threads_named(prefix: &str) -> usize {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = prefix;
+        let _ = (prefix, io);
         0
     }
 }
@@ -87,6 +120,31 @@ mod tests {
         assert_eq!(nice_of_this_thread(), before, "the caller is unchanged");
     }
 
+    const IDLE_CLASS: i64 = 3;
+
+    /// `ioprio_get(IOPRIO_WHO_PROCESS, tid)`'s class.
+    fn io_class_of_this_thread() -> i64 {
+        // SAFETY: takes no pointers.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid);
+            let p = libc::syscall(libc::SYS_ioprio_get, 1 as libc::c_long, tid);
+            assert!(p >= 0, "ioprio_get failed");
+            p >> 13
+        }
+    }
+
+    #[test]
+    fn a_thread_with_lowered_io_is_in_the_idle_class_and_others_are_not() {
+        let own = std::thread::spawn(|| {
+            lower_io_priority();
+            io_class_of_this_thread()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(own, IDLE_CLASS);
+        assert_ne!(io_class_of_this_thread(), IDLE_CLASS);
+    }
+
     #[test]
     fn threads_are_lowered_by_name() {
         let (go, wait) = std::sync::mpsc::channel::<()>();
@@ -98,14 +156,25 @@ mod tests {
                 // The new thread names itself as it starts: only then can it be found.
                 started.send(()).unwrap();
                 wait.recv().unwrap();
-                tell.send(nice_of_this_thread()).unwrap();
+                tell.send((nice_of_this_thread(), io_class_of_this_thread()))
+                    .unwrap();
             })
             .unwrap();
         running.recv().unwrap();
         let before = nice_of_this_thread();
-        assert!(lower_threads_named("prio_test_named") >= usize::from(before < NICE));
+        assert!(lower_threads_named("prio_test_named", true) >= usize::from(before < NICE));
         go.send(()).unwrap();
-        assert_eq!(told.recv().unwrap(), NICE.max(before));
+        let (nice, io) = told.recv().unwrap();
+        assert_eq!(nice, NICE.max(before));
+        assert_eq!(
+            io, IDLE_CLASS,
+            "the named thread's I/O is in the idle class"
+        );
+        assert_ne!(
+            io_class_of_this_thread(),
+            IDLE_CLASS,
+            "other threads keep theirs"
+        );
         assert_eq!(nice_of_this_thread(), before, "other threads are unchanged");
         t.join().unwrap();
     }

@@ -53,6 +53,7 @@ impl Engine {
                 .spawn_scoped(s, || {
                     let _span = span.entered();
                     crate::priority::lower_priority();
+                    crate::priority::lower_io_priority();
                     self.run_deletion(project, d)
                 })
                 .map_err(|e| EngineError::Internal(format!("starting a deletion thread: {e}")))?
@@ -110,6 +111,7 @@ impl Engine {
                     .name(format!("ledger-deletion-{n}"))
                     .spawn_scoped(s, move || {
                         crate::priority::lower_priority();
+                        crate::priority::lower_io_priority();
                         while !stop.load(Ordering::Acquire) {
                             let Some(seg) = segments.get(next.fetch_add(1, Ordering::AcqRel))
                             else {
@@ -427,7 +429,9 @@ struct Rewrite {
 }
 
 /// Threads that read and rewrite segments at once (the swaps are on the deletion's own).
-const PREPARERS: usize = 2;
+/// One: with ingest going on, two left requests no CPU on a 2-core machine and each
+/// segment took twice as long (BENCHMARKS.md, "Deleting 1 % of 10 M logs").
+const PREPARERS: usize = 1;
 
 /// Rewrites swapped in at once, after one index commit: at most this many segments…
 const GROUP_SEGMENTS: usize = 32;

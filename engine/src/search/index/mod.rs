@@ -234,7 +234,7 @@ impl SearchIndex {
         writer.set_merge_policy(Box::new(mp));
         // Merges rewrite whole index segments in bursts (a deletion's purge rewrites every
         // one): like sealing, they yield the CPU to requests and to indexing.
-        crate::priority::lower_threads_named("merge_thread_");
+        crate::priority::lower_threads_named("merge_thread_", true);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
