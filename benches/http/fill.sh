@@ -1,6 +1,7 @@
 # Sourced by queries.sh and explore.sh: starts a fresh release server on $addr, makes an
 # account (q@example.com), a project with raised limits ($project) and a key ($key), and
-# fills it to $stored logs with `ledgerctl loadgen`, then waits for the index to catch up.
+# fills it to $stored logs with `ledgerctl loadgen` (stamped as they are sent, so they advance
+# in time like a live service's), then waits for the index to catch up.
 # Leaves $pid (the server, stopped on exit), $n (logs stored), $work and `api`. Extra
 # server flags come from $server_flags.
 cargo build --release -q -p ledger-server -p ledger-tools
@@ -24,7 +25,7 @@ while :; do
     n=$(api GET "/api/v1/metrics/usage-stats?days=1" "$key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["today"]["logs"])')
     [ "$n" -ge "$stored" ] && break
     target/release/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
-        --concurrency 4 --duration 30s --seed "$n" >/dev/null
+        --concurrency 4 --duration 30s --seed "$n" --live-timestamps >/dev/null
 done
 echo "filled $n logs in $(( $(date +%s) - start )) s; waiting for the index"
 for _ in $(seq 120); do

@@ -11,6 +11,7 @@
 
 mod mixed;
 mod protocol;
+mod stamps;
 mod tails;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,12 @@ pub struct Args {
     /// misbehaving shipper would: the overload benchmark.
     #[arg(long)]
     no_backoff: bool,
+    /// Stamp each log with the time its request is sent (native batch mode): the bodies are
+    /// made once and their timestamps rewritten in place, so stored logs advance in time as a
+    /// live service's do instead of repeating the same few seconds (the query benchmarks
+    /// fill with this).
+    #[arg(long)]
+    live_timestamps: bool,
     /// The server's process id, to sample its resident memory each second (mixed mode).
     #[arg(long)]
     pid: Option<u32>,
@@ -158,7 +165,7 @@ async fn setup(client: &HttpClient, base: &str, seed: u64) -> anyhow::Result<Str
 /// varied data. Also the average size of a log as native JSON and in the request bodies.
 /// With `--tails`, the first log of each body is a probe (see `tails`): the position of its
 /// number is in `probes`.
-fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize, Vec<usize>) {
+fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize, Vec<usize>, Vec<stamps::Stamps>) {
     let mut r = LogGen::new(args.seed, 0);
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -167,6 +174,7 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize, Vec<usize>) {
     let per = if single { 1 } else { args.batch_size };
     let count = if single { 2048 } else { 32 };
     let (mut json_bytes, mut body_bytes) = (0, 0);
+    let mut stamps = Vec::new();
     let out: Vec<Bytes> = (0..count)
         .map(|i| {
             let mut batch: Vec<Log> = (0..per)
@@ -189,6 +197,10 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize, Vec<usize>) {
                 .sum::<usize>();
             let body = args.protocol.encode(&batch, single);
             body_bytes += body.len();
+            if args.live_timestamps {
+                let times: Vec<i64> = batch.iter().map(|l| l.ms as i64 * 1000).collect();
+                stamps.push(stamps::Stamps::find(&body, &times).unwrap_or_default());
+            }
             body
         })
         .collect();
@@ -207,6 +219,7 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize, Vec<usize>) {
         json_bytes / (count * per),
         body_bytes / (count * per),
         probes,
+        stamps,
     )
 }
 
@@ -236,8 +249,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         Some(k) => k.clone(),
         None => setup(&client, &base, args.seed).await?,
     };
-    let (bodies, avg, wire, probes) = bodies(&args);
+    anyhow::ensure!(
+        !args.live_timestamps || (args.protocol == Protocol::Native && args.mode == Mode::Batch),
+        "--live-timestamps needs the native protocol in batch mode (it rewrites the JSON bodies)"
+    );
+    let (bodies, avg, wire, probes, stamps) = bodies(&args);
     let probes = Arc::new(probes);
+    let stamps = Arc::new(stamps);
     let bodies = Arc::new(bodies);
     let per = if args.mode == Mode::Batch {
         args.batch_size as u64
@@ -293,12 +311,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let slot = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for w in 0..args.concurrency {
-        let (client, bodies, probes, path, key) = (
+        let (client, bodies, probes, path, key, stamps) = (
             client.clone(),
             bodies.clone(),
             probes.clone(),
             path.clone(),
             key.clone(),
+            stamps.clone(),
         );
         let (counters, total, window, statuses, slot, refusals, book) = (
             counters.clone(),
@@ -328,6 +347,12 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                     break;
                 }
                 let mut body = bodies[i % bodies.len()].clone();
+                if let Some(s) = stamps.get(i % bodies.len()) {
+                    let now_us = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros() as i64);
+                    body = s.restamp(&body, now_us);
+                }
                 let mut probe = None;
                 if let (Some(b), Some(&at)) = (&book, probes.get(i % bodies.len())) {
                     let (numbered, n) = b.number(&body, at);

@@ -180,18 +180,29 @@ impl Engine {
         swapped?;
         let read_write = Duration::from_nanos(read_write_ns.load(Ordering::Relaxed));
         lap("rewrite_ms", &mut steps);
-        // 5. Out of every file: index segments merged without the deleted documents (on
-        //    tantivy's merge threads, while this thread recounts the rollups), the WAL
+        // 5. Out of every file: index segments merged without the deleted documents (one at
+        //    a time on tantivy's merge threads, while this thread recounts the rollups), the WAL
         //    files that held the logs closed, everything sealed, and those files deleted.
         let purge = match &inner.search {
-            Some(s) => Some(s.start_purge()?),
+            Some(s) => Some((s, s.start_purge()?)),
             None => None,
         };
-        self.recount(project, &dirty, pre.as_ref());
-        lap("recount_ms", &mut steps);
-        if let (Some(s), Some(p)) = (&inner.search, purge) {
-            finish_purge(s, p)?;
-        }
+        let merged = std::thread::scope(|sc| {
+            let merging = purge.map(|(s, p)| {
+                sc.spawn(move || {
+                    crate::priority::lower_priority();
+                    finish_purge(s, p)
+                })
+            });
+            self.recount(project, &dirty, pre.as_ref());
+            lap("recount_ms", &mut steps);
+            match merging.map(|m| m.join()) {
+                Some(Ok(r)) => r,
+                Some(Err(_)) => Err(EngineError::Internal("an index purge panicked".into())),
+                None => Ok(()),
+            }
+        });
+        merged?;
         lap("index_merge_ms", &mut steps);
         inner.wal().rotate()?;
         inner.seal_all()?;
