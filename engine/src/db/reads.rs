@@ -143,6 +143,15 @@ impl Engine {
         self.inner.search.as_ref().map_or(0, |s| s.lag())
     }
 
+    /// Whether the rollup reads ([`Engine::error_rate`], [`Engine::log_volume`],
+    /// [`Engine::top_errors`], [`Engine::patterns`]) would answer now without waiting for the
+    /// rollup thread to count what was appended: they are then microseconds of work in
+    /// memory, cheap enough for a thread that must not block. (A batch appended between this
+    /// call and the read is still waited for.)
+    pub fn rollups_caught_up(&self) -> bool {
+        self.inner.rollups.caught_up()
+    }
+
     /// The error-rate series of a project (`/metrics/error-rate`), from memory.
     ///
     /// Buckets of `bucket` width, aligned to it in UTC, oldest first, from the bucket holding

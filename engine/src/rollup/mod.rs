@@ -287,6 +287,12 @@ impl Rollups {
         self.reg.get(project)
     }
 
+    /// Whether every row applied so far is counted: a read now would not wait for the
+    /// rollup thread.
+    pub fn caught_up(&self) -> bool {
+        self.worker.as_ref().is_none_or(Worker::caught_up)
+    }
+
     /// Waits until every row applied so far is counted (see [`worker`]); an error if
     /// counting failed.
     pub fn catch_up(&self) -> Result<()> {

@@ -91,6 +91,12 @@ impl Worker {
         }
     }
 
+    /// Whether every batch sent so far is counted (a [`Worker::catch_up`] now would not wait).
+    pub fn caught_up(&self) -> bool {
+        let p = &self.progress;
+        p.done.load(Ordering::Acquire) >= p.sent.load(Ordering::Acquire)
+    }
+
     /// Waits until every batch sent before this call is counted.
     pub fn catch_up(&self) -> Result<()> {
         let p = &self.progress;

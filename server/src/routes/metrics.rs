@@ -51,6 +51,20 @@ fn params(pairs: &[(String, String)], default_bucket: Bucket, ranked: bool) -> A
     Ok(p)
 }
 
+/// Runs a rollup read on this thread when the rollups have counted everything appended
+/// (the read is then microseconds of work in memory, and a hop to the blocking pool would
+/// cost more than it), else on the blocking pool, where it waits for the counting.
+async fn rollup_read<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    if app.engine.rollups_caught_up() {
+        Ok(f())
+    } else {
+        blocking(f).await
+    }
+}
+
 fn by_level(counts: &[u64; 5]) -> Value {
     let mut m = Map::new();
     for l in Level::ALL {
@@ -65,8 +79,10 @@ pub async fn error_rate(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -
     let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
     let p = params(&pairs, Bucket::FiveMinutes, false)?;
     let (a, pid) = (app.clone(), project.id);
-    let buckets =
-        blocking(move || a.engine.error_rate(pid, now_micros(), p.hours, p.bucket)).await??;
+    let buckets = rollup_read(app, move || {
+        a.engine.error_rate(pid, now_micros(), p.hours, p.bucket)
+    })
+    .await??;
     let list: Vec<Value> = buckets
         .iter()
         .map(|b| {
@@ -82,8 +98,10 @@ pub async fn log_volume(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -
     let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
     let p = params(&pairs, Bucket::Hour, false)?;
     let (a, pid) = (app.clone(), project.id);
-    let buckets =
-        blocking(move || a.engine.log_volume(pid, now_micros(), p.hours, p.bucket)).await??;
+    let buckets = rollup_read(app, move || {
+        a.engine.log_volume(pid, now_micros(), p.hours, p.bucket)
+    })
+    .await??;
     let list: Vec<Value> = buckets
         .iter()
         .map(|b| {
@@ -99,8 +117,10 @@ pub async fn top_errors(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -
     let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
     let p = params(&pairs, Bucket::Hour, true)?;
     let (a, pid) = (app.clone(), project.id);
-    let errors =
-        blocking(move || a.engine.top_errors(pid, now_micros(), p.hours, p.limit)).await??;
+    let errors = rollup_read(app, move || {
+        a.engine.top_errors(pid, now_micros(), p.hours, p.limit)
+    })
+    .await??;
     let list: Vec<Value> = errors
         .iter()
         .map(|e| {
@@ -124,7 +144,10 @@ pub async fn patterns(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> 
     let project = project_access(app, &req, ctx, Some(Scope::Query), project_id_param(&pairs))?;
     let p = params(&pairs, Bucket::Hour, true)?;
     let (a, pid) = (app.clone(), project.id);
-    let found = blocking(move || a.engine.patterns(pid, now_micros(), p.hours, p.limit)).await??;
+    let found = rollup_read(app, move || {
+        a.engine.patterns(pid, now_micros(), p.hours, p.limit)
+    })
+    .await??;
     let list: Vec<Value> = found
         .iter()
         .map(|x| {
