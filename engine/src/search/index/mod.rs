@@ -492,23 +492,35 @@ impl SearchIndex {
             // Newest first: the segment's runs of documents from the last, each skipped when
             // its newest timestamp is older than the k-th candidate kept. Oldest first: one
             // pass in document order.
-            let maxes = desc.then_some(&cols.run_max_ts);
-            let runs: Vec<(u32, u32)> = match maxes {
-                Some(m) => (0..m.len() as u32)
-                    .rev()
-                    .map(|b| (b * DOC_BLOCK, ((b + 1) * DOC_BLOCK).min(seg.max_doc())))
-                    .collect(),
-                None => vec![(0, seg.max_doc())],
+            // Newest first: the segment's documents in windows from the last, each skipped
+            // when its newest timestamp is older than the k-th candidate kept. A window is
+            // one run, then four times the one before (each needs a scorer of its own: a few
+            // per segment, however rarely the query matches). Oldest first: one pass.
+            let windows: Vec<(u32, u32, i64)> = if desc {
+                let m = &cols.run_max_ts;
+                let mut v = Vec::new();
+                let (mut end, mut runs) = (seg.max_doc(), 1u32);
+                while end > 0 {
+                    let last = (end - 1) / DOC_BLOCK;
+                    let first = last.saturating_sub(runs - 1);
+                    let newest = m[first as usize..=last as usize].iter().max();
+                    v.push((first * DOC_BLOCK, end, newest.copied().unwrap_or(i64::MAX)));
+                    end = first * DOC_BLOCK;
+                    runs = runs.saturating_mul(4);
+                }
+                v
+            } else {
+                vec![(0, seg.max_doc(), i64::MAX)]
             };
-            'runs: for (start, end) in runs {
-                if let Some(m) = maxes.filter(|_| top.len() >= k) {
+            'windows: for (start, end, newest) in windows {
+                if desc && top.len() >= k {
                     sort(&mut top);
                     if top.len() > k {
                         more = true;
                         top.truncate(k);
                     }
                     // Sorting dedups: there may be fewer than k now.
-                    if top.len() >= k && m[(start / DOC_BLOCK) as usize] < top[k - 1].0 {
+                    if top.len() >= k && newest < top[k - 1].0 {
                         more = true;
                         continue;
                     }
@@ -527,7 +539,7 @@ impl SearchIndex {
                         && (examined >= max_examined || Instant::now() >= deadline)
                     {
                         more = true;
-                        break 'runs;
+                        break 'windows;
                     }
                     if alive.is_none_or(|a| a.is_alive(doc)) {
                         if let (Some(ts), Some(seq)) = (ts_col.first(doc), seq_col.first(doc)) {
