@@ -348,10 +348,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 }
                 let mut body = bodies[i % bodies.len()].clone();
                 if let Some(s) = stamps.get(i % bodies.len()) {
-                    let now_us = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_micros() as i64);
-                    body = s.restamp(&body, now_us);
+                    body = s.restamp(&body, ledger_engine::now_micros());
                 }
                 let mut probe = None;
                 if let (Some(b), Some(&at)) = (&book, probes.get(i % bodies.len())) {
