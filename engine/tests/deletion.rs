@@ -427,6 +427,30 @@ fn fault_config(fs: &FaultFs) -> EngineConfig {
 /// count; verify stays clean throughout.
 #[test]
 fn a_crash_at_any_write_of_a_deletion_leaves_old_or_new_and_resumes() {
+    sweep_deletion_faults(Fault::Crash);
+}
+
+/// The same for a failed fsync at any point of a deletion, the process going on: a catalog
+/// commit whose last fsync failed may still be durable, so neither file of that swap may be
+/// removed before the next open knows which one the catalog lists.
+#[test]
+fn a_failed_fsync_at_any_point_of_a_deletion_leaves_old_or_new_and_resumes() {
+    sweep_deletion_faults(Fault::FailedFsync);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// The machine stops at the k-th write; what was synced survives.
+    Crash,
+    /// The k-th fsync fails; the process closes the engine and opens it again.
+    FailedFsync,
+}
+
+fn sweep_deletion_faults(fault: Fault) {
+    let counter = |fs: &FaultFs| match fault {
+        Fault::Crash => fs.writes(),
+        Fault::FailedFsync => fs.fsyncs(),
+    };
     let mut r = rng(5);
     let batches: Vec<Vec<NewLog>> = (0..8).map(|_| logs(&mut r, 40)).collect();
     let setup = |fs: &FaultFs| -> Model {
@@ -452,10 +476,10 @@ fn a_crash_at_any_write_of_a_deletion_leaves_old_or_new_and_resumes() {
             },
         )
     };
-    // Count the writes of the deletion alone.
+    // Count the writes (fsyncs) of the deletion alone.
     let probe = FaultFs::new(Faults::default());
     let m = setup(&probe);
-    let before = probe.writes();
+    let before = counter(&probe);
     // The open before the deletion writes too; counted in, like the runs below.
     let removed = {
         let (e, _) = Engine::open(&fault_dir(), fault_config(&probe)).unwrap();
@@ -474,23 +498,38 @@ fn a_crash_at_any_write_of_a_deletion_leaves_old_or_new_and_resumes() {
         removed > 20,
         "the deletion must remove enough to matter: {removed}"
     );
-    let total = probe.writes() - before;
-    assert!(total > 10, "a deletion writes: {total}");
-    let mut crashes = 0;
+    let total = counter(&probe) - before;
+    assert!(total > 10, "a deletion writes and syncs: {total}");
+    let mut faults_hit = 0;
     for k in 1..=total {
         let fs = FaultFs::new(Faults::default());
         setup(&fs);
-        fs.set_faults(Faults {
-            crash_at_write: Some(fs.writes() + k),
-            ..Faults::default()
+        let at = counter(&fs) + k;
+        fs.set_faults(match fault {
+            Fault::Crash => Faults {
+                crash_at_write: Some(at),
+                ..Faults::default()
+            },
+            Fault::FailedFsync => Faults {
+                fail_fsync: Some(at),
+                ..Faults::default()
+            },
         });
         if let Ok((e, _)) = Engine::open(&fault_dir(), fault_config(&fs)) {
             let _ = deletion(&e);
             drop(e);
         }
-        crashes += u64::from(fs.crashed());
-        let fs = fs.reboot(k);
-        let context = format!("crash at write {k} of the deletion");
+        let (fs, context) = match fault {
+            Fault::Crash => {
+                faults_hit += u64::from(fs.crashed());
+                (fs.reboot(k), format!("crash at write {k} of the deletion"))
+            }
+            Fault::FailedFsync => {
+                faults_hit += u64::from(counter(&fs) >= at);
+                fs.set_faults(Faults::default());
+                (fs, format!("failed fsync {k} of the deletion"))
+            }
+        };
         {
             let (e, _) = Engine::open(&fault_dir(), fault_config(&fs))
                 .unwrap_or_else(|err| panic!("{context}: reopen: {err}"));
@@ -532,7 +571,7 @@ fn a_crash_at_any_write_of_a_deletion_leaves_old_or_new_and_resumes() {
         );
     }
     assert!(
-        crashes > total / 2,
-        "most points must really crash: {crashes} of {total}"
+        faults_hit > total / 2,
+        "most points must really fail: {faults_hit} of {total}"
     );
 }

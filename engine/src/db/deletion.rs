@@ -396,17 +396,16 @@ impl Engine {
             };
         }
         let removed_n = rw.removed.len() as u64;
-        if let Err(e) = inner.catalog.replace_segment(
+        // On failure both files stay: the commit may still be durable, and the next open
+        // keeps whichever of the two the catalog lists and removes the other as an orphan.
+        inner.catalog.replace_segment(
             project,
             seg.id,
             rw.new.as_ref().map(|(m, _)| m),
             &usage_out,
             deletion,
             removed_n,
-        ) {
-            self.discard(vec![rw]);
-            return Err(e);
-        }
+        )?;
         {
             let mut g = st.write();
             g.segments.retain(|s| s.id != seg.id);

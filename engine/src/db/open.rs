@@ -84,6 +84,7 @@ impl Engine {
         } else if let Some(ix) = indexer.as_mut().filter(|_| inner.config.index_restored) {
             align_restored_index(&inner, ix, &state.sealed, watermark)?;
         }
+        let mut sealer = ReplaySealer::start(inner.clone())?;
         let replayed = wal::replay(&*fs, &wal_dir, inner.config.recovery, |batch| {
             let sealed = state.sealed.get(&batch.project).copied().unwrap_or(0);
             if state.deleted.contains(&batch.project) {
@@ -103,10 +104,12 @@ impl Engine {
             }
             inner.apply_rows(p, batch.records, batch.usage_bytes);
             if inner.needs_seal(p) {
-                inner.seal_project(p)?;
+                inner.freeze(p);
+                sealer.seal(p)?;
             }
             Ok(true)
         })?;
+        sealer.finish()?;
         if let (Some(s), Some(mut ix)) = (inner.search.as_ref(), indexer.take()) {
             ix.commit()?;
             s.start(ix)?;
@@ -150,6 +153,64 @@ impl Engine {
             },
             report,
         ))
+    }
+}
+
+/// Seals during WAL replay on a second thread: the replay thread freezes a project's memtable
+/// when it is full and goes on decoding and applying while this thread writes the segment.
+/// At most [`ReplaySealer::QUEUE`] seals wait, so replay holds a bounded number of frozen
+/// memtables (each at most a seal's worth), as the single-threaded replay did.
+struct ReplaySealer {
+    tx: Option<crossbeam_channel::Sender<ProjectId>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl ReplaySealer {
+    const QUEUE: usize = 2;
+
+    fn start(inner: Arc<Inner>) -> Result<ReplaySealer> {
+        let (tx, rx) = crossbeam_channel::bounded::<ProjectId>(Self::QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("ledger-replay-seal".into())
+            .spawn(move || {
+                for p in rx {
+                    let _m = inner.maintenance.lock();
+                    inner.write_frozen(p)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| EngineError::io("replay sealer thread", e))?;
+        Ok(ReplaySealer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands the project's frozen memtables to the sealer, waiting while the queue is full.
+    /// A seal that failed ends the replay with its error.
+    fn seal(&mut self, p: ProjectId) -> Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(p).is_ok());
+        if sent {
+            return Ok(());
+        }
+        self.finish()?;
+        Err(EngineError::Internal("the replay sealer stopped".into()))
+    }
+
+    /// Waits for every queued seal; the first error, if one failed.
+    fn finish(&mut self) -> Result<()> {
+        drop(self.tx.take());
+        match self.thread.take().map(|t| t.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(EngineError::Internal("the replay sealer panicked".into())),
+        }
+    }
+}
+
+impl Drop for ReplaySealer {
+    fn drop(&mut self) {
+        let _ = self.finish();
     }
 }
 

@@ -63,10 +63,14 @@ impl Inner {
     pub(super) fn seal_project(&self, project: ProjectId) -> Result<()> {
         let _span = tracing::trace_span!("seal", project).entered();
         let _m = self.maintenance.lock();
-        let Some(st) = self.get_project(project) else {
-            return Ok(());
-        };
-        {
+        self.freeze(project);
+        self.write_frozen(project)
+    }
+
+    /// Moves the project's active memtable, if it holds rows, to the end of its frozen ones
+    /// (still readable; the next append starts a new memtable).
+    pub(super) fn freeze(&self, project: ProjectId) {
+        if let Some(st) = self.get_project(project) {
             let mut g = st.write();
             g.seal_requested = false;
             if !g.active.is_empty() {
@@ -74,6 +78,14 @@ impl Inner {
                 g.frozen.push(Arc::new(m));
             }
         }
+    }
+
+    /// Writes the project's frozen memtables out as segments, oldest first, each in the
+    /// catalog before it leaves memory. The caller holds the maintenance lock.
+    pub(super) fn write_frozen(&self, project: ProjectId) -> Result<()> {
+        let Some(st) = self.get_project(project) else {
+            return Ok(());
+        };
         loop {
             let Some(frozen) = st.read().frozen.first().cloned() else {
                 break;
@@ -97,13 +109,12 @@ impl Inner {
                 self.config.zstd_level,
             )?;
             let reader = SegmentReader::open(self.fs(), &path)?;
-            if let Err(e) = self
-                .catalog
-                .add_segment(&meta, frozen.max_seq(), frozen.usage())
-            {
-                let _ = self.fs().remove_file(&path);
-                return Err(e);
-            }
+            // A failed commit may still be durable (redb wrote its header, and only the
+            // last fsync failed), so the file stays: the next open keeps it if the catalog
+            // lists it and removes it as an orphan if not. The catalog takes no more
+            // writes after a failed commit, so no second copy of these rows can be added.
+            self.catalog
+                .add_segment(&meta, frozen.max_seq(), frozen.usage())?;
             {
                 let mut g = st.write();
                 g.frozen.retain(|m| !Arc::ptr_eq(m, &frozen));

@@ -93,6 +93,11 @@ impl FaultFs {
         self.state.lock().writes
     }
 
+    /// Fsyncs counted so far (to aim [`Faults::fail_fsync`] at a later one).
+    pub fn fsyncs(&self) -> u64 {
+        self.state.lock().fsyncs
+    }
+
     /// Total size of the files now (what a full disk is measured against).
     pub fn usage(&self) -> u64 {
         usage(&self.state.lock())
