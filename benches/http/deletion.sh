@@ -17,7 +17,7 @@ addr=127.0.0.1:18005
 source benches/http/fill.sh
 
 ingest() {
-    target/release/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 100 \
+    "$bin"/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 100 \
         --concurrency 8 --rate 200 --duration "$1" --seed "$2"
 }
 critical=$(api GET "/api/v1/logs?level=critical&limit=1" "$key" >/dev/null; \

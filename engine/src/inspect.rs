@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::catalog::Catalog;
 use crate::error::{EngineError, Result};
 use crate::fs::{FileSystem, RealFs};
+pub use crate::search::index::space::{FieldSpace, IndexSpace};
 use crate::segment::{SegmentMeta, SegmentReader};
 use crate::wal::{self, format};
 
@@ -117,6 +118,17 @@ pub fn inspect_dir(dir: &Path) -> Result<DirInfo> {
         info.wal.push(wal_file_info(&path)?);
     }
     Ok(info)
+}
+
+/// Where the search index's bytes go, field by field; `None` when the directory has no index
+/// (search off).
+pub fn index_space(dir: &Path) -> Result<Option<IndexSpace>> {
+    require_dir(&RealFs, dir)?;
+    let index = dir.join("index");
+    if !index.join("meta.json").exists() {
+        return Ok(None);
+    }
+    crate::search::index::space::index_space(&index).map(Some)
 }
 
 /// Checks every checksum in a data directory: each WAL frame and batch, each segment's

@@ -330,3 +330,54 @@ fn reindexing_a_project_keeps_results_identical() {
         before
     );
 }
+
+#[test]
+fn inspect_reports_the_index_bytes_of_each_field() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path(), small_config());
+        corpus(&e, 5, 600);
+        e.close().unwrap();
+    }
+    let space = ledger_engine::inspect::index_space(dir.path())
+        .unwrap()
+        .expect("search is on: there is an index");
+    assert_eq!(space.docs, 600);
+    let field = |name: &str| {
+        space
+            .fields
+            .iter()
+            .find(|f| f.field == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", space.fields))
+            .clone()
+    };
+    let message = field("message");
+    assert!(message.terms > 0 && message.postings > 0 && message.positions > 0);
+    // Positions only where phrases are common.
+    assert_eq!(field("service").positions, 0);
+    assert!(field("ts").fast > 0 && field("ts").terms == 0);
+    assert!(space
+        .fields
+        .windows(2)
+        .all(|w| w[0].total() >= w[1].total()));
+    let in_fields: u64 = space.fields.iter().map(|f| f.total()).sum();
+    assert_eq!(in_fields + space.other, space.total);
+    // Search off: no index, no figures.
+    let off = tempfile::tempdir().unwrap();
+    {
+        let mut cfg = small_config();
+        cfg.search = false;
+        let e = open(off.path(), cfg);
+        corpus_no_search(&e);
+        e.close().unwrap();
+    }
+    assert!(ledger_engine::inspect::index_space(off.path())
+        .unwrap()
+        .is_none());
+}
+
+fn corpus_no_search(e: &Engine) {
+    let mut rng = rng(6);
+    let logs = (0..50).map(|i| random_log(&mut rng, T0 + i)).collect();
+    e.append(1, logs, AppendOptions::default()).unwrap();
+}

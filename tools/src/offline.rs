@@ -77,7 +77,51 @@ pub fn inspect(path: &Path) -> Result<()> {
             w.rows
         );
     }
+    match inspect::index_space(path)? {
+        None => println!("\nsearch index: none (search off)"),
+        Some(ix) => print_index_space(&ix),
+    }
     Ok(())
+}
+
+/// The committed search index, field by field (bytes, and bytes per indexed log).
+fn print_index_space(ix: &inspect::IndexSpace) {
+    let per_doc = |b: u64| {
+        if ix.docs == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}", b as f64 / ix.docs as f64)
+        }
+    };
+    println!(
+        "\nsearch index: {} documents in {} segments, {} bytes ({} bytes per log)",
+        ix.docs,
+        ix.segments,
+        ix.total,
+        per_doc(ix.total)
+    );
+    println!(
+        "  {:<16} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9}",
+        "field", "terms", "postings", "positions", "fast", "total", "per log"
+    );
+    for f in &ix.fields {
+        println!(
+            "  {:<16} {:>12} {:>12} {:>12} {:>12} {:>12} {:>9}",
+            f.field,
+            f.terms,
+            f.postings,
+            f.positions,
+            f.fast,
+            f.total(),
+            per_doc(f.total())
+        );
+    }
+    println!(
+        "  {:<16} {:>64} {:>9}",
+        "(no field)",
+        ix.other,
+        per_doc(ix.other)
+    );
 }
 
 fn inspect_segment(path: &Path) -> Result<()> {

@@ -76,6 +76,7 @@ fn inspect_lists_segments_and_wal() {
     assert_eq!(code, 0);
     assert!(out.contains("total: 40 rows"), "{out}");
     assert!(out.contains("2 batches, 10 rows"), "{out}");
+    assert!(out.contains("search index: none"), "{out}");
     let (code, out, _) = ledgerctl(&["inspect", dir.join(SEGMENT).to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(out.contains("40 rows in 2 blocks"), "{out}");
@@ -129,6 +130,23 @@ fn reindex_rebuilds_the_index_offline() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("re-indexed 50 logs"), "{out}");
     assert!(dir.join("index/meta.json").exists());
+    let (code, out, err) = ledgerctl(&["inspect", d]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("search index: 50 documents"), "{out}");
+    let message = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("message "))
+        .unwrap_or_else(|| panic!("a message row: {out}"));
+    let bytes: Vec<u64> = message
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        bytes.iter().all(|&b| b > 0),
+        "terms, postings, positions: {message}"
+    );
     let (code, out, err) = ledgerctl(&["reindex", d, "--project", "0000000000000001"]);
     assert_eq!(code, 0, "{err}");
     assert!(

@@ -31,6 +31,7 @@ use crate::model::{Field, LogRecord, ProjectId};
 use super::parser::{Expr, KEYWORD_FIELDS, TEXT_FIELDS};
 
 mod candidates;
+pub mod space;
 mod translate;
 
 /// The analyzer of text fields: split on anything but letters and digits, lower-case —
