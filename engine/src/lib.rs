@@ -12,6 +12,7 @@
 
 mod catalog;
 mod codec;
+mod compression;
 mod config;
 mod db;
 mod error;

@@ -166,7 +166,7 @@ pub fn build<R: Borrow<LogRecord>>(
     let mut raw_total = 0u64;
     for chunk in rows.chunks(block_rows.max(1)) {
         let raw = block::encode(chunk);
-        let z = zstd::bulk::compress(&raw, zstd_level)
+        let z = crate::compression::compress(&raw, zstd_level)
             .map_err(|e| EngineError::Internal(format!("zstd compression: {e}")))?;
         let offset = out.len() as u64;
         let mask = |f: &dyn Fn(&LogRecord) -> u8| chunk.iter().fold(0u8, |m, r| m | 1 << f(r));
@@ -424,7 +424,7 @@ impl SegmentReader {
                 "block checksum mismatch",
             ));
         }
-        let raw = zstd::bulk::decompress(&buf, m.raw_len as usize)
+        let raw = crate::compression::decompress(&buf, m.raw_len as usize)
             .map_err(|e| EngineError::corrupt(&self.path, m.offset, format!("zstd: {e}")))?;
         let rows = block::decode(&raw).map_err(|e| {
             EngineError::corrupt(

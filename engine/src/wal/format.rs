@@ -98,7 +98,7 @@ pub fn encode_body(records: &[LogRecord], compress: bool) -> EncodedBody {
         codec::encode_row(&mut raw, r.ingested_at, &r.log);
     }
     if compress && raw.len() >= 2048 {
-        if let Ok(z) = zstd::bulk::compress(&raw, 1) {
+        if let Ok(z) = crate::compression::compress(&raw, 1) {
             if z.len() < raw.len() {
                 return EncodedBody {
                     flags: FLAG_ZSTD,
@@ -207,7 +207,7 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch, DecodeError> {
         let cap = (count as usize)
             .saturating_mul(256 << 10)
             .min(MAX_PAYLOAD * 4);
-        unpacked = zstd::bulk::decompress(body, cap).map_err(|_| DecodeError {
+        unpacked = crate::compression::decompress(body, cap).map_err(|_| DecodeError {
             offset: body_start,
             what: "batch body does not decompress",
         })?;
