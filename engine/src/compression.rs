@@ -57,7 +57,9 @@ mod tests {
         let mut x = seed;
         let mut out = Vec::with_capacity(len);
         while out.len() < len {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             out.extend_from_slice(words[(x >> 33) as usize % words.len()].as_bytes());
             out.extend_from_slice(&(x >> 50).to_le_bytes()[..2]);
         }
@@ -70,7 +72,11 @@ mod tests {
         for (i, level) in [3, 3, 1, 3, 1, 1, 19, 3].into_iter().enumerate() {
             let data = sample(i as u64, 1000 + i * 7000);
             let ours = compress(&data, level).unwrap();
-            assert_eq!(ours, zstd::bulk::compress(&data, level).unwrap(), "call {i}");
+            assert_eq!(
+                ours,
+                zstd::bulk::compress(&data, level).unwrap(),
+                "call {i}"
+            );
             assert_eq!(decompress(&ours, data.len()).unwrap(), data);
         }
     }

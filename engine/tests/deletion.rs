@@ -499,7 +499,9 @@ fn sweep_deletion_faults(fault: Fault) {
         "the deletion must remove enough to matter: {removed}"
     );
     let total = counter(&probe) - before;
-    assert!(total > 10, "a deletion writes and syncs: {total}");
+    // About 40 writes and 10 fsyncs (the count varies with the background threads).
+    let least = if fault == Fault::Crash { 10 } else { 5 };
+    assert!(total > least, "a deletion writes and syncs: {total}");
     let mut faults_hit = 0;
     for k in 1..=total {
         let fs = FaultFs::new(Faults::default());

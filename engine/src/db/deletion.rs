@@ -294,6 +294,7 @@ impl Engine {
                 &kept,
                 inner.config.block_rows,
                 inner.config.zstd_level,
+                1,
             )
             .and_then(|meta| Ok((meta, SegmentReader::open(inner.fs(), &path)?)));
             match written {

@@ -157,38 +157,49 @@ impl Engine {
 }
 
 /// Seals during WAL replay on a second thread: the replay thread freezes a project's memtable
-/// when it is full and goes on decoding and applying while this thread writes the segment.
-/// At most [`ReplaySealer::QUEUE`] seals wait, so replay holds a bounded number of frozen
-/// memtables (each at most a seal's worth), as the single-threaded replay did.
+/// when it is full and goes on decoding and applying while this thread writes the segment,
+/// packing its blocks on [`ReplaySealer::PACKERS`] threads. At most [`ReplaySealer::QUEUE`]
+/// seals wait, so replay holds a bounded number of frozen memtables (each at most a seal's
+/// worth), as the single-threaded replay did. The sealed memtables go back to the replay
+/// thread to be freed: freeing a seal's worth of rows is a tenth of the sealer's work, and
+/// the replay thread has time to spare while the sealer has none.
 struct ReplaySealer {
     tx: Option<crossbeam_channel::Sender<ProjectId>>,
+    sealed: crossbeam_channel::Receiver<Vec<Arc<crate::memtable::Memtable>>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 impl ReplaySealer {
     const QUEUE: usize = 2;
+    const PACKERS: usize = 2;
 
     fn start(inner: Arc<Inner>) -> Result<ReplaySealer> {
         let (tx, rx) = crossbeam_channel::bounded::<ProjectId>(Self::QUEUE);
+        let (sealed_tx, sealed) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("ledger-replay-seal".into())
             .spawn(move || {
                 for p in rx {
                     let _m = inner.maintenance.lock();
-                    inner.write_frozen(p)?;
+                    let written = inner.write_frozen(p, Self::PACKERS)?;
+                    // If replay already ended, they are freed here.
+                    let _ = sealed_tx.send(written);
                 }
                 Ok(())
             })
             .map_err(|e| EngineError::io("replay sealer thread", e))?;
         Ok(ReplaySealer {
             tx: Some(tx),
+            sealed,
             thread: Some(thread),
         })
     }
 
-    /// Hands the project's frozen memtables to the sealer, waiting while the queue is full.
-    /// A seal that failed ends the replay with its error.
+    /// Hands the project's frozen memtables to the sealer, waiting while the queue is full,
+    /// and frees those sealed since the last call. A seal that failed ends the replay with
+    /// its error.
     fn seal(&mut self, p: ProjectId) -> Result<()> {
+        self.sealed.try_iter().for_each(drop);
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(p).is_ok());
         if sent {
             return Ok(());
@@ -200,7 +211,9 @@ impl ReplaySealer {
     /// Waits for every queued seal; the first error, if one failed.
     fn finish(&mut self) -> Result<()> {
         drop(self.tx.take());
-        match self.thread.take().map(|t| t.join()) {
+        let joined = self.thread.take().map(|t| t.join());
+        self.sealed.try_iter().for_each(drop);
+        match joined {
             None | Some(Ok(Ok(()))) => Ok(()),
             Some(Ok(Err(e))) => Err(e),
             Some(Err(_)) => Err(EngineError::Internal("the replay sealer panicked".into())),

@@ -64,7 +64,7 @@ impl Inner {
         let _span = tracing::trace_span!("seal", project).entered();
         let _m = self.maintenance.lock();
         self.freeze(project);
-        self.write_frozen(project)
+        self.write_frozen(project, 1).map(drop)
     }
 
     /// Moves the project's active memtable, if it holds rows, to the end of its frozen ones
@@ -81,10 +81,17 @@ impl Inner {
     }
 
     /// Writes the project's frozen memtables out as segments, oldest first, each in the
-    /// catalog before it leaves memory. The caller holds the maintenance lock.
-    pub(super) fn write_frozen(&self, project: ProjectId) -> Result<()> {
+    /// catalog before it leaves the project, packing blocks on `threads` threads. Returns
+    /// the memtables written, for the caller to free where it has time to. The caller holds
+    /// the maintenance lock.
+    pub(super) fn write_frozen(
+        &self,
+        project: ProjectId,
+        threads: usize,
+    ) -> Result<Vec<Arc<Memtable>>> {
+        let mut written = Vec::new();
         let Some(st) = self.get_project(project) else {
-            return Ok(());
+            return Ok(written);
         };
         loop {
             let Some(frozen) = st.read().frozen.first().cloned() else {
@@ -107,6 +114,7 @@ impl Inner {
                 &rows,
                 self.config.block_rows,
                 self.config.zstd_level,
+                threads,
             )?;
             let reader = SegmentReader::open(self.fs(), &path)?;
             // A failed commit may still be durable (redb wrote its header, and only the
@@ -122,10 +130,11 @@ impl Inner {
             }
             self.memtable_bytes
                 .fetch_sub(frozen.bytes(), Ordering::Relaxed);
+            written.push(frozen);
         }
         if let Some(w) = self.wal.get() {
             w.checkpoint();
         }
-        Ok(())
+        Ok(written)
     }
 }

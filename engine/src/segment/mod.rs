@@ -145,17 +145,82 @@ fn index_crc(segment_id: u64, project: ProjectId, index: &[u8], rows: u64, raw: 
     crc32c::crc32c_append(c, &raw.to_le_bytes())
 }
 
-/// Builds the bytes of a segment file from rows sorted by `(timestamp, seq)`.
+/// A block encoded and compressed, not yet placed in a file.
+struct PackedBlock {
+    raw_len: usize,
+    z: Vec<u8>,
+    filter: Vec<u8>,
+}
+
+fn pack_block(chunk: &[&LogRecord], zstd_level: i32) -> Result<PackedBlock> {
+    let raw = block::encode(chunk);
+    let z = crate::compression::compress(&raw, zstd_level)
+        .map_err(|e| EngineError::Internal(format!("zstd compression: {e}")))?;
+    Ok(PackedBlock {
+        raw_len: raw.len(),
+        z,
+        filter: bloom::build(chunk),
+    })
+}
+
+/// Packs every chunk, on `threads` threads (the calling one among them) when there is more
+/// than one; the blocks come back in order.
+fn pack_blocks(
+    chunks: &[&[&LogRecord]],
+    zstd_level: i32,
+    threads: usize,
+) -> Result<Vec<PackedBlock>> {
+    let threads = threads.clamp(1, chunks.len().max(1));
+    if threads == 1 {
+        return chunks.iter().map(|c| pack_block(c, zstd_level)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || -> Result<Vec<(usize, PackedBlock)>> {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(chunk) = chunks.get(i) else {
+                return Ok(done);
+            };
+            done.push((i, pack_block(chunk, zstd_level)?));
+        }
+    };
+    let parts =
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut parts = vec![work()];
+            for h in helpers {
+                parts.push(h.join().unwrap_or_else(|_| {
+                    Err(EngineError::Internal("a block packer panicked".into()))
+                }));
+            }
+            parts
+        });
+    let mut blocks: Vec<Option<PackedBlock>> = (0..chunks.len()).map(|_| None).collect();
+    for part in parts {
+        for (i, b) in part? {
+            blocks[i] = Some(b);
+        }
+    }
+    Ok(blocks.into_iter().flatten().collect())
+}
+
+/// Builds the bytes of a segment file from rows sorted by `(timestamp, seq)`, encoding and
+/// compressing its blocks on `threads` threads (1: on the caller's alone; the bytes are
+/// the same either way).
 pub fn build<R: Borrow<LogRecord>>(
     project: ProjectId,
     id: u64,
     rows: &[R],
     block_rows: usize,
     zstd_level: i32,
+    threads: usize,
 ) -> Result<(Vec<u8>, SegmentMeta)> {
     let rows: Vec<&LogRecord> = rows.iter().map(|r| r.borrow()).collect();
     debug_assert!(rows.windows(2).all(|w| w[0].key() < w[1].key()));
-    let mut out = Vec::with_capacity(rows.len() * 64);
+    let chunks: Vec<&[&LogRecord]> = rows.chunks(block_rows.max(1)).collect();
+    let packed = pack_blocks(&chunks, zstd_level, threads)?;
+    let mut out = Vec::with_capacity(packed.iter().map(|b| b.z.len()).sum::<usize>() + 4096);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.push(COMPRESSION_ZSTD);
@@ -164,16 +229,13 @@ pub fn build<R: Borrow<LogRecord>>(
     out.extend_from_slice(&id.to_le_bytes());
     let mut metas = Vec::new();
     let mut raw_total = 0u64;
-    for chunk in rows.chunks(block_rows.max(1)) {
-        let raw = block::encode(chunk);
-        let z = crate::compression::compress(&raw, zstd_level)
-            .map_err(|e| EngineError::Internal(format!("zstd compression: {e}")))?;
+    for (chunk, b) in chunks.iter().zip(packed) {
         let offset = out.len() as u64;
         let mask = |f: &dyn Fn(&LogRecord) -> u8| chunk.iter().fold(0u8, |m, r| m | 1 << f(r));
         metas.push(BlockMeta {
             offset,
-            len: z.len() as u32,
-            raw_len: raw.len() as u32,
+            len: b.z.len() as u32,
+            raw_len: b.raw_len as u32,
             rows: chunk.len() as u32,
             level_mask: mask(&|r| r.log.level as u8),
             type_mask: mask(&|r| r.log.log_type as u8),
@@ -182,11 +244,11 @@ pub fn build<R: Borrow<LogRecord>>(
             max_ts: chunk[chunk.len() - 1].log.timestamp,
             min_seq: chunk.iter().map(|r| r.seq).min().unwrap_or(0),
             max_seq: chunk.iter().map(|r| r.seq).max().unwrap_or(0),
-            crc: block_crc(id, offset, &z),
-            filter: bloom::build(chunk).into_boxed_slice(),
+            crc: block_crc(id, offset, &b.z),
+            filter: b.filter.into_boxed_slice(),
         });
-        raw_total += raw.len() as u64;
-        out.extend_from_slice(&z);
+        raw_total += b.raw_len as u64;
+        out.extend_from_slice(&b.z);
     }
     let index_offset = out.len() as u64;
     let mut index = Vec::with_capacity(metas.len() * INDEX_ENTRY_LEN);
@@ -228,8 +290,9 @@ pub fn write<R: Borrow<LogRecord>>(
     rows: &[R],
     block_rows: usize,
     zstd_level: i32,
+    threads: usize,
 ) -> Result<SegmentMeta> {
-    let (bytes, meta) = build(project, id, rows, block_rows, zstd_level)?;
+    let (bytes, meta) = build(project, id, rows, block_rows, zstd_level, threads)?;
     crate::fs::write_atomic_in(fs, path, &bytes)?;
     Ok(meta)
 }
@@ -502,7 +565,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(file_name(5));
         let rs = rows(2500);
-        let meta = write(&RealFs, &p, 3, 5, &rs, 1000, 3).unwrap();
+        let meta = write(&RealFs, &p, 3, 5, &rs, 1000, 3, 1).unwrap();
         let seg = SegmentReader::open(&RealFs, &p).unwrap();
         assert_eq!(seg.blocks.len(), 3);
         assert_eq!(seg.meta(), meta);
@@ -515,9 +578,29 @@ mod tests {
     }
 
     #[test]
+    fn blocks_packed_on_several_threads_make_the_same_file() {
+        let rs = rows(5000);
+        let (one, meta) = build(4, 9, &rs, 256, 3, 1).unwrap();
+        for threads in [2, 3, 64] {
+            let (many, m) = build(4, 9, &rs, 256, 3, threads).unwrap();
+            assert!(many == one, "{threads} threads");
+            assert_eq!(m, meta);
+        }
+        // Fewer chunks than threads, and no rows at all.
+        assert!(
+            build(4, 9, &rs[..10], 256, 3, 4).unwrap().0
+                == build(4, 9, &rs[..10], 256, 3, 1).unwrap().0
+        );
+        assert!(
+            build::<LogRecord>(4, 9, &[], 256, 3, 4).unwrap().0
+                == build::<LogRecord>(4, 9, &[], 256, 3, 1).unwrap().0
+        );
+    }
+
+    #[test]
     fn every_bit_flip_is_detected() {
         let rs = rows(30);
-        let (bytes, _) = build(1, 2, &rs, 10, 3).unwrap();
+        let (bytes, _) = build(1, 2, &rs, 10, 3, 1).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.seg");
         // Flip one bit in each byte (stepping to keep the test quick); every flip must be
@@ -539,7 +622,7 @@ mod tests {
     fn truncated_segment_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(file_name(1));
-        write(&RealFs, &p, 1, 1, &rows(100), 10, 3).unwrap();
+        write(&RealFs, &p, 1, 1, &rows(100), 10, 3, 1).unwrap();
         let len = std::fs::metadata(&p).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
         f.set_len(len - 7).unwrap();
