@@ -292,9 +292,11 @@ impl Engine {
                 project,
                 id,
                 &kept,
-                inner.config.block_rows,
-                inner.config.zstd_level,
-                1,
+                &segment::Packing {
+                    block_rows: inner.config.block_rows,
+                    zstd_level: inner.config.zstd_level,
+                    threads: 1,
+                },
             )
             .and_then(|meta| Ok((meta, SegmentReader::open(inner.fs(), &path)?)));
             match written {

@@ -112,9 +112,11 @@ impl Inner {
                 project,
                 id,
                 &rows,
-                self.config.block_rows,
-                self.config.zstd_level,
-                threads,
+                &segment::Packing {
+                    block_rows: self.config.block_rows,
+                    zstd_level: self.config.zstd_level,
+                    threads,
+                },
             )?;
             let reader = SegmentReader::open(self.fs(), &path)?;
             // A failed commit may still be durable (redb wrote its header, and only the

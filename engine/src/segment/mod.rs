@@ -205,17 +205,29 @@ fn pack_blocks(
     Ok(blocks.into_iter().flatten().collect())
 }
 
-/// Builds the bytes of a segment file from rows sorted by `(timestamp, seq)`, encoding and
-/// compressing its blocks on `threads` threads (1: on the caller's alone; the bytes are
-/// the same either way).
+/// How a segment's rows are cut into blocks and compressed.
+#[derive(Debug, Clone, Copy)]
+pub struct Packing {
+    /// Rows per block.
+    pub block_rows: usize,
+    pub zstd_level: i32,
+    /// Threads that encode and compress blocks (1: the caller's alone; the bytes are the
+    /// same either way).
+    pub threads: usize,
+}
+
+/// Builds the bytes of a segment file from rows sorted by `(timestamp, seq)`.
 pub fn build<R: Borrow<LogRecord>>(
     project: ProjectId,
     id: u64,
     rows: &[R],
-    block_rows: usize,
-    zstd_level: i32,
-    threads: usize,
+    packing: &Packing,
 ) -> Result<(Vec<u8>, SegmentMeta)> {
+    let Packing {
+        block_rows,
+        zstd_level,
+        threads,
+    } = *packing;
     let rows: Vec<&LogRecord> = rows.iter().map(|r| r.borrow()).collect();
     debug_assert!(rows.windows(2).all(|w| w[0].key() < w[1].key()));
     let chunks: Vec<&[&LogRecord]> = rows.chunks(block_rows.max(1)).collect();
@@ -288,11 +300,9 @@ pub fn write<R: Borrow<LogRecord>>(
     project: ProjectId,
     id: u64,
     rows: &[R],
-    block_rows: usize,
-    zstd_level: i32,
-    threads: usize,
+    packing: &Packing,
 ) -> Result<SegmentMeta> {
-    let (bytes, meta) = build(project, id, rows, block_rows, zstd_level, threads)?;
+    let (bytes, meta) = build(project, id, rows, packing)?;
     crate::fs::write_atomic_in(fs, path, &bytes)?;
     Ok(meta)
 }
@@ -544,6 +554,14 @@ mod tests {
     use crate::fs::RealFs;
     use crate::model::{Field, Importance, Level, LogType, NewLog};
 
+    fn pk(block_rows: usize, threads: usize) -> Packing {
+        Packing {
+            block_rows,
+            zstd_level: 3,
+            threads,
+        }
+    }
+
     fn rows(n: usize) -> Vec<LogRecord> {
         (0..n)
             .map(|i| LogRecord {
@@ -565,7 +583,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(file_name(5));
         let rs = rows(2500);
-        let meta = write(&RealFs, &p, 3, 5, &rs, 1000, 3, 1).unwrap();
+        let meta = write(&RealFs, &p, 3, 5, &rs, &pk(1000, 1)).unwrap();
         let seg = SegmentReader::open(&RealFs, &p).unwrap();
         assert_eq!(seg.blocks.len(), 3);
         assert_eq!(seg.meta(), meta);
@@ -580,27 +598,27 @@ mod tests {
     #[test]
     fn blocks_packed_on_several_threads_make_the_same_file() {
         let rs = rows(5000);
-        let (one, meta) = build(4, 9, &rs, 256, 3, 1).unwrap();
+        let (one, meta) = build(4, 9, &rs, &pk(256, 1)).unwrap();
         for threads in [2, 3, 64] {
-            let (many, m) = build(4, 9, &rs, 256, 3, threads).unwrap();
+            let (many, m) = build(4, 9, &rs, &pk(256, threads)).unwrap();
             assert!(many == one, "{threads} threads");
             assert_eq!(m, meta);
         }
         // Fewer chunks than threads, and no rows at all.
         assert!(
-            build(4, 9, &rs[..10], 256, 3, 4).unwrap().0
-                == build(4, 9, &rs[..10], 256, 3, 1).unwrap().0
+            build(4, 9, &rs[..10], &pk(256, 4)).unwrap().0
+                == build(4, 9, &rs[..10], &pk(256, 1)).unwrap().0
         );
         assert!(
-            build::<LogRecord>(4, 9, &[], 256, 3, 4).unwrap().0
-                == build::<LogRecord>(4, 9, &[], 256, 3, 1).unwrap().0
+            build::<LogRecord>(4, 9, &[], &pk(256, 4)).unwrap().0
+                == build::<LogRecord>(4, 9, &[], &pk(256, 1)).unwrap().0
         );
     }
 
     #[test]
     fn every_bit_flip_is_detected() {
         let rs = rows(30);
-        let (bytes, _) = build(1, 2, &rs, 10, 3, 1).unwrap();
+        let (bytes, _) = build(1, 2, &rs, &pk(10, 1)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.seg");
         // Flip one bit in each byte (stepping to keep the test quick); every flip must be
@@ -622,7 +640,7 @@ mod tests {
     fn truncated_segment_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(file_name(1));
-        write(&RealFs, &p, 1, 1, &rows(100), 10, 3, 1).unwrap();
+        write(&RealFs, &p, 1, 1, &rows(100), &pk(10, 1)).unwrap();
         let len = std::fs::metadata(&p).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
         f.set_len(len - 7).unwrap();
