@@ -92,6 +92,26 @@ fn main() {
         measured: format!("{:.1}", index as f64 / stored as f64),
         met: None,
     });
+    // Where the index's bytes go (the same figures as `ledgerctl inspect`).
+    if let Ok(Some(space)) = ledger_engine::inspect::index_space(dir.path()) {
+        for f in &space.fields {
+            println!(
+                "index field {:<24} {:>6.2} bytes/log (terms {:.2}, postings {:.2}, positions {:.2}, fast {:.2})",
+                f.field,
+                f.total() as f64 / stored as f64,
+                f.terms as f64 / stored as f64,
+                f.postings as f64 / stored as f64,
+                f.positions as f64 / stored as f64,
+                f.fast as f64 / stored as f64,
+            );
+        }
+        println!(
+            "index store {:.2}, other (norms, deletes, meta) {:.2} bytes/log; {} index segments",
+            space.store as f64 / stored as f64,
+            space.other as f64 / stored as f64,
+            space.segments
+        );
+    }
     let ratio = (index + segs) as f64 / json_bytes as f64;
     rows.push(Row {
         figure: "bytes on disk per byte of JSON (segments + index)".into(),

@@ -118,7 +118,13 @@ fn print_index_space(ix: &inspect::IndexSpace) {
     }
     println!(
         "  {:<16} {:>64} {:>9}",
-        "(no field)",
+        "(document store)",
+        ix.store,
+        per_doc(ix.store)
+    );
+    println!(
+        "  {:<16} {:>64} {:>9}",
+        "(other)",
         ix.other,
         per_doc(ix.other)
     );

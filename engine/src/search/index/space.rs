@@ -27,13 +27,15 @@ impl FieldSpace {
     }
 }
 
-/// What the committed index holds: its documents, each field's bytes (largest first), and
-/// the bytes that belong to no field (stored documents, deletes, metadata).
+/// What the committed index holds: its documents, each field's bytes (largest first), the
+/// document store (no field is stored: one empty entry per document), and the bytes that
+/// belong to neither (field norms, deletes, metadata).
 #[derive(Debug, Clone, Default)]
 pub struct IndexSpace {
     pub docs: u64,
     pub segments: usize,
     pub fields: Vec<FieldSpace>,
+    pub store: u64,
     pub other: u64,
     pub total: u64,
 }
@@ -58,8 +60,10 @@ pub fn index_space(dir: &Path) -> Result<IndexSpace> {
         }
     };
     let mut docs = 0u64;
+    let mut store = 0u64;
     for s in usage.segments() {
         docs += u64::from(s.num_docs());
+        store += s.store().total().get_bytes();
         add(s.termdict(), |f| &mut f.terms);
         add(s.postings(), |f| &mut f.postings);
         add(s.positions(), |f| &mut f.positions);
@@ -73,7 +77,8 @@ pub fn index_space(dir: &Path) -> Result<IndexSpace> {
         docs,
         segments: usage.segments().len(),
         fields,
-        other: total.saturating_sub(in_fields),
+        store,
+        other: total.saturating_sub(in_fields + store),
         total,
     })
 }
