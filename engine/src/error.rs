@@ -70,6 +70,13 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The catalog refused to begin a transaction because an earlier commit failed: nothing
+    /// of this one was written, so files made for it may be removed (unlike after a failed
+    /// commit, which may still be durable).
+    pub(crate) fn catalog_refused(&self) -> bool {
+        matches!(self, EngineError::Catalog(e) if matches!(**e, redb::Error::PreviousIo))
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
         if source.raw_os_error() == Some(libc::ENOSPC) {

@@ -403,3 +403,64 @@ fn a_failed_fsync_during_replay_fails_the_open_and_loses_nothing() {
     // Else no failure fell after a seal, and recovery from a half-done replay went untested.
     assert!(sealed_before_failing > 0);
 }
+
+/// Segment files under the data directory.
+fn segment_files(fs: &FaultFs) -> usize {
+    use ledger_engine::fs::FileSystem;
+    let root = dir().join("segments");
+    let Ok(projects) = fs.list_dir(&root) else {
+        return 0;
+    };
+    projects
+        .iter()
+        .filter(|(_, is_dir)| *is_dir)
+        .flat_map(|(p, _)| fs.list_dir(p).unwrap_or_default())
+        .filter(|(f, _)| f.extension().is_some_and(|x| x == "seg"))
+        .count()
+}
+
+#[test]
+fn seals_retried_after_a_failed_catalog_commit_leave_no_files_behind() {
+    let logs = || (0..50).map(|i| tagged(T0 + i as i64, 1, i, 50)).collect();
+    // How many fsyncs one seal makes (segment file, directory, catalog commit).
+    let per_seal = {
+        let fs = FaultFs::default();
+        let (e, _) = Engine::open(&dir(), config(&fs)).unwrap();
+        e.append(1, logs(), AppendOptions::default()).unwrap();
+        let before = fs.fsyncs();
+        e.flush().unwrap();
+        fs.fsyncs() - before
+    };
+    assert!(per_seal >= 2, "{per_seal}");
+    let mut refused = 0;
+    for k in 1..=per_seal {
+        let fs = FaultFs::default();
+        let (e, _) = Engine::open(&dir(), config(&fs)).unwrap();
+        e.append(1, logs(), AppendOptions::default()).unwrap();
+        fs.set_faults(Faults {
+            fail_fsync: Some(fs.fsyncs() + k),
+            ..Default::default()
+        });
+        if e.flush().is_ok() {
+            continue;
+        }
+        // A retry that succeeds adds its segment; one the catalog refuses adds nothing.
+        for _ in 0..3 {
+            let before = segment_files(&fs);
+            if e.flush().is_err() {
+                refused += 1;
+                assert_eq!(
+                    segment_files(&fs),
+                    before,
+                    "fsync {k}: a refused retry left its segment file"
+                );
+            }
+        }
+        drop(e);
+        fs.set_faults(Faults::default());
+        let (e, _) = Engine::open(&dir(), config(&fs)).unwrap();
+        assert_eq!(all_logs(&e, 1).len(), 50, "fsync {k}");
+    }
+    // Else no retry was refused, and the clean-up went untested.
+    assert!(refused > 0);
+}

@@ -399,16 +399,22 @@ impl Engine {
             };
         }
         let removed_n = rw.removed.len() as u64;
-        // On failure both files stay: the commit may still be durable, and the next open
+        // On a failed commit both files stay: it may still be durable, and the next open
         // keeps whichever of the two the catalog lists and removes the other as an orphan.
-        inner.catalog.replace_segment(
+        // A transaction the catalog refused to begin wrote nothing: its rewrite goes.
+        if let Err(e) = inner.catalog.replace_segment(
             project,
             seg.id,
             rw.new.as_ref().map(|(m, _)| m),
             &usage_out,
             deletion,
             removed_n,
-        )?;
+        ) {
+            if e.catalog_refused() {
+                self.discard(vec![rw]);
+            }
+            return Err(e);
+        }
         {
             let mut g = st.write();
             g.segments.retain(|s| s.id != seg.id);

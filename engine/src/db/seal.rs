@@ -122,9 +122,18 @@ impl Inner {
             // A failed commit may still be durable (redb wrote its header, and only the
             // last fsync failed), so the file stays: the next open keeps it if the catalog
             // lists it and removes it as an orphan if not. The catalog takes no more
-            // writes after a failed commit, so no second copy of these rows can be added.
-            self.catalog
-                .add_segment(&meta, frozen.max_seq(), frozen.usage())?;
+            // writes after a failed commit, so no second copy of these rows can be added;
+            // the retries it refuses wrote nothing, and their files go at once (else every
+            // retry of the flusher would leave a segment's worth of disk behind).
+            if let Err(e) = self
+                .catalog
+                .add_segment(&meta, frozen.max_seq(), frozen.usage())
+            {
+                if e.catalog_refused() {
+                    let _ = self.fs().remove_file(&path);
+                }
+                return Err(e);
+            }
             {
                 let mut g = st.write();
                 g.frozen.retain(|m| !Arc::ptr_eq(m, &frozen));
