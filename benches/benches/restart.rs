@@ -10,34 +10,10 @@
 
 use std::time::Instant;
 
-use ledger_benches::{knob, print_table, LogGen, Row};
+use ledger_benches::{copy_dir, dir_bytes, knob, print_table, LogGen, Row};
 use ledger_engine::{AppendOptions, Engine, EngineConfig, FsyncPolicy};
 
 const T0: i64 = 1_795_000_000_000_000;
-
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let dest = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).expect("copy");
-        }
-    }
-}
 
 fn main() {
     let target = knob("LEDGER_BENCH_WAL_BYTES", 1 << 30);

@@ -8,26 +8,11 @@
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use ledger_benches::{json_len, knob, print_table, LogGen, Row};
+use ledger_benches::{dir_bytes, json_len, knob, print_table, LogGen, Row};
 use ledger_engine::search::{self, SearchBudget};
 use ledger_engine::{AppendOptions, Engine, EngineConfig, EngineError, FsyncPolicy, ScanRequest};
 
 const T0: i64 = 1_795_000_000_000_000;
-
-fn dir_bytes(p: &std::path::Path) -> u64 {
-    let mut n = 0;
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let m = e.metadata().expect("metadata");
-            n += if m.is_dir() {
-                dir_bytes(&e.path())
-            } else {
-                m.len()
-            };
-        }
-    }
-    n
-}
 
 fn main() {
     let stored = knob("LEDGER_BENCH_LOGS", 1_000_000) as usize;

@@ -286,19 +286,8 @@ impl Engine {
         } else {
             let id = inner.next_segment_id.fetch_add(1, Ordering::AcqRel);
             let path = inner.segment_path(project, id);
-            let written = segment::write(
-                inner.fs(),
-                &path,
-                project,
-                id,
-                &kept,
-                &segment::Packing {
-                    block_rows: inner.config.block_rows,
-                    zstd_level: inner.config.zstd_level,
-                    threads: 1,
-                },
-            )
-            .and_then(|meta| Ok((meta, SegmentReader::open(inner.fs(), &path)?)));
+            let written = segment::write(inner.fs(), &path, project, id, &kept, &inner.packing(1))
+                .and_then(|meta| Ok((meta, SegmentReader::open(inner.fs(), &path)?)));
             match written {
                 Ok(new) => {
                     if let Some(pre) = pre {

@@ -67,6 +67,15 @@ impl Inner {
         self.write_frozen(project, 1).map(drop)
     }
 
+    /// How this engine's segments are packed, on `threads` threads.
+    pub(super) fn packing(&self, threads: usize) -> segment::Packing {
+        segment::Packing {
+            block_rows: self.config.block_rows,
+            zstd_level: self.config.zstd_level,
+            threads,
+        }
+    }
+
     /// Moves the project's active memtable, if it holds rows, to the end of its frozen ones
     /// (still readable; the next append starts a new memtable).
     pub(super) fn freeze(&self, project: ProjectId) {
@@ -106,18 +115,8 @@ impl Inner {
                 }
             }
             let rows: Vec<&LogRecord> = frozen.iter().collect();
-            let meta = segment::write(
-                self.fs(),
-                &path,
-                project,
-                id,
-                &rows,
-                &segment::Packing {
-                    block_rows: self.config.block_rows,
-                    zstd_level: self.config.zstd_level,
-                    threads,
-                },
-            )?;
+            let meta =
+                segment::write(self.fs(), &path, project, id, &rows, &self.packing(threads))?;
             let reader = SegmentReader::open(self.fs(), &path)?;
             // A failed commit may still be durable (redb wrote its header, and only the
             // last fsync failed), so the file stays: the next open keeps it if the catalog

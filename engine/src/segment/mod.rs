@@ -196,13 +196,12 @@ fn pack_blocks(
             }
             parts
         });
-    let mut blocks: Vec<Option<PackedBlock>> = (0..chunks.len()).map(|_| None).collect();
+    let mut blocks = Vec::with_capacity(chunks.len());
     for part in parts {
-        for (i, b) in part? {
-            blocks[i] = Some(b);
-        }
+        blocks.extend(part?);
     }
-    Ok(blocks.into_iter().flatten().collect())
+    blocks.sort_unstable_by_key(|(i, _)| *i);
+    Ok(blocks.into_iter().map(|(_, b)| b).collect())
 }
 
 /// How a segment's rows are cut into blocks and compressed.
