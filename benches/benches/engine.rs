@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use ledger_benches::{json_len, knob, print_table, LogGen, Row};
+use ledger_benches::{append_retrying, json_len, knob, print_table, LogGen, Row};
 use ledger_engine::{
     AppendOptions, Engine, EngineConfig, Field, Filter, FsyncPolicy, Level, ScanRequest,
 };
@@ -146,15 +146,7 @@ fn main() {
         let n = 1000.min(stored - done);
         let b = g.batch(n);
         json_bytes += b.iter().map(|l| json_len(l) as u64).sum::<u64>();
-        loop {
-            match e.append(1, b.clone(), AppendOptions::default()) {
-                Ok(_) => break,
-                Err(ledger_engine::EngineError::Backpressure(_)) => {
-                    std::thread::sleep(std::time::Duration::from_millis(5))
-                }
-                Err(err) => panic!("{err}"),
-            }
-        }
+        append_retrying(&e, 1, &b);
         done += n;
     }
     e.flush().expect("flush");

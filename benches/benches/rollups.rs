@@ -18,14 +18,14 @@
 //! the time one log takes to append, and the time the rollup thread takes to count a log.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use ledger_benches::{knob, print_table, LogGen, Row};
+use ledger_benches::{append_retrying, knob, print_table, LogGen, Row};
 use ledger_engine::rollup::Rollups;
 use ledger_engine::{
-    fingerprint, AppendOptions, Bucket, Engine, EngineConfig, EngineError, FsyncPolicy, LogRecord,
-    NewLog, RollupConfig,
+    fingerprint, AppendOptions, Bucket, Engine, EngineConfig, FsyncPolicy, LogRecord, NewLog,
+    RollupConfig,
 };
 use rand::{Rng, SeedableRng};
 
@@ -88,13 +88,7 @@ fn workload(logs: usize, projects: usize, days: Option<i64>, seed: u64) -> Vec<(
 
 fn append_all(e: &Engine, batches: &[(u64, Vec<NewLog>)]) {
     for (p, b) in batches {
-        loop {
-            match e.append(*p, b.clone(), AppendOptions::default()) {
-                Ok(_) => break,
-                Err(EngineError::Backpressure(_)) => std::thread::sleep(Duration::from_millis(2)),
-                Err(err) => panic!("{err}"),
-            }
-        }
+        append_retrying(e, *p, b);
     }
 }
 

@@ -8,9 +8,9 @@
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
-use ledger_benches::{dir_bytes, json_len, knob, print_table, LogGen, Row};
+use ledger_benches::{append_retrying, dir_bytes, json_len, knob, print_table, LogGen, Row};
 use ledger_engine::search::{self, SearchBudget};
-use ledger_engine::{AppendOptions, Engine, EngineConfig, EngineError, FsyncPolicy, ScanRequest};
+use ledger_engine::{Engine, EngineConfig, FsyncPolicy, ScanRequest};
 
 const T0: i64 = 1_795_000_000_000_000;
 
@@ -38,15 +38,7 @@ fn main() {
                 for _ in 0..per_thread {
                     let b = g.batch(1000);
                     json += b.iter().map(|l| json_len(l) as u64).sum::<u64>();
-                    loop {
-                        match e.append(1, b.clone(), AppendOptions::default()) {
-                            Ok(_) => break,
-                            Err(EngineError::Backpressure(_)) => {
-                                std::thread::sleep(std::time::Duration::from_millis(2))
-                            }
-                            Err(err) => panic!("{err}"),
-                        }
-                    }
+                    append_retrying(&e, 1, &b);
                 }
                 json
             })

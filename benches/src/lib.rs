@@ -2,7 +2,7 @@
 //! the same logs `ledgerctl loadgen` sends) and a results table that prints each figure beside
 //! its target.
 
-use ledger_engine::NewLog;
+use ledger_engine::{AppendOptions, Engine, EngineError, NewLog, ProjectId};
 pub use ledger_loggen::LogGen;
 
 /// Bytes of the JSON a client would send for this log (to measure bytes on disk per byte
@@ -67,6 +67,20 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             copy_dir(&entry.path(), &dest);
         } else {
             std::fs::copy(entry.path(), dest).expect("copy");
+        }
+    }
+}
+
+/// Appends a batch, waiting out backpressure (the index or the memtables behind) as a
+/// well-behaved client does; any other error ends the bench.
+pub fn append_retrying(e: &Engine, project: ProjectId, batch: &[NewLog]) {
+    loop {
+        match e.append(project, batch.to_vec(), AppendOptions::default()) {
+            Ok(_) => return,
+            Err(EngineError::Backpressure(_)) => {
+                std::thread::sleep(std::time::Duration::from_millis(2))
+            }
+            Err(err) => panic!("{err}"),
         }
     }
 }

