@@ -5,8 +5,8 @@
 //! when sealing falls behind.
 //!
 //! Indexing stays at normal priority: lowered, it fell behind appends and the index-lag
-//! limit cut ingest-until-searchable by a fifth (BENCHMARKS.md, "Background work at lower
-//! priority").
+//! limit cut ingest-until-searchable by a fifth (BENCHMARKS.md, "HTTP ingest", what was
+//! tried).
 //!
 //! On Linux a thread's nice value is its own; elsewhere this is a no-op.
 
