@@ -26,7 +26,13 @@ pub struct UsageBook {
     reserved: Mutex<HashMap<(u64, i64), u64>>,
     /// Figures of days counted before the engine kept usage, read once per day.
     legacy: Mutex<HashMap<(u64, i64), DayUsage>>,
+    /// Every such day of a project (none on a data directory that never had them), read
+    /// once: they never change, so a range of days needs no database read after the first.
+    legacy_days: Mutex<HashMap<u64, Arc<Days>>>,
 }
+
+/// Usage by day, oldest first.
+type Days = Vec<(i64, DayUsage)>;
 
 /// Logs granted to one append. Dropping it gives the grant back: by then the engine has
 /// counted whatever it stored, or stored nothing.
@@ -67,6 +73,7 @@ impl UsageBook {
             engine,
             reserved: Mutex::new(HashMap::new()),
             legacy: Mutex::new(HashMap::new()),
+            legacy_days: Mutex::new(HashMap::new()),
         }
     }
 
@@ -153,24 +160,57 @@ impl UsageBook {
 
     /// Usage on days `first..=last` (days without any included as zero), oldest first.
     pub fn range(&self, project: u64, first: i64, last: i64) -> MetaResult<Vec<(i64, DayUsage)>> {
-        let mut by_day: HashMap<i64, DayUsage> = self
-            .meta
-            .usage_range(project, first, last)?
-            .into_iter()
+        let cached = self.legacy_days.lock().get(&project).cloned();
+        let legacy = match cached {
+            Some(days) => days,
+            None => {
+                let days = Arc::new(self.meta.usage_range(project, i64::MIN, i64::MAX)?);
+                self.legacy_days.lock().insert(project, days.clone());
+                days
+            }
+        };
+        Ok(self.with_engine(&legacy, project, first, last))
+    }
+
+    /// Like [`range`](Self::range) when it needs no database read (the project's legacy
+    /// days were read before); `None` otherwise. Microseconds, in memory: the request need
+    /// not go to the blocking pool.
+    pub fn range_cached(
+        &self,
+        project: u64,
+        first: i64,
+        last: i64,
+    ) -> Option<Vec<(i64, DayUsage)>> {
+        let legacy = self.legacy_days.lock().get(&project)?.clone();
+        Some(self.with_engine(&legacy, project, first, last))
+    }
+
+    fn with_engine(
+        &self,
+        legacy: &[(i64, DayUsage)],
+        project: u64,
+        first: i64,
+        last: i64,
+    ) -> Vec<(i64, DayUsage)> {
+        let mut by_day: HashMap<i64, DayUsage> = legacy
+            .iter()
+            .filter(|(d, _)| (first..=last).contains(d))
+            .copied()
             .collect();
         for (d, e) in self.engine.usage_range(project, first, last) {
             let u = by_day.entry(d).or_default();
             u.logs += e.logs;
             u.bytes += e.bytes;
         }
-        Ok((first..=last)
+        (first..=last)
             .map(|d| (d, by_day.get(&d).copied().unwrap_or_default()))
-            .collect())
+            .collect()
     }
 
     /// Forgets a deleted project (the engine forgets its own figures).
     pub fn forget(&self, project: u64) {
         self.legacy.lock().retain(|(p, _), _| *p != project);
+        self.legacy_days.lock().remove(&project);
     }
 }
 
@@ -239,5 +279,63 @@ mod tests {
         let book = Arc::new(UsageBook::new(meta, engine(dir.path())));
         assert_eq!(book.reserve(1, day, 5, 5).unwrap().granted(), 2);
         assert_eq!(book.day(1, day).unwrap().logs, 3);
+    }
+
+    #[test]
+    fn a_range_of_days_is_read_from_the_database_once_then_answered_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(Meta::open(dir.path()).unwrap());
+        let day = ledger_engine::day_of(ledger_engine::now_micros());
+        let legacy = |logs| DayUsage {
+            logs,
+            bytes: 10 * logs,
+        };
+        meta.put_usage(&HashMap::from([
+            ((1, day - 40), legacy(7)),
+            ((1, day - 2), legacy(5)),
+            ((1, day), legacy(3)),
+            ((2, day), legacy(9)),
+        ]))
+        .unwrap();
+        let e = engine(dir.path());
+        let book = UsageBook::new(meta, e.clone());
+        assert!(
+            book.range_cached(1, day - 29, day).is_none(),
+            "nothing read yet: the database must be asked"
+        );
+        let read = book.range(1, day - 29, day).unwrap();
+        assert_eq!(read.len(), 30);
+        assert_eq!(read[27], (day - 2, legacy(5)));
+        assert_eq!(read[29], (day, legacy(3)));
+        assert_eq!(
+            read.iter().map(|(_, u)| u.logs).sum::<u64>(),
+            8,
+            "day - 40 is outside"
+        );
+        assert_eq!(book.range_cached(1, day - 29, day), Some(read));
+        // The engine's figures stay live; the legacy ones are added in from memory.
+        let opts = AppendOptions {
+            usage_bytes: 400,
+            ..AppendOptions::default()
+        };
+        e.append(1, logs(4), opts).unwrap();
+        let now = book.range_cached(1, day - 40, day).unwrap();
+        assert_eq!(now[0], (day - 40, legacy(7)));
+        assert_eq!(
+            now[40],
+            (
+                day,
+                DayUsage {
+                    logs: 7,
+                    bytes: 430
+                }
+            )
+        );
+        assert!(book.range_cached(2, day, day).is_none(), "per project");
+        book.forget(1);
+        assert!(
+            book.range_cached(1, day, day).is_none(),
+            "forgotten with the project"
+        );
     }
 }
