@@ -24,11 +24,10 @@ pub struct UsageBook {
     engine: Engine,
     /// Logs granted to appends still in flight, by `(project, day)`.
     reserved: Mutex<HashMap<(u64, i64), u64>>,
-    /// Figures of days counted before the engine kept usage, read once per day.
-    legacy: Mutex<HashMap<(u64, i64), DayUsage>>,
-    /// Every such day of a project (none on a data directory that never had them), read
-    /// once: they never change, so a range of days needs no database read after the first.
-    legacy_days: Mutex<HashMap<u64, Arc<Days>>>,
+    /// Every day of a project counted before the engine kept usage (none on a data
+    /// directory that never had them), oldest first, read once: they never change, so a
+    /// day or a range of days needs no database read after the first.
+    legacy: Mutex<HashMap<u64, Arc<Days>>>,
 }
 
 /// Usage by day, oldest first.
@@ -73,21 +72,33 @@ impl UsageBook {
             engine,
             reserved: Mutex::new(HashMap::new()),
             legacy: Mutex::new(HashMap::new()),
-            legacy_days: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn legacy_days_cached(&self, project: u64) -> Option<Arc<Days>> {
+        self.legacy.lock().get(&project).cloned()
+    }
+
+    fn legacy_days(&self, project: u64) -> MetaResult<Arc<Days>> {
+        if let Some(days) = self.legacy_days_cached(project) {
+            return Ok(days);
+        }
+        let days = Arc::new(self.meta.usage_range(project, i64::MIN, i64::MAX)?);
+        self.legacy.lock().insert(project, days.clone());
+        Ok(days)
+    }
+
+    fn on(days: &[(i64, DayUsage)], day: i64) -> DayUsage {
+        days.binary_search_by_key(&day, |(d, _)| *d)
+            .map_or(DayUsage::default(), |i| days[i].1)
     }
 
     fn legacy_cached(&self, project: u64, day: i64) -> Option<DayUsage> {
-        self.legacy.lock().get(&(project, day)).copied()
+        Some(Self::on(&self.legacy_days_cached(project)?[..], day))
     }
 
     fn legacy(&self, project: u64, day: i64) -> MetaResult<DayUsage> {
-        if let Some(u) = self.legacy_cached(project, day) {
-            return Ok(u);
-        }
-        let u = self.meta.usage(project, day)?;
-        self.legacy.lock().insert((project, day), u);
-        Ok(u)
+        Ok(Self::on(&self.legacy_days(project)?[..], day))
     }
 
     fn grant(
@@ -160,15 +171,7 @@ impl UsageBook {
 
     /// Usage on days `first..=last` (days without any included as zero), oldest first.
     pub fn range(&self, project: u64, first: i64, last: i64) -> MetaResult<Vec<(i64, DayUsage)>> {
-        let cached = self.legacy_days.lock().get(&project).cloned();
-        let legacy = match cached {
-            Some(days) => days,
-            None => {
-                let days = Arc::new(self.meta.usage_range(project, i64::MIN, i64::MAX)?);
-                self.legacy_days.lock().insert(project, days.clone());
-                days
-            }
-        };
+        let legacy = self.legacy_days(project)?;
         Ok(self.with_engine(&legacy, project, first, last))
     }
 
@@ -181,7 +184,7 @@ impl UsageBook {
         first: i64,
         last: i64,
     ) -> Option<Vec<(i64, DayUsage)>> {
-        let legacy = self.legacy_days.lock().get(&project)?.clone();
+        let legacy = self.legacy_days_cached(project)?;
         Some(self.with_engine(&legacy, project, first, last))
     }
 
@@ -209,8 +212,7 @@ impl UsageBook {
 
     /// Forgets a deleted project (the engine forgets its own figures).
     pub fn forget(&self, project: u64) {
-        self.legacy.lock().retain(|(p, _), _| *p != project);
-        self.legacy_days.lock().remove(&project);
+        self.legacy.lock().remove(&project);
     }
 }
 

@@ -10,16 +10,6 @@ pub use ledger_engine::DayUsage;
 use super::{Meta, MetaResult, USAGE};
 
 impl Meta {
-    /// A project's usage on one day (days since the Unix epoch, UTC).
-    pub fn usage(&self, project: u64, day: i64) -> MetaResult<DayUsage> {
-        let rtx = self.db().begin_read()?;
-        let t = rtx.open_table(USAGE)?;
-        Ok(t.get((project, day))?.map_or(DayUsage::default(), |v| {
-            let (logs, bytes) = v.value();
-            DayUsage { logs, bytes }
-        }))
-    }
-
     /// A project's usage on days `first..=last`, only the days that have any.
     pub fn usage_range(
         &self,
