@@ -58,57 +58,97 @@ fn append_throughput(appenders: usize, batch: usize, total: usize) -> f64 {
     (per * batch * appenders) as f64 / secs
 }
 
-/// Encode + compress and decompress + decode speed of one segment block of 1,024 rows.
+/// Encode + compress and decompress + decode speed and size of segment blocks of 1,024
+/// rows: the layout written today (version 3: a zstd frame per column, string columns
+/// templated) and the one of versions 1 and 2 (one frame, every column plain), on the same
+/// rows. The rows are four generators' logs interleaved by timestamp, as a segment of a
+/// project fed by several clients holds them.
 fn block_codec(rows: &mut Vec<Row>) {
     use ledger_engine::segment::block;
-    let mut g = LogGen::new(3, T0);
-    let recs: Vec<ledger_engine::LogRecord> = g
-        .batch(1024)
-        .into_iter()
-        .enumerate()
-        .map(|(i, log)| ledger_engine::LogRecord {
-            seq: i as u64 + 1,
-            ingested_at: T0,
-            log,
-        })
-        .collect();
-    let json: usize = recs.iter().map(|r| json_len(&r.log)).sum();
-    let rounds = 200;
-    let t = Instant::now();
-    let mut z = Vec::new();
-    let mut raw_len = 0;
-    for _ in 0..rounds {
-        let raw = block::encode(&recs);
-        raw_len = raw.len();
-        z = zstd::bulk::compress(&raw, 3).expect("zstd");
+    let mut gens: Vec<LogGen> = (0..4).map(|a| LogGen::new(3 + a, T0)).collect();
+    let mut all: Vec<ledger_engine::LogRecord> = Vec::new();
+    let mut seq = 0;
+    for round in 0..20 {
+        for g in gens.iter_mut() {
+            for log in g.batch(256) {
+                seq += 1;
+                all.push(ledger_engine::LogRecord {
+                    seq,
+                    ingested_at: T0 + round * 300_000,
+                    log,
+                });
+            }
+        }
     }
-    let enc = (rounds * recs.len()) as f64 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    for _ in 0..rounds {
-        let raw = zstd::bulk::decompress(&z, raw_len).expect("zstd");
-        assert_eq!(block::decode(&raw).expect("decode").len(), recs.len());
+    all.sort_by_key(|r| r.key());
+    let blocks: Vec<&[ledger_engine::LogRecord]> = all.chunks(1024).collect();
+    let json: usize = all.iter().map(|r| json_len(&r.log)).sum();
+    let n = all.len();
+    let rounds = 10;
+    let mut figures = Vec::new();
+    for version in [3, 2] {
+        let t = Instant::now();
+        let mut packed = Vec::new();
+        for _ in 0..rounds {
+            packed = blocks
+                .iter()
+                .map(|b| {
+                    if version == 3 {
+                        let p = block::pack(b, 3).expect("pack");
+                        (p.bytes, p.raw_len)
+                    } else {
+                        let raw = block::encode(b);
+                        (zstd::bulk::compress(&raw, 3).expect("zstd"), raw.len())
+                    }
+                })
+                .collect();
+        }
+        let enc = (rounds * n) as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for _ in 0..rounds {
+            for ((z, raw_len), b) in packed.iter().zip(&blocks) {
+                let back = if version == 3 {
+                    block::unpack(z, *raw_len).expect("unpack")
+                } else {
+                    block::decode(&zstd::bulk::decompress(z, *raw_len).expect("zstd"))
+                        .expect("decode")
+                };
+                assert_eq!(back.len(), b.len());
+            }
+        }
+        let dec = (rounds * n) as f64 / t.elapsed().as_secs_f64();
+        let bytes: usize = packed.iter().map(|(z, _)| z.len()).sum();
+        println!(
+            "version {version} blocks of 1024 rows: {:.1} JSON bytes a log, {:.1} stored ({:.3} of the JSON); encode {enc:.0} rows/s, decode {dec:.0} rows/s",
+            json as f64 / n as f64,
+            bytes as f64 / n as f64,
+            bytes as f64 / json as f64
+        );
+        figures.push((version, bytes, enc, dec));
     }
-    let dec = (rounds * recs.len()) as f64 / t.elapsed().as_secs_f64();
-    println!(
-        "block of 1024 rows: {json} JSON bytes, {raw_len} columnar, {} zstd-3; encode {enc:.0} rows/s, decode {dec:.0} rows/s",
-        z.len()
-    );
-    rows.push(Row {
-        figure: "block bytes per log (columnar + zstd -3)".into(),
-        target: "-".into(),
-        measured: format!(
-            "{:.1} bytes/log, {:.3} of its JSON",
-            z.len() as f64 / 1024.0,
-            z.len() as f64 / json as f64
-        ),
-        met: None,
-    });
-    rows.push(Row {
-        figure: "block encode + compress / decompress + decode".into(),
-        target: "-".into(),
-        measured: format!("{enc:.0} / {dec:.0} rows/s"),
-        met: None,
-    });
+    for (version, bytes, enc, dec) in figures {
+        let layout = if version == 3 {
+            "version 3: a frame per column, strings templated"
+        } else {
+            "version 2: one frame, plain columns"
+        };
+        rows.push(Row {
+            figure: format!("block bytes per log, zstd -3, {layout}"),
+            target: "-".into(),
+            measured: format!(
+                "{:.1} bytes/log, {:.3} of its JSON",
+                bytes as f64 / n as f64,
+                bytes as f64 / json as f64
+            ),
+            met: None,
+        });
+        rows.push(Row {
+            figure: format!("block encode + compress / decompress + decode, version {version}"),
+            target: "-".into(),
+            measured: format!("{enc:.0} / {dec:.0} rows/s"),
+            met: None,
+        });
+    }
 }
 
 fn main() {
@@ -117,6 +157,11 @@ fn main() {
     let queries = knob("LEDGER_BENCH_QUERIES", 2_000) as usize;
     let mut rows = Vec::new();
     block_codec(&mut rows);
+    // LEDGER_BENCH_BLOCKS_ONLY=1: the block figures alone (a few seconds).
+    if knob("LEDGER_BENCH_BLOCKS_ONLY", 0) == 1 {
+        print_table(&rows);
+        return;
+    }
     println!("durable append (fsync always, group commit), {total} logs per configuration");
     for appenders in [1, 4, 16] {
         for batch in [100, 1000] {

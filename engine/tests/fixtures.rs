@@ -1,6 +1,6 @@
 //! The checked-in fixtures of every format version still read, and verify as expected.
 //! `LEDGER_WRITE_FIXTURES=1 cargo test -p ledger-engine --test fixtures` rewrites the
-//! current version's (`testdata/v2`); older versions' fixtures must stay as they are.
+//! current version's (`testdata/v3`); older versions' fixtures must stay as they are.
 
 mod common;
 
@@ -76,21 +76,34 @@ fn check_datadir(fixture: &Path) -> (tempfile::TempDir, Engine) {
     (tmp, e)
 }
 
-#[test]
-fn version_2_fixtures_read_and_verify() {
-    if std::env::var_os("LEDGER_WRITE_FIXTURES").is_some() {
-        write_datadir(&testdata(2).join("datadir"));
-    }
-    assert_eq!(segment_version(&testdata(2).join("datadir")), 2);
-    let (_tmp, e) = check_datadir(&testdata(2).join("datadir"));
-    // The keyword filters written by version 2 answer exact matches, present and absent.
+/// The keyword filters written since version 2 answer exact matches, present and absent.
+fn check_filters(e: &Engine) {
     for (svc, want) in [("svc1", 10), ("svc9", 0)] {
         let f = ledger_engine::Filter {
             fields: vec![(Field::Service, svc.into())],
             ..Default::default()
         };
-        assert_eq!(scan_all(&e, 1, f).len(), want, "{svc}");
+        assert_eq!(scan_all(e, 1, f).len(), want, "{svc}");
     }
+}
+
+#[test]
+fn version_3_fixtures_read_and_verify() {
+    if std::env::var_os("LEDGER_WRITE_FIXTURES").is_some() {
+        write_datadir(&testdata(3).join("datadir"));
+    }
+    assert_eq!(segment_version(&testdata(3).join("datadir")), 3);
+    let (_tmp, e) = check_datadir(&testdata(3).join("datadir"));
+    check_filters(&e);
+}
+
+/// `testdata/v2` was written by this file's fixture writer as of commit 718747b (the same
+/// data directory as `write_datadir`).
+#[test]
+fn version_2_fixtures_read_and_verify() {
+    assert_eq!(segment_version(&testdata(2).join("datadir")), 2);
+    let (_tmp, e) = check_datadir(&testdata(2).join("datadir"));
+    check_filters(&e);
 }
 
 /// `testdata/v1` was written by this file's fixture writer as of commit 774ad45:

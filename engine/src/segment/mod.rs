@@ -7,6 +7,7 @@
 pub mod block;
 pub mod bloom;
 pub mod cache;
+pub mod strings;
 
 use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,9 @@ use crate::model::{LogRecord, ProjectId};
 
 pub const MAGIC: &[u8; 8] = b"LDGRSEG\0";
 pub const TRAILER_MAGIC: &[u8; 8] = b"LDGRSEGE";
-/// The version this code writes. Version 1 (no keyword filters) is still read.
-pub const VERSION: u8 = 2;
+/// The version this code writes. Versions 1 (no keyword filters) and 2 (a block in one
+/// zstd frame) are still read.
+pub const VERSION: u8 = 3;
 pub const OLDEST_READABLE_VERSION: u8 = 1;
 pub const COMPRESSION_ZSTD: u8 = 1;
 
@@ -153,12 +155,11 @@ struct PackedBlock {
 }
 
 fn pack_block(chunk: &[&LogRecord], zstd_level: i32) -> Result<PackedBlock> {
-    let raw = block::encode(chunk);
-    let z = crate::compression::compress(&raw, zstd_level)
+    let packed = block::pack(chunk, zstd_level)
         .map_err(|e| EngineError::Internal(format!("zstd compression: {e}")))?;
     Ok(PackedBlock {
-        raw_len: raw.len(),
-        z,
+        raw_len: packed.raw_len,
+        z: packed.bytes,
         filter: bloom::build(chunk),
     })
 }
@@ -310,6 +311,8 @@ pub fn write<R: Borrow<LogRecord>>(
 /// from the local file or, once evicted from the local cache, from object storage.
 pub struct SegmentReader {
     pub path: PathBuf,
+    /// The format version it was written in.
+    pub version: u8,
     pub project: ProjectId,
     pub id: u64,
     pub blocks: Vec<BlockMeta>,
@@ -438,6 +441,7 @@ impl SegmentReader {
         }
         Ok(Arc::new(SegmentReader {
             path: path.to_owned(),
+            version,
             project,
             id,
             blocks,
@@ -496,15 +500,25 @@ impl SegmentReader {
                 "block checksum mismatch",
             ));
         }
-        let raw = crate::compression::decompress(&buf, m.raw_len as usize)
-            .map_err(|e| EngineError::corrupt(&self.path, m.offset, format!("zstd: {e}")))?;
-        let rows = block::decode(&raw).map_err(|e| {
-            EngineError::corrupt(
-                &self.path,
-                m.offset,
-                format!("block decodes badly at raw byte {}: {}", e.offset, e.what),
-            )
-        })?;
+        let rows = if self.version >= 3 {
+            block::unpack(&buf, m.raw_len as usize).map_err(|e| {
+                EngineError::corrupt(
+                    &self.path,
+                    m.offset,
+                    format!("block decodes badly at byte {}: {}", e.offset, e.what),
+                )
+            })?
+        } else {
+            let raw = crate::compression::decompress(&buf, m.raw_len as usize)
+                .map_err(|e| EngineError::corrupt(&self.path, m.offset, format!("zstd: {e}")))?;
+            block::decode(&raw).map_err(|e| {
+                EngineError::corrupt(
+                    &self.path,
+                    m.offset,
+                    format!("block decodes badly at raw byte {}: {}", e.offset, e.what),
+                )
+            })?
+        };
         if rows.len() != m.rows as usize {
             return Err(EngineError::corrupt(
                 &self.path,
