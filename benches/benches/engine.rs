@@ -84,7 +84,7 @@ fn block_codec(rows: &mut Vec<Row>) {
     let blocks: Vec<&[ledger_engine::LogRecord]> = all.chunks(1024).collect();
     let json: usize = all.iter().map(|r| json_len(&r.log)).sum();
     let n = all.len();
-    let rounds = 10;
+    let rounds = knob("LEDGER_BENCH_BLOCK_ROUNDS", 10) as usize;
     let mut figures = Vec::new();
     for version in [3, 2] {
         let t = Instant::now();
