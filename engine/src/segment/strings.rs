@@ -11,8 +11,9 @@
 //!   the pieces grouped by (skeleton, position), so that zstd sees all the user ids of one
 //!   attribute side by side instead of scattered through JSON text. A column of few
 //!   distinct values (a service name, a release) is the same layout with no pieces: a
-//!   dictionary. On the generator's logs this stores the block in 14 % fewer bytes than
-//!   the plain layout (`cargo bench -p ledger-benches --bench engine` prints both).
+//!   dictionary. With a zstd frame per column, this stores the generator's logs in a fifth
+//!   fewer bytes than version 2's single frame of plain columns (`LEDGER_BENCH_BLOCKS_ONLY=1
+//!   cargo bench -p ledger-benches --bench engine` prints both).
 //!
 //! The lexer only decides where a value is cut; any cut reassembles to exactly the bytes
 //! given (a value holding a `0x00` byte is stored whole, as *raw*), so decoding never
