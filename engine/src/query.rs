@@ -280,9 +280,26 @@ pub fn cached_block(
         return Ok(rows);
     }
     let rows = Arc::new(seg.read_block(i)?);
-    let bytes = seg.blocks[i].raw_len as usize * 2 + rows.len() * 96;
-    cache.put(seg.id, i, rows.clone(), bytes);
+    cache.put(seg.id, i, rows.clone(), decoded_bytes(&rows));
     Ok(rows)
+}
+
+/// The memory a decoded block holds: each row and each of its strings, with an allocator's
+/// overhead per string. Counted from the rows, not from the block's size on disk: a
+/// format 3 block's columns are smaller than what they decode to (a templated column keeps
+/// each skeleton once), so the block's `raw_len` would let the cache outgrow its budget.
+pub fn decoded_bytes(rows: &[LogRecord]) -> usize {
+    rows.iter()
+        .map(|r| {
+            std::mem::size_of::<LogRecord>()
+                + r.log
+                    .fields
+                    .iter()
+                    .flatten()
+                    .map(|s| s.capacity() + 16)
+                    .sum::<usize>()
+        })
+        .sum()
 }
 
 /// A candidate row, held by its sort key and where it lives: a deep offset keeps up to
@@ -490,6 +507,42 @@ pub fn get(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_block_counts_what_it_decodes_to_not_its_size_on_disk() {
+        // 64 logs of one 2,000-byte message: format 3 stores the message once.
+        let message = "the same long message ".repeat(90);
+        let rows: Vec<LogRecord> = (0..64)
+            .map(|i| LogRecord {
+                seq: i + 1,
+                ingested_at: 0,
+                log: crate::model::NewLog::new(
+                    1_000 + i as i64,
+                    crate::model::Level::Info,
+                    crate::model::LogType::Logger,
+                    crate::model::Importance::Standard,
+                )
+                .with(Field::Message, message.clone()),
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.seg");
+        let packing = crate::segment::Packing {
+            block_rows: 64,
+            zstd_level: 3,
+            threads: 1,
+        };
+        crate::segment::write(&crate::fs::RealFs, &path, 1, 1, &rows, &packing).unwrap();
+        let seg = SegmentReader::open(&crate::fs::RealFs, &path).unwrap();
+        assert!((seg.blocks[0].raw_len as usize) < 64 * message.len() / 4);
+        let cache = BlockCache::new(64 << 20);
+        assert_eq!(cached_block(&cache, &seg, 0).unwrap().len(), 64);
+        assert!(
+            cache.bytes() >= 64 * message.len(),
+            "counted at {} bytes",
+            cache.bytes()
+        );
+    }
 
     #[test]
     fn cursor_text_round_trips() {

@@ -63,6 +63,11 @@ impl BlockCache {
         }
     }
 
+    /// The bytes the cached blocks are counted at.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
+    }
+
     /// Forgets every block of a segment (after it is deleted).
     pub fn evict_segment(&self, segment: u64) {
         let mut g = self.inner.lock();
