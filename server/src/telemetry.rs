@@ -153,7 +153,7 @@ impl Telemetry {
             ),
             (
                 "ledger_segment_raw_bytes",
-                "Uncompressed bytes of the rows in sealed segments",
+                "Bytes of sealed segments' columns before zstd compression",
                 stats.segment_raw_bytes,
             ),
             (

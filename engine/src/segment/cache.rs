@@ -64,6 +64,7 @@ impl BlockCache {
     }
 
     /// The bytes the cached blocks are counted at.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.inner.lock().bytes
     }
