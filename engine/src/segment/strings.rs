@@ -279,13 +279,10 @@ fn err(r: &Reader<'_>, what: &'static str) -> DecodeError {
     }
 }
 
-/// A length read from the data, checked against what remains.
+/// A length read from the data, checked against what remains (`Reader::len_checked`).
 fn len(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
     let l = r.varint()?;
-    if l > r.remaining() as u64 {
-        return Err(err(r, "string length runs past the end of the column"));
-    }
-    Ok(l as usize)
+    r.len_checked(l)
 }
 
 fn decode_plain(r: &mut Reader<'_>, n: usize) -> Result<Vec<Option<String>>, DecodeError> {
@@ -301,10 +298,8 @@ fn decode_plain(r: &mut Reader<'_>, n: usize) -> Result<Vec<Option<String>>, Dec
         out.push(match l {
             0 => None,
             l => {
-                if l - 1 > r.remaining() as u64 {
-                    return Err(err(r, "string length runs past the end of the column"));
-                }
-                Some(r.str(l as usize - 1)?.to_owned())
+                let l = r.len_checked(l - 1)?;
+                Some(r.str(l)?.to_owned())
             }
         });
     }
