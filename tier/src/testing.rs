@@ -70,14 +70,30 @@ impl S3Server {
     pub fn create_bucket(&self, name: &str) {
         use std::io::{Read, Write};
         let addr = self.endpoint.trim_start_matches("http://");
-        let mut c = std::net::TcpStream::connect(addr).expect("connect to moto_server");
-        write!(
-            c,
-            "PUT /{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        c.read_to_string(&mut answer).unwrap();
+        // moto_server has been seen to reset a connection made just after it started
+        // answering: retry the request a few times before failing.
+        let put = || -> std::io::Result<String> {
+            let mut c = std::net::TcpStream::connect(addr)?;
+            write!(
+                c,
+                "PUT /{name} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut answer = String::new();
+            c.read_to_string(&mut answer)?;
+            Ok(answer)
+        };
+        let mut tries = 0;
+        let answer = loop {
+            match put() {
+                Ok(a) => break a,
+                Err(e) if tries < 20 => {
+                    tries += 1;
+                    eprintln!("create bucket {name}: {e}; retrying");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => panic!("create bucket {name} at {addr}: {e}"),
+            }
+        };
         assert!(
             answer.starts_with("HTTP/1.1 200"),
             "create bucket: {answer}"
