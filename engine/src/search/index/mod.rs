@@ -30,6 +30,7 @@ use crate::model::{Field, LogRecord, ProjectId};
 
 use super::parser::{Expr, KEYWORD_FIELDS, TEXT_FIELDS};
 
+mod attrs;
 mod candidates;
 pub mod space;
 mod translate;
@@ -447,13 +448,12 @@ impl Indexer {
                 d.add_text(*tf, v);
             }
         }
-        // tantivy reads a `serde_json::Value` as it is (strings that are RFC 3339 times
-        // become dates, as through its `OwnedValue`): no second tree to build and drop.
-        if let Some(Ok(v @ serde_json::Value::Object(_))) = r
-            .get(Field::Attributes)
-            .map(serde_json::from_str::<serde_json::Value>)
-        {
-            d.add_field_value(f.attrs, &v);
+        // Walked in the stored text where it can be (`attrs`): no `serde_json::Value` tree
+        // to build and drop per log.
+        match r.get(Field::Attributes).and_then(attrs::Attributes::of) {
+            Some(attrs::Attributes::Text(j)) => d.add_field_value(f.attrs, j),
+            Some(attrs::Attributes::Parsed(v)) => d.add_field_value(f.attrs, &v),
+            None => {}
         }
         d
     }
