@@ -6,10 +6,14 @@
 //! allocation) and kept with its value in order, so validation walks a plain list. A key
 //! sent twice keeps its first place and its last value, as a `Map` would; of the keys the
 //! schema does not know only the first is kept, since it alone can be the first rule broken.
+//!
+//! [`LogObject::read_lending_attributes`] leaves `attributes` as the text that was sent (a
+//! `RawValue` lent from the input), for `attributes::of_text` to check without a `Value`.
 
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::validate::optional_field;
@@ -52,30 +56,63 @@ impl AsRef<str> for Key {
 
 /// A log object's fields in the order they were first sent.
 #[derive(Debug, Default)]
-pub struct LogObject {
+pub struct LogObject<'a> {
     pub fields: Vec<(Key, Value)>,
+    /// Read lending attributes: their text as sent (the last sent, if twice); their place
+    /// in `fields` then holds `null`.
+    pub attributes: Option<&'a RawValue>,
 }
 
-impl<'de> Deserialize<'de> for LogObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LogObject, D::Error> {
-        d.deserialize_map(ObjectVisitor)
+impl<'a> LogObject<'a> {
+    /// Reads a log object with every value parsed.
+    pub fn read(raw: &'a str) -> serde_json::Result<LogObject<'a>> {
+        Self::read_with(raw, false)
+    }
+
+    /// Reads a log object, its attributes left as text.
+    pub fn read_lending_attributes(raw: &'a str) -> serde_json::Result<LogObject<'a>> {
+        Self::read_with(raw, true)
+    }
+
+    fn read_with(raw: &'a str, lend: bool) -> serde_json::Result<LogObject<'a>> {
+        let mut de = serde_json::Deserializer::from_str(raw);
+        let object = ObjectVisitor { lend }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(object)
     }
 }
 
-struct ObjectVisitor;
+struct ObjectVisitor {
+    /// Leave `attributes` as text.
+    lend: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectVisitor {
+    type Value = LogObject<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<LogObject<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
 
 impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = LogObject;
+    type Value = LogObject<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LogObject, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LogObject<'de>, A::Error> {
         let mut fields: Vec<(Key, Value)> = Vec::with_capacity(16);
+        let mut attributes = None;
         let mut unknown_seen = false;
         while let Some(key) = map.next_key::<KeySeed>()? {
-            let value: Value = map.next_value()?;
+            let value: Value = if self.lend && key.0 == Key::Known("attributes") {
+                attributes = Some(map.next_value::<&'de RawValue>()?);
+                Value::Null
+            } else {
+                map.next_value()?
+            };
             match key.0 {
                 Key::Known(name) => {
                     // At most the schema's names and one other to look through.
@@ -95,7 +132,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
                 }
             }
         }
-        Ok(LogObject { fields })
+        Ok(LogObject { fields, attributes })
     }
 }
 

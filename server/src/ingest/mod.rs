@@ -2,6 +2,7 @@
 //! can reuse the rest: `body` (size limits, decompression) → `parse` (framing into logs) →
 //! `validate` (the Log schema into `NewLog`). Appending is the route's job.
 
+mod attributes;
 pub mod body;
 pub mod elastic;
 mod log_object;

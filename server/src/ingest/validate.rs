@@ -6,6 +6,7 @@ use ledger_engine::{Field, Importance, Level, LogType, NewLog};
 use serde_json::error::Category;
 use serde_json::{Map, Value};
 
+use super::attributes;
 use super::log_object::LogObject;
 use crate::error::ApiError;
 
@@ -32,7 +33,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn invalid(message: String) -> Rejection {
+    pub(super) fn invalid(message: String) -> Rejection {
         Rejection {
             code: "invalid_field",
             message,
@@ -107,9 +108,30 @@ pub fn validate_in(raw: &str, window: &TimeWindow) -> Result<NewLog, Rejection> 
 }
 
 /// Parses and checks one log. The object is read in one pass into its fields in order
-/// (see [`LogObject`]), not into a `Map`.
+/// (see [`LogObject`]), not into a `Map`; its attributes are checked and compacted on the
+/// text as sent where that gives the same answer ([`attributes::of_text`]), else parsed.
 pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
-    let object: LogObject = serde_json::from_str(raw).map_err(|e| match e.classify() {
+    match validate_lent(raw) {
+        Some(answer) => answer,
+        None => validate_parsed(raw),
+    }
+}
+
+/// [`validate`] with the attributes lent as text; `None` when the text cannot decide, or
+/// the log is not well-formed (the parsed path then gives the error as it always has).
+fn validate_lent(raw: &str) -> Option<Result<NewLog, Rejection>> {
+    let object = LogObject::read_lending_attributes(raw).ok()?;
+    let attrs = match object.attributes {
+        Some(text) => Some(attributes::of_text(text.get())?),
+        None => None,
+    };
+    let fields = object.fields.iter().map(|(k, v)| (k.as_str(), v));
+    Some(check_fields(fields, attrs).map(|checked| build(object.fields, checked)))
+}
+
+/// [`validate`] with every value parsed.
+fn validate_parsed(raw: &str) -> Result<NewLog, Rejection> {
+    let object = LogObject::read(raw).map_err(|e| match e.classify() {
         // Well-formed JSON of another type: an array, a string, …
         Category::Data => Rejection::invalid("a log must be a JSON object".into()),
         _ => Rejection {
@@ -118,7 +140,7 @@ pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
         },
     })?;
     let fields = object.fields.iter().map(|(k, v)| (k.as_str(), v));
-    let checked = check_fields(fields)?;
+    let checked = check_fields(fields, None)?;
     Ok(build(object.fields, checked))
 }
 
@@ -126,7 +148,7 @@ pub fn validate(raw: &str) -> Result<NewLog, Rejection> {
 /// door maps its items onto). A refused object comes back whole with the reason, so the
 /// rejected-logs list can keep it.
 pub fn validate_object(map: Map<String, Value>) -> Result<NewLog, (Rejection, Map<String, Value>)> {
-    match check_fields(map.iter().map(|(k, v)| (k.as_str(), v))) {
+    match check_fields(map.iter().map(|(k, v)| (k.as_str(), v)), None) {
         Ok(checked) => Ok(build(map, checked)),
         Err(r) => Err((r, map)),
     }
@@ -179,9 +201,11 @@ struct Parsed {
 }
 
 /// Every rule, on an object's fields in order: the first one broken, or the parsed
-/// required fields.
+/// required fields. `lent`: the attributes already checked on their text, to take at
+/// their place in the order instead of the value there.
 fn check_fields<'v>(
     fields: impl Iterator<Item = (&'v str, &'v Value)>,
+    mut lent: Option<attributes::Checked>,
 ) -> Result<Parsed, Rejection> {
     let mut timestamp = None;
     let mut level = None;
@@ -224,7 +248,12 @@ fn check_fields<'v>(
                     })?);
                 }
             }
-            "attributes" => attrs = attributes(v)?,
+            "attributes" => {
+                attrs = match lent.take() {
+                    Some(checked) => checked?,
+                    None => attributes::of_value(v)?,
+                }
+            }
             _ => {
                 let Some((_, rule)) = optional_field(name) else {
                     return Err(Rejection::invalid(format!(
@@ -273,41 +302,6 @@ fn build<K: AsRef<str>>(fields: impl IntoIterator<Item = (K, Value)>, p: Parsed)
         }
     }
     log
-}
-
-fn depth(v: &Value) -> usize {
-    match v {
-        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
-        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// An attributes object as compact JSON text, within the size and depth limits.
-fn attributes(v: &Value) -> Result<Option<String>, Rejection> {
-    match v {
-        Value::Null => return Ok(None),
-        Value::Object(_) => {}
-        _ => {
-            return Err(Rejection::invalid(
-                "attributes: expected a JSON object".into(),
-            ))
-        }
-    }
-    let d = depth(v);
-    if d > MAX_ATTRIBUTES_DEPTH {
-        return Err(Rejection::invalid(format!(
-            "attributes: nesting depth {d} is over the limit of {MAX_ATTRIBUTES_DEPTH}"
-        )));
-    }
-    let text = serde_json::to_string(v).unwrap_or_default();
-    if text.len() > MAX_ATTRIBUTES_BYTES {
-        return Err(Rejection::invalid(format!(
-            "attributes: {} bytes serialized, over the limit of {MAX_ATTRIBUTES_BYTES}",
-            text.len()
-        )));
-    }
-    Ok(Some(text))
 }
 
 #[cfg(test)]
@@ -384,6 +378,20 @@ mod tests {
         assert_eq!(code(&with(&big)), "invalid_field");
     }
 
+    #[test]
+    fn typical_attributes_are_checked_on_their_text() {
+        let raw =
+            with(r#""attributes": {"http": {"method": "GET", "status": 502}, "user_id": "u-81"}"#);
+        let lent = validate_lent(&raw).expect("decided without parsing the attributes");
+        assert_eq!(lent, validate_parsed(&raw));
+        assert_eq!(
+            lent.unwrap().get(Field::Attributes),
+            Some(r#"{"http":{"method":"GET","status":502},"user_id":"u-81"}"#)
+        );
+        // A fraction is left to the parser, which may write it differently.
+        assert_eq!(validate_lent(&with(r#""attributes":{"f":2.50}"#)), None);
+    }
+
     /// The way a log was read before [`LogObject`]: parsed into a `Map`, then checked.
     fn validate_by_map(raw: &str) -> Result<NewLog, Rejection> {
         let value: Value = serde_json::from_str(raw).map_err(|e| Rejection {
@@ -430,6 +438,7 @@ mod tests {
             "true",
             "[1]",
             r#"{"a":{"b":[1,2.5]},"c":"d"}"#,
+            r#"{ "b": 1, "a": "x y", "n": [true, null, -3] }"#,
             "{}",
         ]);
         let object = prop::collection::vec((key, value), 0..12).prop_map(|fields| {
