@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Where the server's CPU goes by thread during HTTP batch ingest: for each of `runs` rounds a
+# fresh server takes `ledgerctl loadgen` batch load (4 connections × 1,000 logs, 15 s), the
+# run waits for the index to catch up, and each thread's CPU time (user + system, from
+# /proc/<pid>/task/*/stat, counted from just before the load) is divided by the logs stored.
+# Threads are grouped by name (tokio's workers: request handling, parsing, validation; the
+# WAL writer; the flusher, which seals; our indexer and tantivy's indexing threads; the
+# rollup thread; ...). Threads that ended before the count (a seal's helper threads, merges)
+# are in "ended threads": the process's total less the threads still there. Prints per run,
+# then the medians: µs per stored log and share of the server's CPU.
+#
+#   benches/http/threads.sh [runs]               (default 3)
+#
+# The rollup thread's share is the cost of rollups on append as a client sees it; the rest
+# of their cost, on the WAL writer, is measured at the engine (`--bench rollups`).
+# bin=target/profiling uses binaries built beforehand with
+# `cargo build --profile profiling -p ledger-server -p ledger-tools`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+runs="${1:-3}"
+bin="${bin:-target/release}"
+if [ "$bin" = target/release ]; then
+    cargo build --release -q -p ledger-server -p ledger-tools
+fi
+addr=127.0.0.1:18114
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+# Each live thread's name and CPU ticks, and the process's total: "name ticks" lines, the
+# total as "= ticks".
+snapshot() {
+    python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+def ticks(path):
+    s = open(path).read()
+    name, rest = s[s.index("(") + 1 : s.rindex(")")], s[s.rindex(")") + 2 :].split()
+    return name, int(rest[11]) + int(rest[12])
+for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        name, t = ticks(f"/proc/{pid}/task/{tid}/stat")
+    except (FileNotFoundError, ProcessLookupError):
+        continue
+    print(tid, name.replace(" ", "_"), t)
+print("=", "=", ticks(f"/proc/{pid}/stat")[1])
+PY
+}
+
+one() {
+    local run=$1 work pid token project key before after n
+    work=$(mktemp -d)
+    "$bin"/ledger --listen $addr --data-dir "$work/data" >"$work/out" 2>"$work/log" &
+    pid=$!
+    for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
+    api() { curl -sf -X "$1" "http://$addr$2" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}; }
+    field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+    token=$(api POST /api/v1/auth/register "" '{"email":"q@example.com","password":"correct horse battery"}' | field token)
+    project=$(api POST /api/v1/projects "$token" '{"name":"q","rate_limit_per_minute":100000000,"rate_limit_per_hour":1000000000,"daily_quota":1000000000000}' | field id)
+    key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"q","scopes":["ingest","query"]}' | field key)
+    before=$(snapshot "$pid")
+    "$bin"/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
+        --concurrency 4 --duration 15s --seed "$run" >/dev/null
+    for _ in $(seq 240); do
+        lag=$(curl -s "http://$addr/metrics" | awk '/^ledger_index_lag /{print $2}')
+        [ "${lag:-1}" = "0" ] && break
+        sleep 0.5
+    done
+    after=$(snapshot "$pid")
+    n=$(api GET "/api/v1/metrics/usage-stats?days=1" "$key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["today"]["logs"])')
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rm -rf "$work"
+    python3 - "$run" "$n" "$(getconf CLK_TCK)" "$before" "$after" <<'PY'
+import re, sys
+run, n, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def parse(text):
+    rows = [l.split() for l in text.splitlines()]
+    return {r[0]: (r[1], int(r[2])) for r in rows}
+before, after = parse(sys.argv[4]), parse(sys.argv[5])
+total = after["="][1] - before["="][1]
+groups = {}
+for tid, (name, t) in after.items():
+    if tid == "=":
+        continue
+    # tokio-rt-worker, thrd-tantivy-index0, ... : one group per name without its number.
+    group = re.sub(r"[0-9]+$", "", name)
+    groups[group] = groups.get(group, 0) + t - before.get(tid, (name, 0))[1]
+groups["ended threads"] = total - sum(groups.values())
+groups["all"] = total
+for g, t in groups.items():
+    print(run, g, round(t * 1e6 / hz / n, 3))
+PY
+}
+
+for r in $(seq "$runs"); do
+    one "$r" | tee -a "$results"
+done
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+groups = {}
+for run, g, us in rows:
+    groups.setdefault(g, []).append(float(us))
+runs = len({r[0] for r in rows})
+all_us = statistics.median(groups.pop("all"))
+print(f"medians of {runs} runs: µs of server CPU per stored log, share of the server's CPU")
+for g, xs in sorted(groups.items(), key=lambda kv: -statistics.median(kv[1])):
+    xs += [0.0] * (runs - len(xs))
+    m = statistics.median(xs)
+    if m > 0:
+        print(f"  {g:24} {m:7.3f}  {100 * m / all_us:5.1f} %")
+print(f"  {'all':24} {all_us:7.3f}")
+PY
