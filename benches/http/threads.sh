@@ -2,12 +2,13 @@
 # Where the server's CPU goes by thread during HTTP batch ingest: for each of `runs` rounds a
 # fresh server takes `ledgerctl loadgen` batch load (4 connections × 1,000 logs, 15 s), the
 # run waits for the index to catch up, and each thread's CPU time (user + system, from
-# /proc/<pid>/task/*/stat, counted from just before the load) is divided by the logs stored.
+# /proc/<pid>/task/*/stat, from just before the load) is divided by the logs stored.
 # Threads are grouped by name (tokio's workers: request handling, parsing, validation; the
 # WAL writer; the flusher, which seals; our indexer and tantivy's indexing threads; the
-# rollup thread; ...). Threads that ended before the count (a seal's helper threads, merges)
-# are in "ended threads": the process's total less the threads still there. Prints per run,
-# then the medians: µs per stored log and share of the server's CPU.
+# rollup thread; tantivy's indexing and merge threads; ...), polled every 100 ms so that
+# threads which end during the run (tantivy replaces its indexing threads at each commit)
+# are counted. Prints per run, then the medians: µs per stored log and share of the server's
+# CPU.
 #
 #   benches/http/threads.sh [runs]               (default 3)
 #
@@ -26,28 +27,48 @@ addr=127.0.0.1:18114
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
-# Each live thread's name and CPU ticks, and the process's total: "name ticks" lines, the
-# total as "= ticks".
-snapshot() {
-    python3 - "$1" <<'PY'
-import os, sys
-pid = sys.argv[1]
+# Polls the server's threads every 100 ms until $1 exists, then prints "group ticks" lines per
+# thread group (a thread's ticks since polling began; one that started later counts from 0),
+# "unattributed ticks" (the process's total less the groups: threads that lived less than a
+# poll, and a thread's last poll interval) and "all ticks". tantivy ends its indexing threads
+# at each commit and starts new ones, so a single snapshot would miss them.
+sample() {
+    python3 - "$pid" "$1" <<'PY'
+import os, re, sys, time
+pid, stop = sys.argv[1], sys.argv[2]
 def ticks(path):
     s = open(path).read()
     name, rest = s[s.index("(") + 1 : s.rindex(")")], s[s.rindex(")") + 2 :].split()
     return name, int(rest[11]) + int(rest[12])
-for tid in os.listdir(f"/proc/{pid}/task"):
-    try:
-        name, t = ticks(f"/proc/{pid}/task/{tid}/stat")
-    except (FileNotFoundError, ProcessLookupError):
-        continue
-    print(tid, name.replace(" ", "_"), t)
-print("=", "=", ticks(f"/proc/{pid}/stat")[1])
+def poll():
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[tid] = ticks(f"/proc/{pid}/task/{tid}/stat")
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
+first, last = poll(), {}
+total0 = ticks(f"/proc/{pid}/stat")[1]
+while not os.path.exists(stop):
+    last.update(poll())
+    time.sleep(0.1)
+last.update(poll())
+total = ticks(f"/proc/{pid}/stat")[1] - total0
+groups = {}
+for tid, (name, t) in last.items():
+    # tokio-rt-worker, thrd-tantivy-index0, merge_thread_3: one group per name less its number.
+    group = re.sub(r"[0-9]+$", "", name).rstrip("_").replace(" ", "_")
+    groups[group] = groups.get(group, 0) + t - first.get(tid, (name, 0))[1]
+groups["unattributed"] = total - sum(groups.values())
+groups["all"] = total
+for g, t in groups.items():
+    print(g, t)
 PY
 }
 
 one() {
-    local run=$1 work pid token project key before after n
+    local run=$1 work pid token project key sampler n
     work=$(mktemp -d)
     "$bin"/ledger --listen $addr --data-dir "$work/data" >"$work/out" 2>"$work/log" &
     pid=$!
@@ -57,7 +78,8 @@ one() {
     token=$(api POST /api/v1/auth/register "" '{"email":"q@example.com","password":"correct horse battery"}' | field token)
     project=$(api POST /api/v1/projects "$token" '{"name":"q","rate_limit_per_minute":100000000,"rate_limit_per_hour":1000000000,"daily_quota":1000000000000}' | field id)
     key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"q","scopes":["ingest","query"]}' | field key)
-    before=$(snapshot "$pid")
+    sample "$work/stop" >"$work/ticks" &
+    sampler=$!
     "$bin"/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
         --concurrency 4 --duration 15s --seed "$run" >/dev/null
     for _ in $(seq 240); do
@@ -65,31 +87,19 @@ one() {
         [ "${lag:-1}" = "0" ] && break
         sleep 0.5
     done
-    after=$(snapshot "$pid")
+    touch "$work/stop"
+    wait "$sampler"
     n=$(api GET "/api/v1/metrics/usage-stats?days=1" "$key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["today"]["logs"])')
     kill "$pid"
     wait "$pid" 2>/dev/null || true
-    rm -rf "$work"
-    python3 - "$run" "$n" "$(getconf CLK_TCK)" "$before" "$after" <<'PY'
-import re, sys
+    python3 - "$run" "$n" "$(getconf CLK_TCK)" "$work/ticks" <<'PY'
+import sys
 run, n, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def parse(text):
-    rows = [l.split() for l in text.splitlines()]
-    return {r[0]: (r[1], int(r[2])) for r in rows}
-before, after = parse(sys.argv[4]), parse(sys.argv[5])
-total = after["="][1] - before["="][1]
-groups = {}
-for tid, (name, t) in after.items():
-    if tid == "=":
-        continue
-    # tokio-rt-worker, thrd-tantivy-index0, ... : one group per name without its number.
-    group = re.sub(r"[0-9]+$", "", name)
-    groups[group] = groups.get(group, 0) + t - before.get(tid, (name, 0))[1]
-groups["ended threads"] = total - sum(groups.values())
-groups["all"] = total
-for g, t in groups.items():
-    print(run, g, round(t * 1e6 / hz / n, 3))
+for line in open(sys.argv[4]):
+    g, t = line.split()
+    print(run, g, round(int(t) * 1e6 / hz / n, 3))
 PY
+    rm -rf "$work"
 }
 
 for r in $(seq "$runs"); do
