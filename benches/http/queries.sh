@@ -3,7 +3,7 @@
 # sees it: fills a fresh release server with N generated logs (`ledgerctl loadgen`, 1,000-log
 # batches), waits for the index to catch up, then drives each query with `wrk` (three runs
 # of 10 s) and prints the medians of its latency percentiles. `/logs` and search run with 4
-# connections, the `/metrics` routes with 2: the design's targets name 4 and 2 concurrent
+# connections, the `/metrics` routes with 2: the targets (BENCHMARKS.md) name 4 and 2 concurrent
 # clients. Needs wrk.
 #
 #   benches/http/queries.sh [stored-logs]        (default 10000000)
