@@ -12,6 +12,8 @@
 # Each DIR holds a `ledger` and a `ledgerctl` binary, e.g. copies of target/profiling/ after
 # `cargo build --profile profiling -p ledger-server -p ledger-tools` at each commit.
 set -euo pipefail
+# shellcheck source=benches/http/server.sh
+source "$(dirname "$0")/server.sh"
 a="$1"
 b="$2"
 runs="${3:-3}"
@@ -22,25 +24,14 @@ trap 'rm -f "$results"' EXIT
 one() {
     local bin=$1 seed=$2 work pid token project key t0 t1 out n acked
     work=$(mktemp -d)
-    "$bin"/ledger --listen $addr --data-dir "$work/data" >"$work/out" 2>"$work/log" &
-    pid=$!
-    for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-    api() { curl -sf -X "$1" "http://$addr$2" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}; }
-    field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
-    token=$(api POST /api/v1/auth/register "" '{"email":"q@example.com","password":"correct horse battery"}' | field token)
-    project=$(api POST /api/v1/projects "$token" '{"name":"q","rate_limit_per_minute":100000000,"rate_limit_per_hour":1000000000,"daily_quota":1000000000000}' | field id)
-    key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"q","scopes":["ingest","query"]}' | field key)
+    start_bench_server "$bin" "$work"
     ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
     t0=$(ticks)
     out=$("$bin"/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
         --concurrency 4 --duration 15s --seed "$seed")
-    for _ in $(seq 240); do
-        lag=$(curl -s "http://$addr/metrics" | awk '/^ledger_index_lag /{print $2}')
-        [ "${lag:-1}" = "0" ] && break
-        sleep 0.5
-    done
+    wait_for_index
     t1=$(ticks)
-    n=$(api GET "/api/v1/metrics/usage-stats?days=1" "$key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["today"]["logs"])')
+    n=$(stored_logs)
     acked=$(echo "$out" | awk '/^logs:/ {print $(NF-1)}')
     kill "$pid"
     wait "$pid" 2>/dev/null || true

@@ -24,6 +24,8 @@ if [ "$bin" = target/release ]; then
     cargo build --release -q -p ledger-server -p ledger-tools
 fi
 addr=127.0.0.1:18114
+# shellcheck source=benches/http/server.sh
+source benches/http/server.sh
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
@@ -70,26 +72,15 @@ PY
 one() {
     local run=$1 work pid token project key sampler n
     work=$(mktemp -d)
-    "$bin"/ledger --listen $addr --data-dir "$work/data" >"$work/out" 2>"$work/log" &
-    pid=$!
-    for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-    api() { curl -sf -X "$1" "http://$addr$2" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}; }
-    field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
-    token=$(api POST /api/v1/auth/register "" '{"email":"q@example.com","password":"correct horse battery"}' | field token)
-    project=$(api POST /api/v1/projects "$token" '{"name":"q","rate_limit_per_minute":100000000,"rate_limit_per_hour":1000000000,"daily_quota":1000000000000}' | field id)
-    key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"q","scopes":["ingest","query"]}' | field key)
+    start_bench_server "$bin" "$work"
     sample "$work/stop" >"$work/ticks" &
     sampler=$!
     "$bin"/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
         --concurrency 4 --duration 15s --seed "$run" >/dev/null
-    for _ in $(seq 240); do
-        lag=$(curl -s "http://$addr/metrics" | awk '/^ledger_index_lag /{print $2}')
-        [ "${lag:-1}" = "0" ] && break
-        sleep 0.5
-    done
+    wait_for_index
     touch "$work/stop"
     wait "$sampler"
-    n=$(api GET "/api/v1/metrics/usage-stats?days=1" "$key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["today"]["logs"])')
+    n=$(stored_logs)
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     python3 - "$run" "$n" "$(getconf CLK_TCK)" "$work/ticks" <<'PY'
