@@ -248,11 +248,7 @@ impl SearchIndex {
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0)
         };
-        // tantivy's indexing threads: one per two cores, at most two. Each thread writes its
-        // own index segment at every commit (every refresh), so on two cores a second thread
-        // doubled the small segments to merge and cost more CPU per log than it gave back
-        // (BENCHMARKS.md, "One indexing thread on two cores").
-        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 2));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
         let writer: IndexWriter = index
             .writer_with_num_threads(threads, writer_bytes.max((threads * 16) << 20))
             .map_err(|e| tantivy_err(dir, e))?;
