@@ -64,6 +64,17 @@ pub fn of_value(v: &Value) -> Checked {
     Ok(Some(text))
 }
 
+/// Checks attributes given as the JSON text of one well-formed value: on the text where it
+/// decides ([`of_text`]), else parsed ([`of_value`]). `None` only when the text cannot be
+/// parsed as a `Value` (nesting past serde_json's recursion limit).
+pub fn of_raw(text: &str) -> Option<Checked> {
+    of_text(text).or_else(|| {
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .map(|v| of_value(&v))
+    })
+}
+
 /// An object or array being copied: where its keys start in the key stack, and whether the
 /// next string in it is a key.
 struct Open {
