@@ -2,9 +2,11 @@
 //!
 //! * `format` — the bytes of files, frames and batch records;
 //! * `writer` — the single writer thread and its group commit;
+//! * `remover` — deleting checkpointed files off the writer thread, in steps;
 //! * `replay` (here) — reading the log back at start, with the recovery policy applied.
 
 pub mod format;
+mod remover;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +81,7 @@ pub fn replay(
     mode: RecoveryMode,
     mut on_batch: impl FnMut(Batch) -> Result<bool>,
 ) -> Result<Replayed> {
+    remover::remove_leftovers(fs, dir).map_err(|e| EngineError::io(dir, e))?;
     let files = list_files(fs, dir)?;
     let mut report = RecoveryReport {
         wal_files: files.len(),

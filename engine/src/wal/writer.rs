@@ -20,6 +20,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use super::format::{self, EncodedBody};
+use super::remover::Remover;
 use crate::config::FsyncPolicy;
 use crate::error::{EngineError, Result};
 use crate::fs::{DataFile, FileSystem};
@@ -109,6 +110,7 @@ struct Writer {
     applier: Arc<dyn Applier>,
     stats: Arc<WalStats>,
     buf: Vec<u8>,
+    remover: Remover,
 }
 
 /// Where the writer starts: the state replay left.
@@ -129,6 +131,8 @@ impl Wal {
         let next_seq = Arc::new(AtomicU64::new(start.next_seq));
         let failed = Arc::new(Mutex::new(None));
         let stats = Arc::new(WalStats::default());
+        let remover = Remover::start(start.fs.clone(), start.dir.clone(), stats.clone())
+            .map_err(|e| EngineError::io("wal remover thread", e))?;
         // Bounded: when the writer falls behind, appenders wait here (each holds a blocking
         // thread and its batch), so the queue cannot grow past this many batches.
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_BATCHES);
@@ -148,6 +152,7 @@ impl Wal {
             applier,
             stats: stats.clone(),
             buf: Vec::with_capacity(1 << 20),
+            remover,
         };
         let thread = std::thread::Builder::new()
             .name("ledger-wal".into())
@@ -201,7 +206,8 @@ impl Wal {
         rx.recv().map_err(|_| EngineError::Closed)
     }
 
-    /// Waits until everything written so far is fsynced.
+    /// Waits until everything written so far is fsynced and the files earlier checkpoints
+    /// let go are deleted.
     pub fn sync(&self) -> Result<()> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.send(Msg::Sync(reply))?;
@@ -305,7 +311,8 @@ impl Writer {
                         let _ = reply.send(());
                     }
                     Msg::Sync(reply) => {
-                        let _ = reply.send(self.fsync());
+                        let synced = self.fsync();
+                        self.remover.barrier(reply, synced);
                     }
                     Msg::Append(_) => unreachable!("appends go to the group"),
                 }
@@ -449,30 +456,23 @@ impl Writer {
         }
     }
 
-    /// Deletes closed files whose every row is sealed in a segment.
+    /// Hands closed files whose every row is sealed in a segment to the remover thread.
     fn checkpoint(&mut self) {
         let next = self.next_seq.load(Ordering::Acquire);
         let min = self.applier.min_unsealed_seq().unwrap_or(next).min(next);
         if self.file_max_seq != 0 && self.file_max_seq < min {
             self.rotate();
         }
-        let mut deleted = false;
+        let mut done = Vec::new();
         self.closed.retain(|&(no, max_seq)| {
-            if max_seq < min {
-                let path = self.dir.join(super::file_name(no));
-                match self.fs.remove_file(&path) {
-                    Ok(()) => {
-                        deleted = true;
-                        self.stats.files_deleted.fetch_add(1, Ordering::Relaxed);
-                        return false;
-                    }
-                    Err(e) => tracing::warn!(file = %path.display(), error = %e, "could not delete a checkpointed WAL file"),
-                }
+            let keep = max_seq >= min;
+            if !keep {
+                done.push(self.dir.join(super::file_name(no)));
             }
-            true
+            keep
         });
-        if deleted {
-            let _ = crate::fs::sync_dir_in(&*self.fs, &self.dir);
+        if !done.is_empty() {
+            self.remover.remove(done);
         }
     }
 }
