@@ -48,7 +48,7 @@ pub use catalog::copy_table as copy_redb_table;
 pub use config::{EngineConfig, FsyncPolicy, RecoveryMode};
 pub use db::{
     now_micros, project_dir, segment_file, AppendOptions, Appended, Deletion, Engine, EngineStats,
-    FollowReport, Health, OpenReport, SealedFile,
+    FollowReport, Health, OpenReport, SealedFile, SMALL_APPEND,
 };
 pub use error::{Backpressure, EngineError, Invalid, Result};
 pub use fingerprint::fingerprint;

@@ -569,6 +569,20 @@ fn memtable_memory_limit_gives_backpressure_and_clears_after_sealing() {
         b as usize * 100,
         "nothing of the refused batch stored"
     );
+    // Single logs still go in, into a reserve past the limit that batches cannot use...
+    let one = |i: usize| vec![tagged(T0 + i as i64, 5000, i, 1)];
+    e.append(1, one(0), AppendOptions::default())
+        .expect("a single log has the reserve");
+    assert!(matches!(
+        e.append(1, big(b + 1), AppendOptions::default()),
+        Err(EngineError::Backpressure(_))
+    ));
+    // ...and the reserve is bounded: single logs too are refused past it.
+    let mut singles = 1;
+    while e.append(1, one(singles), AppendOptions::default()).is_ok() {
+        singles += 1;
+        assert!(singles < 100_000, "the reserve must end");
+    }
     e.flush().unwrap();
     e.append(1, big(1000), AppendOptions::default())
         .expect("accepted again once sealed");

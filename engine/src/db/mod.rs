@@ -36,6 +36,10 @@ mod reads;
 mod reindex;
 mod seal;
 
+/// Appends of at most this many logs have a reserve past the node-wide backpressure limits
+/// ([`Engine::pressure`]).
+pub const SMALL_APPEND: usize = 16;
+
 /// A project's data that is visible to reads.
 #[derive(Default)]
 struct ProjectState {
@@ -309,6 +313,12 @@ impl Engine {
     /// the project's own unsealed rows against `max_queue_depth`. A few atomic loads and
     /// one read lock, so a server can ask before it reads a request's body (with
     /// `incoming` 0 when it does not know the count yet); `append` asks again.
+    ///
+    /// Small appends (at most [`SMALL_APPEND`] logs) have a reserve past the two node-wide
+    /// limits, an eighth of each: a backlog that batches built up (the index catching up
+    /// after a flood, which it does a commit, a second, at a time) holds the batches, not
+    /// the single logs behind them, which add next to nothing to it. Memory and lag stay
+    /// bounded, by the limit and its eighth.
     pub fn pressure(
         &self,
         project: ProjectId,
@@ -316,21 +326,22 @@ impl Engine {
         incoming: usize,
     ) -> Result<()> {
         let inner = &self.inner;
-        let held = inner.memtable_bytes.load(Ordering::Relaxed);
-        if held > inner.config.memtable_limit_bytes {
-            return Err(Backpressure::MemtablesFull {
-                held,
-                limit: inner.config.memtable_limit_bytes,
+        let reserve = |limit: u64| {
+            if incoming <= SMALL_APPEND {
+                limit + limit / 8
+            } else {
+                limit
             }
-            .into());
+        };
+        let held = inner.memtable_bytes.load(Ordering::Relaxed);
+        let limit = inner.config.memtable_limit_bytes;
+        if held as u64 > reserve(limit as u64) {
+            return Err(Backpressure::MemtablesFull { held, limit }.into());
         }
         if let Some(lag) = inner.search.as_ref().map(|s| s.lag()) {
-            if lag > inner.config.search_max_lag {
-                return Err(Backpressure::IndexBehind {
-                    lag,
-                    limit: inner.config.search_max_lag,
-                }
-                .into());
+            let limit = inner.config.search_max_lag;
+            if lag > reserve(limit) {
+                return Err(Backpressure::IndexBehind { lag, limit }.into());
             }
         }
         let budget = inner.upload_budget.load(Ordering::Relaxed);
