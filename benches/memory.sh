@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Resident memory of the release server (DESIGN.md targets: ≤ 512 MiB while ingesting
+# Resident memory of the release server (targets: ≤ 512 MiB while ingesting
 # 50,000 logs/s; ≤ 1 GiB at 10 M stored logs, idle).
 #
 #   benches/memory.sh [stored-logs]      (default 10000000)

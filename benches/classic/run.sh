@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ledger's HTTP batch ingest against the classic design's PostgreSQL, in one run on one
-# machine, with the same generated logs (DESIGN.md: "≥ 2.4 × the classic design measured in
-# the same run").
+# machine, with the same generated logs (target: ≥ 3 × the classic design in the same run,
+# BENCHMARKS.md "The targets at a glance").
 #
 #   benches/classic/run.sh [logs-per-stream] [ledger-seconds]     (default 1000000, 15)
 #
@@ -84,4 +84,4 @@ ledger_rate=$(grep -oE 'accepted = [0-9]+ logs/s' "$work/loadgen.txt" | grep -oE
 echo
 echo "| figure | classic (PostgreSQL) | Ledger | ratio |"
 echo "| --- | --- | --- | --- |"
-echo "| ingest, logs/s | $pg_rate | $ledger_rate | $(python3 -c "print(round($ledger_rate / $pg_rate, 2))") × (target ≥ 2.4 ×) |"
+echo "| ingest, logs/s | $pg_rate | $ledger_rate | $(python3 -c "print(round($ledger_rate / $pg_rate, 2))") × (target ≥ 3 ×) |"

@@ -48,7 +48,7 @@ pub enum ApiError {
     MethodNotAllowed { allow: &'static str },
     #[error("{0}")]
     Conflict(String),
-    /// The body arrived too slowly (an extension to API.md's table: 408 `request_timeout`).
+    /// The body arrived too slowly (408 `request_timeout` in docs/api.md's table).
     #[error("{0}")]
     RequestTimeout(String),
     #[error("{0}")]

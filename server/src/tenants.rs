@@ -87,7 +87,7 @@ pub fn hex_u64(s: &str) -> Option<u64> {
     Some(u64::from_be_bytes(b))
 }
 
-/// The project object of API.md.
+/// The project object of docs/api.md.
 pub fn project_json(p: &Project) -> Value {
     json!({
         "id": project_hex(p.id),

@@ -80,7 +80,7 @@ fn no_route_reaches_another_tenants_project() {
     let (vp, vk, vl, ap) = (&v.t.project, &v.t.key_id, &v.log_id, &a.project);
     let patch = json!({"name": "pwned", "daily_quota": 0}).to_string();
     let key_body = json!({"name": "x", "scopes": ["query"]}).to_string();
-    // Every route of API.md that takes an id or a project, aimed at the victim's.
+    // Every route of docs/api.md that takes an id or a project, aimed at the victim's.
     let project_reads = [
         "/api/v1/logs",
         "/api/v1/logs/search?q=victim",

@@ -1,4 +1,4 @@
-//! The Log schema of API.md, rule by rule: raw JSON text in, `ledger_engine::NewLog` out, or
+//! The Log schema of docs/api.md, rule by rule: raw JSON text in, `ledger_engine::NewLog` out, or
 //! the code and message of the first rule it breaks.
 
 use ledger_engine::timefmt::parse_rfc3339;
