@@ -30,7 +30,14 @@ pub async fn read_body<'a>(
     project: &Project,
 ) -> ApiResult<(bytes::Bytes, body::Claim, Turn<'a>)> {
     let enc = body::encoding(req.headers())?;
-    let admitted = app.admission.admit(&app.engine, project).await?;
+    let admitted = app
+        .admission
+        .admit(
+            &app.engine,
+            project,
+            expected_logs_before_body(req.headers()),
+        )
+        .await?;
     let limit = app.config.max_body_bytes;
     let (parts, incoming) = req.into_parts();
     let raw = body::read_raw(
@@ -59,6 +66,17 @@ pub async fn read_body<'a>(
 /// decides how much room a request waits for; `append` checks the real count.
 pub fn expected_logs(len: usize) -> usize {
     (len / 128).clamp(1, super::parse::MAX_BATCH)
+}
+
+/// The same guess before the body is read, from its `Content-Length` (compressed bodies are
+/// guessed low, which only makes admission more generous). Without one, the request counts
+/// as more than a small append, so it does not take the reserve small appends have past the
+/// engine's limits (`ledger_engine::SMALL_APPEND`) and then wait, body read, for its turn.
+pub fn expected_logs_before_body(headers: &hyper::HeaderMap) -> usize {
+    headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .map_or(ledger_engine::SMALL_APPEND + 1, expected_logs)
 }
 
 /// A level as shippers name it: the Log schema's names (`Level::parse`: `warn`, `fatal`,
@@ -288,4 +306,28 @@ pub async fn store(
         errors: checked.errors,
         total: checked.total,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_length(len: Option<usize>) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        if let Some(len) = len {
+            h.insert(hyper::header::CONTENT_LENGTH, len.into());
+        }
+        h
+    }
+
+    #[test]
+    fn only_small_bodies_count_as_small_appends_before_they_are_read() {
+        let small = ledger_engine::SMALL_APPEND;
+        // A single log of the usual size, and a few of them, may use the reserve...
+        assert!(expected_logs_before_body(&with_length(Some(500))) <= small);
+        assert!(expected_logs_before_body(&with_length(Some(2_000))) <= small);
+        // ...a batch of a thousand may not, nor a body of unknown length.
+        assert!(expected_logs_before_body(&with_length(Some(484_000))) > small);
+        assert!(expected_logs_before_body(&with_length(None)) > small);
+    }
 }

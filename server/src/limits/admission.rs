@@ -74,12 +74,18 @@ impl Admission {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Returns when `project` may append, or `503 backpressure` when it may not within the
-    /// wait (or the wait queue is full).
-    pub async fn admit(&self, engine: &Engine, project: &Project) -> ApiResult<Admitted> {
+    /// Returns when `project` may append about `expected` logs (guessed from the request's
+    /// headers: its size decides whether it may use the engine's reserve for small appends),
+    /// or `503 backpressure` when it may not within the wait (or the wait queue is full).
+    pub async fn admit(
+        &self,
+        engine: &Engine,
+        project: &Project,
+        expected: usize,
+    ) -> ApiResult<Admitted> {
         let deadline = Instant::now() + self.max_wait;
-        // Every request carries at least one log: a full queue refuses it.
-        self.wait_for_room(engine, project, 1, deadline).await?;
+        self.wait_for_room(engine, project, expected, deadline)
+            .await?;
         Ok(Admitted { deadline })
     }
 

@@ -29,7 +29,15 @@ async fn read_checked<'a>(
     batch: bool,
     project: &Project,
 ) -> ApiResult<(Checked, body::Claim, Turn<'a>)> {
-    let admitted = app.admission.admit(&app.engine, project).await?;
+    let before_body = if batch {
+        crate::ingest::pipeline::expected_logs_before_body(req.headers())
+    } else {
+        1
+    };
+    let admitted = app
+        .admission
+        .admit(&app.engine, project, before_body)
+        .await?;
     let window = validate::TimeWindow::new(now_micros(), project.retention_days);
     let framing = parse::framing(req.headers(), batch)?;
     let enc = body::encoding(req.headers())?;
