@@ -28,8 +28,10 @@ use crate::fs::FileSystem;
 /// against 60–75 ms for a whole 64 MiB file.
 pub const STEP: u64 = 4 << 20;
 
-/// The suffix a large file takes while it is cut down.
+/// The extension a large file takes while it is cut down (`<n>.wal` → `<n>.wal.del`).
 const GOING: &str = "wal.del";
+/// The same, as the end of a file name.
+const GOING_SUFFIX: &str = ".wal.del";
 
 enum Msg {
     Files(Vec<PathBuf>),
@@ -117,15 +119,17 @@ fn run(fs: &dyn FileSystem, dir: &Path, stats: &WalStats, rx: Receiver<Msg>) {
 
 /// Removes one file; one larger than [`STEP`] is renamed aside and cut down first.
 fn remove_in_steps(fs: &dyn FileSystem, dir: &Path, path: &Path) -> std::io::Result<()> {
-    let size = fs.open(path)?.size()?;
+    // One handle for the size and the cuts: it stays the same file across the rename.
+    let f = fs.open(path)?;
+    let size = f.size()?;
     if size <= STEP {
+        drop(f);
         return fs.remove_file(path);
     }
     let going = path.with_extension(GOING);
     fs.rename(path, &going)?;
     // Durable before the first cut: a crash must never leave a cut file under a WAL name.
     fs.sync_dir(dir)?;
-    let f = fs.open(&going)?;
     let mut len = size;
     while len > STEP {
         len -= STEP;
@@ -147,7 +151,7 @@ pub fn remove_leftovers(fs: &dyn FileSystem, dir: &Path) -> std::io::Result<()> 
     for (path, is_dir) in entries {
         let going = path
             .file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with(&format!(".{GOING}")));
+            .is_some_and(|n| n.to_string_lossy().ends_with(GOING_SUFFIX));
         if going && !is_dir {
             fs.remove_file(&path)?;
             removed = true;
@@ -164,6 +168,14 @@ mod tests {
     use super::*;
     use crate::fs::{FaultFs, Faults};
 
+    /// An empty file system with the WAL directory in it.
+    fn wal_dir() -> (FaultFs, &'static Path) {
+        let fs = FaultFs::new(Faults::default());
+        let dir = Path::new("/wal");
+        fs.create_dir_all(dir).unwrap();
+        (fs, dir)
+    }
+
     fn file(fs: &FaultFs, path: &Path, len: usize) {
         let f = fs.create_new(path).unwrap();
         f.append(&vec![7u8; len]).unwrap();
@@ -172,9 +184,7 @@ mod tests {
 
     #[test]
     fn small_and_large_files_are_removed_and_counted() {
-        let fs = FaultFs::new(Faults::default());
-        let dir = Path::new("/wal");
-        fs.create_dir_all(dir).unwrap();
+        let (fs, dir) = wal_dir();
         let small = dir.join("0000000000000001.wal");
         let large = dir.join("0000000000000002.wal");
         file(&fs, &small, 100);
@@ -196,9 +206,7 @@ mod tests {
 
     #[test]
     fn a_crash_mid_cut_leaves_no_wal_file_and_open_clears_the_rest() {
-        let fs = FaultFs::new(Faults::default());
-        let dir = Path::new("/wal");
-        fs.create_dir_all(dir).unwrap();
+        let (fs, dir) = wal_dir();
         let large = dir.join("0000000000000003.wal");
         file(&fs, &large, (STEP * 3) as usize);
         fs.sync_dir(dir).unwrap();
