@@ -94,6 +94,13 @@ pub struct Args {
     /// The server's process id, to sample its resident memory each second (mixed mode).
     #[arg(long)]
     pid: Option<u32>,
+    /// Send the logs of this NDJSON file (one log a line, as `ledgerctl generate` writes)
+    /// instead of generated ones; repeat for more files. Native batch mode: each log is sent
+    /// once, in `--batch-size` batches, a refused batch again until it is taken, and the run
+    /// ends when every batch is acknowledged (`--duration` only caps it). So a comparison can
+    /// feed Ledger exactly the logs another store was fed.
+    #[arg(long, value_name = "PATH")]
+    file: Vec<std::path::PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -112,6 +119,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.mode == Mode::Mixed && args.protocol != Protocol::Native {
         bail!("--mode mixed speaks the native protocol only");
+    }
+    if !args.file.is_empty()
+        && (args.mode != Mode::Batch
+            || args.protocol != Protocol::Native
+            || args.tails > 0
+            || args.live_timestamps)
+    {
+        bail!("--file sends native batches only (no --tails, no --live-timestamps)");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -223,6 +238,42 @@ fn bodies(args: &Args) -> (Vec<Bytes>, usize, usize, Vec<usize>, Vec<stamps::Sta
     )
 }
 
+/// Request bodies of `per` logs each from NDJSON files, in the files' order, with the number
+/// of logs in each and the average size of a log. Lines are copied as they are (blank lines
+/// skipped): the server validates them.
+fn file_bodies(
+    files: &[std::path::PathBuf],
+    per: usize,
+) -> anyhow::Result<(Vec<Bytes>, Vec<u64>, usize)> {
+    let (mut bodies, mut counts) = (Vec::new(), Vec::new());
+    let (mut body, mut n, mut bytes, mut logs) = (Vec::new(), 0u64, 0usize, 0usize);
+    let mut finish = |body: &mut Vec<u8>, n: &mut u64| {
+        if *n > 0 {
+            body.extend_from_slice(b"]}");
+            bodies.push(Bytes::from(std::mem::take(body)));
+            counts.push(std::mem::take(n));
+        }
+    };
+    for path in files {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        for line in text.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            body.extend_from_slice(if n == 0 { b"{\"logs\":[" } else { b"," });
+            body.extend_from_slice(line);
+            (n, bytes, logs) = (n + 1, bytes + line.len(), logs + 1);
+            if n as usize == per {
+                finish(&mut body, &mut n);
+            }
+        }
+    }
+    finish(&mut body, &mut n);
+    anyhow::ensure!(logs > 0, "--file: no logs in {files:?}");
+    Ok((bodies, counts, bytes / logs))
+}
+
 #[derive(Default)]
 struct Counters {
     ok: AtomicU64,
@@ -253,7 +304,19 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         !args.live_timestamps || (args.protocol == Protocol::Native && args.mode == Mode::Batch),
         "--live-timestamps needs the native protocol in batch mode (it rewrites the JSON bodies)"
     );
-    let (bodies, avg, wire, probes, stamps) = bodies(&args);
+    // From files: each body is sent once (`counts` logs each), taken in turn from `next`.
+    let from_files = !args.file.is_empty();
+    let (bodies, counts, avg, wire, probes, stamps) = if from_files {
+        let (bodies, counts, avg) = file_bodies(&args.file, args.batch_size)?;
+        let wire =
+            bodies.iter().map(Bytes::len).sum::<usize>() / counts.iter().sum::<u64>() as usize;
+        (bodies, counts, avg, wire, Vec::new(), Vec::new())
+    } else {
+        let (bodies, avg, wire, probes, stamps) = bodies(&args);
+        (bodies, Vec::new(), avg, wire, probes, stamps)
+    };
+    let next = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(counts);
     let probes = Arc::new(probes);
     let stamps = Arc::new(stamps);
     let bodies = Arc::new(bodies);
@@ -278,6 +341,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         },
         args.duration
     );
+    if from_files {
+        println!(
+            "loadgen: {} logs from {} file(s) in {} requests, each sent once",
+            counts.iter().sum::<u64>(),
+            args.file.len(),
+            bodies.len()
+        );
+    }
     let counters = Arc::new(Counters::default());
     let total = Arc::new(Mutex::new(new_hist()));
     let window = Arc::new(Mutex::new(new_hist()));
@@ -319,6 +390,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             key.clone(),
             stamps.clone(),
         );
+        let (next, counts) = (next.clone(), counts.clone());
         let (counters, total, window, statuses, slot, refusals, book) = (
             counters.clone(),
             total.clone(),
@@ -331,6 +403,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         let rate = args.rate;
         workers.push(tokio::spawn(async move {
             let mut i = w;
+            // A file's body that was refused, to send again.
+            let mut again: Option<usize> = None;
             loop {
                 let began = if rate > 0.0 {
                     let n = slot.fetch_add(1, Ordering::Relaxed);
@@ -346,13 +420,25 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let mut body = bodies[i % bodies.len()].clone();
-                if let Some(s) = stamps.get(i % bodies.len()) {
+                let (at, per) = if from_files {
+                    let at = match again.take() {
+                        Some(at) => at,
+                        None => match usize::try_from(next.fetch_add(1, Ordering::Relaxed)) {
+                            Ok(at) if at < bodies.len() => at,
+                            _ => break,
+                        },
+                    };
+                    (at, counts[at])
+                } else {
+                    (i % bodies.len(), per)
+                };
+                let mut body = bodies[at].clone();
+                if let Some(s) = stamps.get(at) {
                     body = s.restamp(&body, ledger_engine::now_micros());
                 }
                 let mut probe = None;
-                if let (Some(b), Some(&at)) = (&book, probes.get(i % bodies.len())) {
-                    let (numbered, n) = b.number(&body, at);
+                if let (Some(b), Some(&pos)) = (&book, probes.get(at)) {
+                    let (numbered, n) = b.number(&body, pos);
                     body = numbered;
                     probe = Some(n);
                 }
@@ -385,6 +471,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                     }
                     Ok((st @ (429 | 503), _)) => {
                         let _ = refusals.lock().record(us.max(1));
+                        if from_files {
+                            again = Some(at);
+                        }
                         // Honour the server's pushback like a well-behaved shipper would,
                         // instead of spinning on refusals (unless told not to).
                         if backoff {
@@ -393,7 +482,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                         st.to_string()
                     }
                     Ok((st, _)) => st.to_string(),
-                    Err(e) => format!("error: {e}"),
+                    Err(e) => {
+                        if from_files {
+                            again = Some(at);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        format!("error: {e}")
+                    }
                 };
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 *statuses.lock().entry(label).or_default() += 1;
@@ -450,6 +545,17 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     for (label, n) in statuses.lock().iter() {
         println!("refused:  {n} × {label}");
     }
+    if from_files {
+        let all = counts.iter().sum::<u64>();
+        println!(
+            "files:    {logs} of {all} logs acknowledged{}",
+            if logs == all {
+                ""
+            } else {
+                " (the run ended before the rest)"
+            }
+        );
+    }
     println!(
         "latency of {success}s (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p999 {:.2}  max {:.2}",
         h.value_at_quantile(0.5) as f64 / 1e3,
@@ -489,5 +595,32 @@ mod tests {
         assert!(parse_duration("8d").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn files_become_batches_that_carry_every_line_once_in_order() {
+        let dir = std::env::temp_dir().join(format!("loadgen-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.ndjson"), dir.join("b.ndjson"));
+        let line = |i: usize| format!("{{\"message\":\"m{i}\",\"level\":\"info\"}}");
+        let text = |r: std::ops::Range<usize>| r.map(|i| line(i) + "\n").collect::<String>();
+        std::fs::write(&a, text(0..5) + "\n  \n").unwrap();
+        std::fs::write(&b, text(5..7)).unwrap();
+        let (bodies, counts, avg) = file_bodies(&[a, b], 3).unwrap();
+        assert_eq!(counts, vec![3, 3, 1]);
+        assert_eq!(avg, line(0).len());
+        let sent: Vec<String> = bodies
+            .iter()
+            .flat_map(|b| {
+                let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                v["logs"].as_array().unwrap().clone()
+            })
+            .map(|l| l["message"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(sent, (0..7).map(|i| format!("m{i}")).collect::<Vec<_>>());
+        let empty = dir.join("empty.ndjson");
+        std::fs::write(&empty, "\n").unwrap();
+        assert!(file_bodies(&[empty], 3).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
