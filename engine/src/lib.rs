@@ -54,7 +54,7 @@ pub use error::{Backpressure, EngineError, Invalid, Result};
 pub use fingerprint::fingerprint;
 pub use fs::create_private_dir;
 pub use model::{Field, Importance, Level, LogId, LogRecord, LogType, NewLog, ProjectId};
-pub use priority::lower_priority;
+pub use priority::{lower_priority, shorten_slice};
 pub use query::{AttrMatch, Cursor, Filter, Order, Page, ScanRequest, MAX_LIMIT, MAX_OFFSET};
 pub use rollup::{
     Bucket, ErrorRateBucket, Pattern, RollupConfig, RollupStatus, TopError, VolumeBucket,

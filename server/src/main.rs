@@ -234,8 +234,14 @@ fn main() -> anyhow::Result<()> {
     // Outside the async runtime: the span exporter's HTTP client is a blocking one, made and
     // dropped (flushing what is queued) on this thread.
     let _spans = ledger_server::trace::init(args.log_format, args.otel_endpoint.as_deref())?;
+    // Threads that answer requests take short scheduler slices, so a request finds a core
+    // quickly while indexing and sealing keep both busy (ledger_engine::shorten_slice).
+    ledger_engine::shorten_slice();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_start(|| {
+            ledger_engine::shorten_slice();
+        })
         .build()
         .context("starting the async runtime")?
         .block_on(serve(args))

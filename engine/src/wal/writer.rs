@@ -156,7 +156,12 @@ impl Wal {
         };
         let thread = std::thread::Builder::new()
             .name("ledger-wal".into())
-            .spawn(move || w.run(rx))
+            .spawn(move || {
+                // Every acknowledgement waits on this thread: it should get a core as soon
+                // as a batch arrives, also while sealing and indexing keep both busy.
+                crate::priority::shorten_slice();
+                w.run(rx)
+            })
             .map_err(|e| EngineError::io("wal writer thread", e))?;
         Ok(Wal {
             tx: Mutex::new(Some(tx)),
