@@ -82,11 +82,7 @@ start_bench_server ./target/release "$work"
     --concurrency 4 --batch-size 1000 --duration 30m \
     --file "$work/a.ndjson" --file "$work/b.ndjson" | tee "$work/loadgen.txt"
 sent_end=$(date +%s.%N)
-for _ in $(seq 3000); do
-    lag=$(curl -s "http://$addr/metrics" | awk '/^ledger_index_lag /{print $2}')
-    [ "${lag:-1}" = "0" ] && break
-    sleep 0.1
-done
+wait_for_index 0.1 3000
 searchable=$(date +%s.%N)
 [ "${lag:-1}" = "0" ] || { echo "classic: the index did not catch up in 300 s" >&2; exit 1; }
 stored=$(stored_logs)

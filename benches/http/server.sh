@@ -17,12 +17,15 @@ start_bench_server() {
     key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"q","scopes":["ingest","query"]}' | field key)
 }
 
-# Waits, up to 120 s, until the search index has every stored log.
+# `wait_for_index [step] [tries]`: polls /metrics every `step` seconds (0.5), at most `tries`
+# times (240, so 120 s), until the search index has every stored log; leaves the last
+# reading in $lag (0 once caught up).
 wait_for_index() {
-    for _ in $(seq 240); do
+    local step=${1:-0.5} tries=${2:-240}
+    for _ in $(seq "$tries"); do
         lag=$(curl -s "http://$addr/metrics" | awk '/^ledger_index_lag /{print $2}')
         [ "${lag:-1}" = "0" ] && break
-        sleep 0.5
+        sleep "$step"
     done
 }
 

@@ -308,13 +308,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let from_files = !args.file.is_empty();
     let (bodies, counts, avg, wire, probes, stamps) = if from_files {
         let (bodies, counts, avg) = file_bodies(&args.file, args.batch_size)?;
-        let wire =
-            bodies.iter().map(Bytes::len).sum::<usize>() / counts.iter().sum::<u64>() as usize;
+        let logs = counts.iter().sum::<u64>() as usize;
+        let wire = bodies.iter().map(Bytes::len).sum::<usize>() / logs;
         (bodies, counts, avg, wire, Vec::new(), Vec::new())
     } else {
         let (bodies, avg, wire, probes, stamps) = bodies(&args);
         (bodies, Vec::new(), avg, wire, probes, stamps)
     };
+    let file_logs = counts.iter().sum::<u64>();
     let next = Arc::new(AtomicU64::new(0));
     let counts = Arc::new(counts);
     let probes = Arc::new(probes);
@@ -343,8 +344,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     );
     if from_files {
         println!(
-            "loadgen: {} logs from {} file(s) in {} requests, each sent once",
-            counts.iter().sum::<u64>(),
+            "loadgen: {file_logs} logs from {} file(s) in {} requests, each sent once",
             args.file.len(),
             bodies.len()
         );
@@ -546,10 +546,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         println!("refused:  {n} × {label}");
     }
     if from_files {
-        let all = counts.iter().sum::<u64>();
         println!(
-            "files:    {logs} of {all} logs acknowledged{}",
-            if logs == all {
+            "files:    {logs} of {file_logs} logs acknowledged{}",
+            if logs == file_logs {
                 ""
             } else {
                 " (the run ended before the rest)"
