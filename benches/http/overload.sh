@@ -2,8 +2,10 @@
 # The overload curve through HTTP: clients posting 1,000-log batches with no backoff at 1, 2,
 # 8, 32 and 128 connections, with `wrk` (a standard load tool that never backs off) and with
 # `ledgerctl loadgen --no-backoff` (which also reports what a refusal costs). Each
-# concurrency runs LEDGER_BENCH_REPS times (3) per tool; prints every run, then the median
-# acked logs/s and its ratio to the best concurrency. Needs wrk (apt-get install wrk).
+# concurrency runs LEDGER_BENCH_REPS times (3) per tool, in rounds of every concurrency in a
+# rotated order; prints every run, then the median acked logs/s and its ratio to the best
+# concurrency, and each concurrency's ratio to its round's best (median over rounds), which
+# a drift of the machine's speed between rounds does not move. Needs wrk (apt-get install wrk).
 #
 #   benches/http/overload.sh [seconds-per-run] [connections...]
 #
@@ -35,28 +37,48 @@ target/release/ledgerctl generate --count 1000 --seed 7 >"$work/batch.ndjson"
 export LEDGER_KEY="$key" LEDGER_BATCH="$work/batch.ndjson" LEDGER_BATCH_LOGS=1000
 reps="${LEDGER_BENCH_REPS:-3}"
 echo "server pid $pid, batch $(wc -c <"$work/batch.ndjson") bytes, ${secs}s per run, $reps runs each"
+run_wrk() {
+    local threads=$(( $1 < 2 ? 1 : 2 ))
+    w=$(wrk -t"$threads" -c"$1" -d"${secs}s" --timeout 30s -s benches/http/post.lua \
+        "http://$addr/api/v1/ingest/batch" | grep '^wrk:')
+    echo "run $rep wrk c=$1 $w" | tee -a "$work/results"
+}
+run_loadgen() {
+    l=$(target/release/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
+        --concurrency "$1" --duration "${secs}s" --no-backoff)
+    echo "run $rep loadgen c=$1 $(echo "$l" | grep -E '^logs:|^latency of refusals' | tr '\n' ' ')" \
+        | tee -a "$work/results"
+}
+# Each round starts one concurrency later than the round before and the tools take turns
+# going first, so no concurrency always follows the same one (the server grows through the
+# run and the machine's speed drifts: a fixed order would put that drift on the curve).
+n=${#conns[@]}
 for rep in $(seq "$reps"); do
-    for c in "${conns[@]}"; do
-        threads=$(( c < 2 ? 1 : 2 ))
-        w=$(wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 30s -s benches/http/post.lua \
-            "http://$addr/api/v1/ingest/batch" | grep '^wrk:')
-        echo "run $rep wrk c=$c $w" | tee -a "$work/results"
-        l=$(target/release/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
-            --concurrency "$c" --duration "${secs}s" --no-backoff)
-        echo "run $rep loadgen c=$c $(echo "$l" | grep -E '^logs:|^latency of refusals' | tr '\n' ' ')" \
-            | tee -a "$work/results"
+    for k in $(seq 0 $((n - 1))); do
+        c=${conns[$(( (k + rep - 1) % n ))]}
+        if (( (rep + k) % 2 )); then run_wrk "$c"; run_loadgen "$c"; else run_loadgen "$c"; run_wrk "$c"; fi
     done
 done
 python3 - "$work/results" <<'PY'
 import re, statistics, sys
-runs = {}
+runs, rounds = {}, {}
 for line in open(sys.argv[1]):
-    m = re.match(r"run \d+ (\w+) c=(\d+) .*?(?:acked (\d+) logs/s|= (\d+) logs/s)", line)
+    m = re.match(r"run (\d+) (\w+) c=(\d+) .*?(?:acked (\d+) logs/s|= (\d+) logs/s)", line)
     if m:
-        runs.setdefault((m[1], int(m[2])), []).append(int(m[3] or m[4]))
+        v = int(m[4] or m[5])
+        runs.setdefault((m[2], int(m[3])), []).append(v)
+        rounds.setdefault((m[2], int(m[1])), {})[int(m[3])] = v
 print("\nmedian acked logs/s (ratio to the tool's best concurrency)")
 for tool in ("wrk", "loadgen"):
     med = {c: statistics.median(v) for (t, c), v in runs.items() if t == tool}
     best = max(med.values())
     print(tool.ljust(8), "  ".join(f"c={c}: {m:,.0f} ({m / best:.0%})" for c, m in sorted(med.items())))
+print("\nper round, each concurrency's ratio to that round's best; median over rounds")
+for tool in ("wrk", "loadgen"):
+    ratios = {}
+    for (t, _), r in rounds.items():
+        if t == tool and r:
+            for c, v in r.items():
+                ratios.setdefault(c, []).append(v / max(r.values()))
+    print(tool.ljust(8), "  ".join(f"c={c}: {statistics.median(v):.0%}" for c, v in sorted(ratios.items())))
 PY
