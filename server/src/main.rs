@@ -221,7 +221,7 @@ async fn shutdown_signal() {
 /// mimalloc instead of glibc's malloc: under ingest glibc spent a quarter of the CPU in
 /// malloc and free (arena locks, consolidation), and it rarely gives a burst's memory back
 /// without a `malloc_trim` timer. mimalloc's per-thread heaps are contention-free and it
-/// returns freed pages to the OS by itself (BENCHMARKS.md, "Allocator").
+/// returns freed pages to the OS by itself (BENCHMARKS.md, "Memory").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
