@@ -20,12 +20,27 @@ pub fn format_date(us: i64) -> String {
 }
 
 /// Parses an RFC 3339 timestamp with an offset (`Z` or `±hh:mm`); digits past the
-/// microsecond are dropped. Anything without an offset, or not a real date and time, is `None`.
+/// microsecond are dropped, however many there are (RFC 3339 sets no limit; jiff reads nine).
+/// Anything without an offset, or not a real date and time, is `None`.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let t: Timestamp = s.parse().ok()?;
+    let t: Timestamp = match long_fraction(s) {
+        Some((digits_end, cut)) => format!("{}{}", &s[..cut], &s[digits_end..]).parse().ok()?,
+        None => s.parse().ok()?,
+    };
     // Floor, not jiff's toward-zero as_microsecond: before 1970 that would be a microsecond
     // late, and the text would not sort like the number.
     i64::try_from(t.as_nanosecond().div_euclid(1000)).ok()
+}
+
+/// Where a fraction of seconds longer than nine digits ends, and where its ninth digit ends.
+fn long_fraction(s: &str) -> Option<(usize, usize)> {
+    let b = s.as_bytes();
+    let dot = b.iter().position(|&c| c == b'.' || c == b',')?;
+    let digits = b[dot + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    (digits > 9).then_some((dot + 1 + digits, dot + 1 + 9))
 }
 
 fn timestamp(us: i64) -> Timestamp {
@@ -59,6 +74,16 @@ mod tests {
         assert_eq!(format_date(1_795_350_396_123_000), "2026-11-22");
         assert_eq!(format_micros(-1), "1969-12-31T23:59:59.999999Z");
         assert_eq!(parse_rfc3339("1969-12-31T23:59:59.9999995Z"), Some(-1));
+        // More digits than nanoseconds: still RFC 3339, cut like the rest.
+        assert_eq!(
+            parse_rfc3339("2026-11-22T12:26:36.1234567891234Z"),
+            Some(1_795_350_396_123_456)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T14:26:36.123456789999+02:00"),
+            Some(1_795_350_396_123_456)
+        );
+        assert_eq!(parse_rfc3339("2026-11-22T12:26:36.1234567891Zjunk"), None);
         assert_eq!(
             format_micros(i64::MAX),
             "9999-12-30T22:00:00.999999Z",

@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::Request;
+use hyper::{Method, Request};
 use ledger_engine::Engine;
 
 use crate::auth::throttle::LoginThrottle;
@@ -81,7 +81,7 @@ impl App {
         tenants: Tenants,
         rejected: crate::rejected::RejectedList,
     ) -> App {
-        let throttle = LoginThrottle::new(config.login_max_failures, config.login_window);
+        let throttle = LoginThrottle::new(config.login_window);
         let mut base = [0u8; 8];
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut base);
         App {
@@ -126,7 +126,7 @@ impl App {
     }
 
     /// Answers one request. Never fails: every error becomes its documented answer.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>, peer: SocketAddr) -> Resp {
         let start = Instant::now();
         let request_id = self.request_id(req.headers());
         let method = method_label(req.method());
@@ -160,6 +160,14 @@ impl App {
             request_id: request_id.clone(),
             headers: HeaderMap::new(),
         };
+        if let Some(r) = &route {
+            // HEAD is GET without the body (RFC 9110, 9.3.2) wherever GET is served and the
+            // route has no HEAD of its own; hyper sends the answer's head only. Not for the
+            // live tail, whose GET holds a stream open.
+            if req.method() == Method::HEAD && r.head_as_get() {
+                *req.method_mut() = Method::GET;
+            }
+        }
         let result = match route {
             None => Err(ApiError::not_found("route")),
             Some(route) => match route.check_method(req.method()) {

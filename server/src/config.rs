@@ -78,8 +78,11 @@ pub struct Config {
     /// reconnect with `Last-Event-ID`), and how often a quiet one gets a keep-alive comment.
     pub tail_max_age: Duration,
     pub tail_keepalive: Duration,
-    /// Failed logins allowed per email and per source address within `login_window`.
+    /// Failed logins allowed per email within `login_window`…
     pub login_max_failures: usize,
+    /// …and per client address (every account signing in from one proxy, office or test
+    /// runner shares it, so it allows more).
+    pub login_max_failures_per_address: usize,
     pub login_window: Duration,
     /// How often retention drops expired segments.
     pub retention_interval: Duration,
@@ -164,6 +167,7 @@ impl Config {
             tail_max_age: Duration::from_secs(3_600),
             tail_keepalive: Duration::from_secs(15),
             login_max_failures: 10,
+            login_max_failures_per_address: 100,
             login_window: Duration::from_secs(15 * 60),
             retention_interval: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
@@ -217,6 +221,9 @@ impl Config {
         }
         if self.login_max_failures == 0 {
             return Err("--login-max-failures must be at least 1".into());
+        }
+        if self.login_max_failures_per_address == 0 {
+            return Err("--login-max-failures-per-address must be at least 1".into());
         }
         Ok(())
     }

@@ -99,9 +99,18 @@ struct ServeArgs {
     /// How often a quiet live-tail stream gets a `: keep-alive` comment, in seconds.
     #[arg(long, env = "LEDGER_TAIL_KEEPALIVE_SECS", default_value_t = 15)]
     tail_keepalive_secs: u64,
-    /// Failed logins allowed per email and per client address within the login window.
+    /// Failed logins allowed per email within the login window; past it that email's logins
+    /// answer 429 until the window passes.
     #[arg(long, env = "LEDGER_LOGIN_MAX_FAILURES", default_value_t = 10)]
     login_max_failures: usize,
+    /// Failed logins allowed per client address (any emails) within the login window; past
+    /// it every login from that address answers 429 until the window passes.
+    #[arg(
+        long,
+        env = "LEDGER_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 100
+    )]
+    login_max_failures_per_address: usize,
     /// The login throttling window, in seconds.
     #[arg(long, env = "LEDGER_LOGIN_WINDOW_SECS", default_value_t = 900)]
     login_window_secs: u64,
@@ -181,6 +190,7 @@ impl ServeArgs {
         c.tail_max_age = Duration::from_secs(self.tail_max_age_secs.max(1));
         c.tail_keepalive = Duration::from_secs(self.tail_keepalive_secs.max(1));
         c.login_max_failures = self.login_max_failures;
+        c.login_max_failures_per_address = self.login_max_failures_per_address;
         c.login_window = Duration::from_secs(self.login_window_secs);
         c.retention_interval = Duration::from_secs(self.retention_interval_secs.max(1));
         c.shutdown_grace = Duration::from_secs(self.shutdown_grace_secs);

@@ -233,6 +233,15 @@ impl Route {
         self.kind().entry().1
     }
 
+    /// Whether a `HEAD` of this route is answered as its `GET` (without the body): routes
+    /// that serve `GET` but list no `HEAD` of their own, except the live tail's stream.
+    pub fn head_as_get(&self) -> bool {
+        let mut methods = self.allow().split(", ");
+        !matches!(self, Route::LogsTail)
+            && methods.clone().any(|m| m == "GET")
+            && !methods.any(|m| m == "HEAD")
+    }
+
     /// Elasticsearch's routes, which answer every error in Elasticsearch's shape.
     pub fn is_elasticsearch(&self) -> bool {
         matches!(self, Route::Root | Route::EsBulk(_) | Route::EsLicense)

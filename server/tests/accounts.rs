@@ -32,7 +32,8 @@ fn register_login_me_and_audit() {
 
     let r = s.get("/api/v1/auth/me", &token);
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["email"], "ana@example.com");
+    // As registered: the lower-case form only finds the account.
+    assert_eq!(r.json()["email"], "Ana@Example.com");
     assert_eq!(r.json()["account_id"], account.as_str());
     assert!(r.json()["created_at"].is_string());
 
@@ -181,4 +182,42 @@ fn failed_logins_are_throttled_per_email() {
         &json!({"email": "A@B.co", "password": PW}),
     )
     .expect_error(429, "rate_limited");
+}
+
+#[test]
+fn failures_for_other_emails_from_one_address_do_not_lock_an_account_out() {
+    let s = Server::start(&[
+        "--login-max-failures",
+        "3",
+        "--login-max-failures-per-address",
+        "8",
+    ]);
+    let login = |email: &str, pw: &str| {
+        s.post(
+            "/api/v1/auth/login",
+            "",
+            &json!({"email": email, "password": pw}),
+        )
+    };
+    assert_eq!(
+        s.post(
+            "/api/v1/auth/register",
+            "",
+            &json!({"email": "ok@b.co", "password": PW})
+        )
+        .status,
+        201
+    );
+    // Seven failures from this address, none past its email's limit of 3: a login to
+    // another account from the same address still succeeds.
+    for i in 0..7 {
+        login(&format!("nobody{}@b.co", i % 3), "wrong wrong wrong")
+            .expect_error(401, "unauthenticated");
+    }
+    assert_eq!(login("ok@b.co", PW).status, 200);
+    // The eighth uses up the address's allowance: then every login from it waits.
+    login("nobody9@b.co", "wrong wrong wrong").expect_error(401, "unauthenticated");
+    let r = login("ok@b.co", PW);
+    r.expect_error(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
 }

@@ -96,6 +96,19 @@ fn unknown_routes_and_wrong_methods() {
     // Every error body has the documented shape.
     let j = r.json();
     assert!(j["error"]["details"].is_array());
+    // HEAD is answered as GET without the body wherever GET is served...
+    let r = s.req("HEAD", "/health", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty(), "{}", r.text());
+    let get = s.req("GET", "/health", &[], b"");
+    assert_eq!(r.header("content-type"), get.header("content-type"));
+    let r = s.req("HEAD", "/api/v1/logs", &[], b"");
+    assert_eq!(r.status, 401);
+    assert!(r.body.is_empty());
+    // ...and nowhere else: a HEAD of a POST-only route is still a wrong method.
+    let r = s.req("HEAD", "/api/v1/ingest/batch", &[], b"");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
 }
 
 #[test]

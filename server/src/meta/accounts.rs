@@ -22,10 +22,11 @@ impl Meta {
         let tx = self.db().begin_write()?;
         {
             let mut emails = tx.open_table(EMAILS)?;
-            if emails.get(a.email.as_str())?.is_some() {
+            let key = a.email.to_lowercase();
+            if emails.get(key.as_str())?.is_some() {
                 return Ok(false);
             }
-            emails.insert(a.email.as_str(), a.id.as_str())?;
+            emails.insert(key.as_str(), a.id.as_str())?;
             tx.open_table(ACCOUNTS)?
                 .insert(a.id.as_str(), encode(a).as_slice())?;
         }
@@ -42,12 +43,12 @@ impl Meta {
         Ok(Some(decode("accounts", id, v.value())?))
     }
 
-    /// The account registered with this (already normalised) email.
+    /// The account registered with this email, in any case (the table's keys are lower-case).
     pub fn account_by_email(&self, email: &str) -> MetaResult<Option<Account>> {
         let id = {
             let rtx = self.db().begin_read()?;
             let t = rtx.open_table(EMAILS)?;
-            let Some(v) = t.get(email)? else {
+            let Some(v) = t.get(email.to_lowercase().as_str())? else {
                 return Ok(None);
             };
             v.value().to_owned()

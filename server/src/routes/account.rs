@@ -21,9 +21,11 @@ use crate::tenants::project_hex;
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
-/// Trims and lower-cases an email, and checks that it looks like one.
-fn normalise_email(raw: &str) -> ApiResult<String> {
-    let e = raw.trim().to_lowercase();
+/// Trims an email and checks that it looks like one. It is kept as written (`/auth/me`
+/// answers it so); accounts are found by its lower-case form, so `Ana@Example.com` and
+/// `ana@example.com` are one account.
+fn checked_email(raw: &str) -> ApiResult<String> {
+    let e = raw.trim().to_owned();
     let bad =
         || ApiError::invalid_field("email: expected an email address such as ana@example.com");
     if e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -53,7 +55,7 @@ fn session_answer(app: &App, status: u16, account: &str) -> Resp {
 /// `POST /api/v1/auth/register`
 pub async fn register(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> ApiResult<Resp> {
     let body = read_object(app, req).await?;
-    let email = normalise_email(&json::req_str(&body, "email")?)?;
+    let email = checked_email(&json::req_str(&body, "email")?)?;
     let pw = json::req_str(&body, "password")?;
     let chars = pw.chars().count();
     if chars < MIN_PASSWORD_CHARS {
@@ -100,8 +102,11 @@ pub async fn login(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Api
     let body = read_object(app, req).await?;
     let email = json::req_str(&body, "email")?.trim().to_lowercase();
     let pw = json::req_str(&body, "password")?;
-    let subjects = [format!("email:{email}"), format!("addr:{}", ctx.peer.ip())];
-    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    let (by_email, by_addr) = (format!("email:{email}"), format!("addr:{}", ctx.peer.ip()));
+    let subjects = [
+        (by_email.as_str(), app.config.login_max_failures),
+        (by_addr.as_str(), app.config.login_max_failures_per_address),
+    ];
     if let Err(wait) = app.throttle.check(&subjects, Instant::now()) {
         return Err(ApiError::RateLimited {
             message: "too many failed logins; try again later".into(),
@@ -125,7 +130,7 @@ pub async fn login(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Api
     drop(permit);
     match outcome {
         Login::Ok(account) => {
-            app.throttle.clear(subjects[0]);
+            app.throttle.clear(&by_email);
             write_audit(app, ctx, &account, "login", None, None).await;
             Ok(session_answer(app, 200, &account))
         }
@@ -230,10 +235,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emails_are_checked_and_normalised() {
+    fn emails_are_checked_and_kept_as_written() {
         assert_eq!(
-            normalise_email(" Ana@Example.COM ").unwrap(),
-            "ana@example.com"
+            checked_email(" Ana@Example.COM ").unwrap(),
+            "Ana@Example.COM"
         );
         for bad in [
             "",
@@ -245,7 +250,7 @@ mod tests {
             "a b@x.io",
             "ana@x..io",
         ] {
-            assert!(normalise_email(bad).is_err(), "{bad}");
+            assert!(checked_email(bad).is_err(), "{bad}");
         }
     }
 }
