@@ -22,6 +22,9 @@ enum Auth {
     Query,
     /// An API key with the `ingest` scope, in any shipper's form.
     Ingest,
+    /// `GET /`: an API key as for ingest (Elasticsearch clients), or none (a browser gets
+    /// the console).
+    IngestOrBrowser,
 }
 
 fn security(a: Auth) -> Value {
@@ -29,7 +32,12 @@ fn security(a: Auth) -> Value {
         Auth::None => json!([]),
         Auth::Session => json!([{"bearer": []}]),
         Auth::Query => json!([{"bearer": []}, {"apiKeyHeader": []}]),
-        Auth::Ingest => json!([{"bearer": []}, {"apiKeyHeader": []}, {"basic": []}]),
+        Auth::Ingest => {
+            json!([{"bearer": []}, {"apiKeyHeader": []}, {"basic": []}, {"elasticApiKey": []}])
+        }
+        Auth::IngestOrBrowser => {
+            json!([{"bearer": []}, {"apiKeyHeader": []}, {"basic": []}, {"elasticApiKey": []}, {}])
+        }
     }
 }
 
@@ -394,11 +402,11 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .params(vec![path_param("asset", "A file of the page.")])
             .ok("200", json!({"description": "The file.", "content": {
                 "text/javascript": {"schema": {"type": "string"}}, "text/css": {"schema": {"type": "string"}}}}))),
-        ("/", "get", Op::new("Elasticsearch node info for clients; the web console for browsers", "shippers", Auth::None)
+        ("/", "get", Op::new("Elasticsearch node info for clients; the web console for browsers", "shippers", Auth::IngestOrBrowser)
             .ok("200", json!({"description": "Node info (JSON), or the console page when the Accept header asks for HTML.", "content": {
                 "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}}))
             .other(es_error.clone())),
-        ("/", "head", Op::new("Elasticsearch ping", "shippers", Auth::None)
+        ("/", "head", Op::new("Elasticsearch ping", "shippers", Auth::Ingest)
             .ok("200", no_content("Alive."))
             .other(no_content("An error."))),
         ("/_bulk", "post", Op::new("Elasticsearch bulk", "shippers", Auth::Ingest)
@@ -419,10 +427,10 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .body(ndjson_body)
             .ok("200", answer("Per-item results.", schema_ref("EsBulk")))
             .other(es_error.clone())),
-        ("/_license", "get", Op::new("Elasticsearch licence (basic, active), for shippers that check it", "shippers", Auth::None)
+        ("/_license", "get", Op::new("Elasticsearch licence (basic, active), for shippers that check it", "shippers", Auth::Ingest)
             .ok("200", answer("The licence.", json!({"type": "object", "required": ["license"]})))
             .other(es_error)),
-        ("/_license", "head", Op::new("Elasticsearch licence check", "shippers", Auth::None)
+        ("/_license", "head", Op::new("Elasticsearch licence check", "shippers", Auth::Ingest)
             .ok("200", no_content("Present."))
             .other(no_content("An error."))),
         ("/loki/api/v1/push", "post", Op::new("Loki push (JSON or snappy protobuf)", "shippers", Auth::Ingest)
@@ -585,7 +593,8 @@ fn build() -> Value {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "A session token (from register or login) or an API key (`ledger_…`)."},
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "An API key."},
-                "basic": {"type": "http", "scheme": "basic", "description": "Any user name, the API key as the password (Fluent Bit, Vector, Logstash)."}
+                "basic": {"type": "http", "scheme": "basic", "description": "Any user name, the API key as the password (Fluent Bit, Vector, Logstash)."},
+                "elasticApiKey": {"type": "http", "scheme": "ApiKey", "description": "Elasticsearch clients and Filebeat: `Authorization: ApiKey <key>` or `ApiKey base64(<anything>:<key>)`."}
             }
         }
     })

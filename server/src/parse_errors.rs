@@ -204,11 +204,17 @@ fn rewrite(buf: &[u8], max_header_bytes: usize) -> Option<Vec<u8>> {
         return None;
     }
     let body = serde_json::to_vec(&error.body()).ok()?;
-    let mut out = Vec::with_capacity(start + head.len() + 128 + body.len());
+    // Every answer carries a request id and the server's trace context, this one too: a
+    // fresh trace (the request never reached a handler, so no client context was read).
+    let trace = crate::trace::begin(&tracing::Span::none(), None);
+    let request_id = &trace.trace_id[..24];
+    let mut out = Vec::with_capacity(start + head.len() + 256 + body.len());
     out.extend_from_slice(&buf[..start]);
     out.extend_from_slice(status_line.as_bytes());
     out.extend_from_slice(format!("\r\ncontent-type: {JSON}\r\n").as_bytes());
     out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(format!("x-request-id: {request_id}\r\n").as_bytes());
+    out.extend_from_slice(format!("traceparent: {}\r\n", trace.traceparent).as_bytes());
     for line in kept {
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -250,6 +256,15 @@ mod tests {
         (head, serde_json::from_slice(body).expect("a JSON body"))
     }
 
+    /// An answer without its request id and trace context, which are new in every rewrite.
+    fn without_ids(answer: &[u8]) -> String {
+        String::from_utf8_lossy(answer)
+            .split("\r\n")
+            .filter(|l| !l.starts_with("x-request-id: ") && !l.starts_with("traceparent: "))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
     #[test]
     fn a_bare_400_becomes_an_invalid_query_error() {
         let out = rewrite(&bare("400 Bad Request"), 16384).expect("rewritten");
@@ -261,6 +276,9 @@ mod tests {
         );
         assert!(head.contains(&format!("\r\n{DATE}\r\n")), "{head}");
         assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        // Like every answer: a request id and the server's trace context.
+        assert!(head.contains("\r\nx-request-id: "), "{head}");
+        assert!(head.contains("\r\ntraceparent: 00-"), "{head}");
         assert_eq!(body["error"]["code"], "invalid_query");
         assert!(body["error"]["message"]
             .as_str()
@@ -381,14 +399,14 @@ mod tests {
         w.write_all(&earlier[..10]).await.unwrap();
         w.write_all(&buf[10..]).await.unwrap();
         w.flush().await.unwrap();
-        assert_eq!(w.inner.out, expected);
+        assert_eq!(without_ids(&w.inner.out), without_ids(&expected));
         assert!(w.inner.flushed);
 
         // Only a shutdown after the write: the answer still goes out first.
         let mut w = ParseErrors::new(Trickle::default(), 16384);
         w.write_all(&buf).await.unwrap();
         w.shutdown().await.unwrap();
-        assert_eq!(w.inner.out, expected);
+        assert_eq!(without_ids(&w.inner.out), without_ids(&expected));
         assert!(w.inner.shut);
     }
 
@@ -415,7 +433,7 @@ mod tests {
             .unwrap();
         assert_eq!(n, head.len());
         w.flush().await.unwrap();
-        assert_eq!(w.inner, expected);
+        assert_eq!(without_ids(&w.inner), without_ids(&expected));
 
         let mut w = ParseErrors::new(Vec::<u8>::new(), 16384);
         let ok = format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n{DATE}\r\n\r\n");

@@ -260,6 +260,11 @@ impl Route {
 
 /// The route of a path (without its query string), if there is one.
 pub fn resolve(path: &str) -> Option<Route> {
+    // A browser's `/ui/` and `/docs/` are the pages without the slash.
+    let path = match path {
+        "/ui/" | "/docs/" => &path[..path.len() - 1],
+        _ => path,
+    };
     let m = table().at(path).ok()?;
     let p = |name: &str| m.params.get(name).unwrap_or_default().to_owned();
     Some(match m.value {

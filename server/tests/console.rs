@@ -21,6 +21,7 @@ fn the_console_is_served_from_the_binary_with_a_strict_policy() {
     for path in [
         "/",
         "/ui",
+        "/ui/",
         "/ui/signin",
         "/ui/projects/0123456789abcdef/explore",
     ] {

@@ -187,8 +187,9 @@ fn bad_deletion_requests_are_refused_and_change_nothing() {
         .expect_error(400, "missing_field");
     s.post(&path, &t.token, &json!({"limit": "5"}))
         .expect_error(400, "invalid_field");
+    // A syntax error in `q` is the search language's error, as on /logs/search.
     let r = s.post(&path, &t.token, &json!({"q": "a AND ("}));
-    r.expect_error(400, "invalid_field");
+    r.expect_error(400, "invalid_query");
     assert!(r.text().contains("position"), "{}", r.text());
     s.post(&path, &t.token, &json!({"level": "loud"}))
         .expect_error(400, "invalid_field");

@@ -97,6 +97,12 @@ fn bulk_documents_read_back_with_their_mapped_fields() {
     assert_eq!(items[1]["index"]["_index"], "fallback");
     assert_eq!(items[2]["delete"]["status"], 400, "{j}");
     assert_eq!(items[3]["update"]["status"], 400, "{j}");
+    for (i, op) in [(2, "delete"), (3, "update")] {
+        assert_eq!(
+            items[i][op]["error"]["type"], "mapper_parsing_exception",
+            "{j}"
+        );
+    }
 
     let id = items[0]["create"]["_id"].as_str().unwrap();
     let r = s.get(&format!("/api/v1/logs/{id}"), &t.key);

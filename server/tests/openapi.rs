@@ -50,6 +50,11 @@ fn the_document_is_valid_openapi_and_lists_every_route() {
     let page = s.get("/docs", "");
     assert_eq!(page.status, 200);
     assert!(page.text().contains("/docs/swagger-ui-bundle.js"));
+    assert_eq!(
+        s.get("/docs/", "").text(),
+        page.text(),
+        "the page with a slash"
+    );
     assert!(page
         .header("content-security-policy")
         .unwrap()

@@ -79,22 +79,42 @@ fn refused_items_are_listed_newest_first_with_their_text_and_reason() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
-    // Over the daily quota: the item is kept with its code.
+    // Over the daily quota (one log stored today, room for one more): the item past it is
+    // kept with its code...
     let r = s.patch(
         &format!("/api/v1/projects/{}", t.project),
         &t.token,
-        &json!({"daily_quota": 1}),
+        &json!({"daily_quota": 2}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.post(
         "/api/v1/ingest/batch",
         &t.key,
-        &json!({"logs": [log(5, "over quota")]}),
+        &json!({"logs": [log(5, "fits"), log(6, "over quota")]}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["code"], "quota_exceeded");
+    // ...but a request refused whole (429: nothing fits) is not an item refused on its own.
+    let r = s.post(
+        "/api/v1/ingest/batch",
+        &t.key,
+        &json!({"logs": [log(7, "refused whole")]}),
     );
     assert_eq!(r.status, 429, "{}", r.text());
+    // A last refused item after it, so that the list is complete once this one is in.
+    let mut last = log(8, "last");
+    last["level"] = json!("loud");
+    s.post("/api/v1/ingest/single", &t.key, &last)
+        .expect_error(400, "invalid_field");
 
-    let list = rejected(&s, &t, 6);
-    assert_eq!(list.len(), 6, "{list:#?}");
+    let mut list = rejected(&s, &t, 7);
+    assert!(
+        list.iter()
+            .all(|i| !i["raw"].as_str().unwrap().contains("refused whole")),
+        "{list:#?}"
+    );
+    assert_eq!(list.len(), 7, "{list:#?}");
+    assert!(list.remove(0)["raw"].as_str().unwrap().contains("last"));
     let codes: Vec<&str> = list.iter().map(|i| i["code"].as_str().unwrap()).collect();
     assert_eq!(
         codes,
@@ -110,7 +130,7 @@ fn refused_items_are_listed_newest_first_with_their_text_and_reason() {
     );
     let over = &list[0];
     assert_eq!(over["route"], "/api/v1/ingest/batch");
-    assert_eq!(over["index"], 0);
+    assert_eq!(over["index"], 1);
     assert!(over["raw"].as_str().unwrap().contains("over quota"));
     assert!(over["at"].as_str().unwrap().ends_with('Z'));
     let es = &list[1];
@@ -145,9 +165,9 @@ fn refused_items_are_listed_newest_first_with_their_text_and_reason() {
         &t.token,
     );
     let second = r.json();
-    assert_eq!(second["rejected"].as_array().unwrap().len(), 2);
+    assert_eq!(second["rejected"].as_array().unwrap().len(), 3);
     assert!(second["next_cursor"].is_null());
-    assert_eq!(second["rejected"][0]["code"], "missing_field");
+    assert_eq!(second["rejected"][1]["code"], "missing_field");
 }
 
 #[test]

@@ -465,7 +465,8 @@ pub fn answer(actions: &[Action], outcomes: &[Outcome], took_ms: u64) -> Vec<u8>
                     "logs are immutable: the {} action is not supported (only index and create)",
                     op.as_str()
                 );
-                error_fields(&mut out, 400, "illegal_argument_exception", &reason);
+                // Every failed item has the one error type the API promises.
+                error_fields(&mut out, 400, "mapper_parsing_exception", &reason);
             }
         }
         out.extend_from_slice(b"}}");

@@ -275,9 +275,13 @@ fn any_json(v: &AnyValue) -> Value {
 }
 
 /// Attributes as a JSON object, dotted keys expanded into nested objects
-/// (`http.status_code` → `{"http": {"status_code": …}}`). On a clash (a path runs into a
-/// value that is not an object, or a key is set twice) the later key is kept flat, as sent.
-fn expand(attrs: Vec<KeyValue>) -> Map<String, Value> {
+/// (`http.status_code` → `{"http": {"status_code": …}}`). Keys without a dot are placed
+/// first, so the outcome does not depend on the order the keys were sent in; a dotted key
+/// that then clashes (its path runs into a value that is not an object, or it is set twice)
+/// is kept flat, as sent: `http = 7` and `http.status_code = 500` give
+/// `{"http": 7, "http.status_code": 500}` in either order.
+fn expand(mut attrs: Vec<KeyValue>) -> Map<String, Value> {
+    attrs.sort_by_key(|kv| kv.key.contains('.'));
     let mut out = Map::new();
     let mut flat = Vec::new();
     for kv in attrs {
@@ -568,6 +572,15 @@ mod tests {
         assert_eq!(
             l["attributes"],
             json!({"http": {"status_code": 504, "method": "GET"}, "user": "u1", "user.id": 7, "order_id": "ord_981"})
+        );
+        // The dotted key first and the plain one after it: the same outcome, nothing lost.
+        let rec = LogRecord {
+            attributes: vec![kv("user.id", i(7)), kv("user", s("u1"))],
+            ..Default::default()
+        };
+        assert_eq!(
+            one(vec![], rec)["attributes"],
+            json!({"user": "u1", "user.id": 7})
         );
     }
 

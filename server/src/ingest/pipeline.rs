@@ -266,12 +266,17 @@ pub async fn store(
             checked.refuse(index, why, mapped_text(&log));
         }
     }
-    app.rejected
-        .record(project.id, checked.rejected_items(route, now));
+    let quota_hit = checked.errors.iter().any(|e| e.code == "quota_exceeded");
+    let mut items = checked.rejected_items(route, now);
+    if checked.valid.is_empty() && quota_hit {
+        // The answer is a whole-request 429, which is not an item refused on its own: only
+        // what validation or mapping refused is kept.
+        items.retain(|i| i.code != "quota_exceeded");
+    }
+    app.rejected.record(project.id, items);
     checked.errors.sort_by_key(|e| e.index);
     app.telemetry.ingested(0, 0, checked.errors.len() as u64);
     if checked.valid.is_empty() {
-        let quota_hit = checked.errors.iter().any(|e| e.code == "quota_exceeded");
         return Err(if quota_hit {
             ApiError::QuotaExceeded {
                 retry_after: secs_to_midnight(now),

@@ -84,7 +84,7 @@ pub fn conditions(body: &Map<String, Value>) -> ApiResult<Conditions> {
         .filter;
     let expr = match q {
         Some(q) => Some(search::parse(&q).map_err(|e| {
-            ApiError::invalid_field(format!("q: at position {}: {}", e.position, e.message))
+            ApiError::InvalidQuery(format!("q: at position {}: {}", e.position, e.message))
         })?),
         None => None,
     };

@@ -346,7 +346,7 @@ fn delete_and_update_are_refused_per_item_and_the_rest_is_answered_in_order() {
     assert_eq!(items[0]["delete"]["_id"], "x1");
     assert_eq!(
         items[0]["delete"]["error"]["type"],
-        "illegal_argument_exception"
+        "mapper_parsing_exception"
     );
     assert_eq!(
         items[1]["index"],
@@ -504,7 +504,7 @@ fn the_answer_escapes_what_the_client_sent() {
                 "_shards": {"total": 1, "successful": 1, "failed": 0},
                 "_seq_no": 0, "_primary_term": 1, "status": 201}},
             {"delete": {"_index": index, "_id": "a\"b\n", "status": 400, "error": {
-                "type": "illegal_argument_exception",
+                "type": "mapper_parsing_exception",
                 "reason": "logs are immutable: the delete action is not supported (only index and create)"}}},
             {"create": {"_index": index, "status": 400, "error": {
                 "type": "mapper_parsing_exception", "reason": "message: \"quoted\"\n\ttab"}}},
