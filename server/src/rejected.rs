@@ -191,6 +191,16 @@ impl RejectedList {
         }
     }
 
+    /// Waits until everything recorded so far is written, for at most `wait` (blocking):
+    /// a read then sees the items of every answer sent before it, unless the writer is that
+    /// far behind (a flood of refused items, which it drops anyway).
+    pub fn catch_up(&self, wait: Duration) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(wait);
+        }
+    }
+
     /// Up to `limit` of a project's items older than sequence `before` (all when `None`),
     /// newest first, leaving out those past the 7 days (blocking).
     pub fn page(

@@ -239,3 +239,20 @@ fn the_list_keeps_the_newest_10000_cuts_raw_text_and_survives_a_restart() {
     let expected: Vec<u64> = (501..10_500).rev().collect();
     assert_eq!(numbers, expected);
 }
+
+#[test]
+fn an_item_is_listed_as_soon_as_its_answer_is_sent() {
+    let s = Server::start(&[]);
+    let t = s.tenant("at-once@example.com");
+    let path = format!("/api/v1/projects/{}/rejected?limit=1000", t.project);
+    for n in 1..=20 {
+        let mut bad = log(n, "refused");
+        bad["level"] = json!("loud");
+        s.post("/api/v1/ingest/single", &t.key, &bad)
+            .expect_error(400, "invalid_field");
+        // One read, no retry: the list holds every item refused before it.
+        let r = s.get(&path, &t.token);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["rejected"].as_array().unwrap().len(), n as usize);
+    }
+}

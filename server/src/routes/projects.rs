@@ -211,7 +211,13 @@ pub async fn rejected(app: &Arc<App>, req: Request<Incoming>, id: &str) -> ApiRe
         }
     }
     let (a, pid) = (app.clone(), p.id);
-    let page = blocking(move || a.rejected.page(pid, limit, before, now_micros())).await??;
+    // Items are written behind the answers that refused them; the list shows every item
+    // refused before this request.
+    let page = blocking(move || {
+        a.rejected.catch_up(std::time::Duration::from_secs(2));
+        a.rejected.page(pid, limit, before, now_micros())
+    })
+    .await??;
     let items: Vec<Value> = page
         .items
         .iter()
