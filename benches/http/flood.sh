@@ -7,6 +7,10 @@
 # median p99. Also runs the same single-log load on the quiet server first, for reference.
 #
 #   benches/http/flood.sh [flood-secs] [runs]      (defaults 15, 3)
+#
+# LEDGER_SINGLE_ARGS adds loadgen arguments to the single-log phases only, e.g.
+# LEDGER_SINGLE_ARGS=--short-slice to tell the server's latency from the measuring tool's
+# own waits for a core (a diagnostic; the figures of record are taken without it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 flood="${1:-15}"
@@ -18,7 +22,8 @@ source benches/http/fill.sh
 
 single() {
     "$bin"/ledgerctl loadgen --url "http://$addr" --key "$key" --mode single \
-        --concurrency 16 --rate 2000 --duration 10s --seed "$1" | grep -E "latency|logs/s"
+        --concurrency 16 --rate 2000 --duration 10s --seed "$1" ${LEDGER_SINGLE_ARGS:-} |
+        grep -E "latency|logs/s"
 }
 p99() { grep "^latency" | grep -oE "p99 [0-9.]+" | awk '{print $2}'; }
 

@@ -101,6 +101,12 @@ pub struct Args {
     /// feed Ledger exactly the logs another store was fed.
     #[arg(long, value_name = "PATH")]
     file: Vec<std::path::PathBuf>,
+    /// Ask Linux 6.12+ for short scheduler slices (0.2 ms) on this tool's threads, as the
+    /// server's request threads have, so that on a machine the tool shares with a busy
+    /// server it sends and reads on time. A diagnostic: it tells the server's latency from
+    /// the tool's own waits for a core; benchmark figures are taken without it.
+    #[arg(long)]
+    short_slice: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -128,8 +134,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         bail!("--file sends native batches only (no --tails, no --live-timestamps)");
     }
+    let short_slice = args.short_slice;
+    if short_slice && !ledger_engine::shorten_slice() {
+        bail!("--short-slice: the kernel did not take the slice (Linux 6.12 or later needed)");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_start(move || {
+            if short_slice {
+                ledger_engine::shorten_slice();
+            }
+        })
         .build()
         .context("starting the runtime")?;
     rt.block_on(run_async(args))
