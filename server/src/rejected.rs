@@ -185,19 +185,23 @@ impl RejectedList {
 
     /// Waits until everything recorded so far is written (blocking).
     pub fn flush(&self) {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        if self.tx.send(Msg::Flush(tx)).is_ok() {
-            let _ = rx.recv();
-        }
+        self.written_within(None);
     }
 
     /// Waits until everything recorded so far is written, for at most `wait` (blocking):
     /// a read then sees the items of every answer sent before it, unless the writer is that
     /// far behind (a flood of refused items, which it drops anyway).
     pub fn catch_up(&self, wait: Duration) {
+        self.written_within(Some(wait));
+    }
+
+    fn written_within(&self, wait: Option<Duration>) {
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self.tx.send(Msg::Flush(tx)).is_ok() {
-            let _ = rx.recv_timeout(wait);
+            let _ = match wait {
+                Some(w) => rx.recv_timeout(w).map_err(|_| ()),
+                None => rx.recv().map_err(|_| ()),
+            };
         }
     }
 

@@ -147,41 +147,36 @@ fn every_bad_credential_gets_the_same_401() {
         .expect_error(403, "forbidden");
 }
 
-#[test]
-fn failed_logins_are_throttled_per_email() {
-    let s = Server::start(&["--login-max-failures", "3"]);
-    assert_eq!(
-        s.post(
-            "/api/v1/auth/register",
-            "",
-            &json!({"email": "a@b.co", "password": PW})
-        )
-        .status,
-        201
-    );
-    for _ in 0..3 {
-        s.post(
-            "/api/v1/auth/login",
-            "",
-            &json!({"email": "a@b.co", "password": "wrong wrong wrong"}),
-        )
-        .expect_error(401, "unauthenticated");
-    }
-    // Even the right password is refused while throttled.
+fn register(s: &Server, email: &str) {
     let r = s.post(
-        "/api/v1/auth/login",
+        "/api/v1/auth/register",
         "",
-        &json!({"email": "a@b.co", "password": PW}),
+        &json!({"email": email, "password": PW}),
     );
-    r.expect_error(429, "rate_limited");
-    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=900).contains(&wait), "{wait}");
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+fn login(s: &Server, email: &str, password: &str) -> common::Resp {
     s.post(
         "/api/v1/auth/login",
         "",
-        &json!({"email": "A@B.co", "password": PW}),
+        &json!({"email": email, "password": password}),
     )
-    .expect_error(429, "rate_limited");
+}
+
+#[test]
+fn failed_logins_are_throttled_per_email() {
+    let s = Server::start(&["--login-max-failures", "3"]);
+    register(&s, "a@b.co");
+    for _ in 0..3 {
+        login(&s, "a@b.co", "wrong wrong wrong").expect_error(401, "unauthenticated");
+    }
+    // Even the right password is refused while throttled.
+    let r = login(&s, "a@b.co", PW);
+    r.expect_error(429, "rate_limited");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    login(&s, "A@B.co", PW).expect_error(429, "rate_limited");
 }
 
 #[test]
@@ -192,32 +187,17 @@ fn failures_for_other_emails_from_one_address_do_not_lock_an_account_out() {
         "--login-max-failures-per-address",
         "8",
     ]);
-    let login = |email: &str, pw: &str| {
-        s.post(
-            "/api/v1/auth/login",
-            "",
-            &json!({"email": email, "password": pw}),
-        )
-    };
-    assert_eq!(
-        s.post(
-            "/api/v1/auth/register",
-            "",
-            &json!({"email": "ok@b.co", "password": PW})
-        )
-        .status,
-        201
-    );
+    register(&s, "ok@b.co");
     // Seven failures from this address, none past its email's limit of 3: a login to
     // another account from the same address still succeeds.
     for i in 0..7 {
-        login(&format!("nobody{}@b.co", i % 3), "wrong wrong wrong")
+        login(&s, &format!("nobody{}@b.co", i % 3), "wrong wrong wrong")
             .expect_error(401, "unauthenticated");
     }
-    assert_eq!(login("ok@b.co", PW).status, 200);
+    assert_eq!(login(&s, "ok@b.co", PW).status, 200);
     // The eighth uses up the address's allowance: then every login from it waits.
-    login("nobody9@b.co", "wrong wrong wrong").expect_error(401, "unauthenticated");
-    let r = login("ok@b.co", PW);
+    login(&s, "nobody9@b.co", "wrong wrong wrong").expect_error(401, "unauthenticated");
+    let r = login(&s, "ok@b.co", PW);
     r.expect_error(429, "rate_limited");
     assert!(r.header("retry-after").is_some());
 }
