@@ -173,6 +173,11 @@ fn table() -> &'static matchit::Router<Kind> {
 }
 
 impl Kind {
+    /// The path template, the `route` label of request metrics and of rejected logs.
+    pub fn template(self) -> &'static str {
+        self.entry().0
+    }
+
     fn entry(self) -> &'static (&'static str, &'static str, Kind) {
         ROUTES
             .iter()
@@ -225,7 +230,7 @@ impl Route {
 
     /// The path template, the `route` label of request metrics.
     pub fn template(&self) -> &'static str {
-        self.kind().entry().0
+        self.kind().template()
     }
 
     /// The methods the route answers, as the `Allow` header lists them.

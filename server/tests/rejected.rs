@@ -134,7 +134,7 @@ fn refused_items_are_listed_newest_first_with_their_text_and_reason() {
     assert!(over["raw"].as_str().unwrap().contains("over quota"));
     assert!(over["at"].as_str().unwrap().ends_with('Z'));
     let es = &list[1];
-    assert_eq!(es["route"], "/_bulk");
+    assert_eq!(es["route"], "/{index}/_bulk");
     assert_eq!(es["raw"], "[1,2]");
     let single = &list[2];
     assert_eq!(single["route"], "/api/v1/ingest/single");

@@ -59,7 +59,7 @@ impl Authenticator {
 /// The credential text of a request, if it sent one in a form we accept:
 ///
 /// * `Authorization: Bearer <credential>` (a session token or an API key);
-/// * `X-API-Key: <key>`;
+/// * `X-API-Key: <key>` (API keys only, not session tokens);
 /// * `Authorization: ApiKey <key>` or `ApiKey base64(<anything>:<key>)` (Elasticsearch
 ///   clients and Filebeat send an id and a key);
 /// * `Authorization: Basic base64(<anything>:<key>)` (Fluent Bit, Vector, Logstash, Promtail
@@ -91,8 +91,10 @@ pub fn credential(headers: &HeaderMap) -> Option<String> {
         }
         return None;
     }
+    // `X-API-Key` carries API keys only, as the contract says; a session token belongs in
+    // `Authorization: Bearer`.
     let v = headers.get("x-api-key")?.to_str().ok()?.trim();
-    (!v.is_empty()).then(|| v.to_owned())
+    v.starts_with(keys::KEY_PREFIX).then(|| v.to_owned())
 }
 
 #[cfg(test)]
@@ -141,6 +143,7 @@ mod credential_tests {
             with("authorization", format!("Basic {}", b64(KEY))),
             with("authorization", format!("Digest {KEY}")),
             with("authorization", "Bearer ".into()),
+            with("x-api-key", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln".into()),
         ] {
             assert_eq!(credential(&h), None, "{h:?}");
         }

@@ -21,6 +21,7 @@ use crate::ingest::elastic::{self, BulkError};
 use crate::ingest::pipeline::{self, Checked};
 use crate::ingest::validate::TimeWindow;
 use crate::meta::Scope;
+use crate::router::Kind;
 
 /// Bodies up to this size are decoded on the async worker itself.
 const INLINE_DECODE_BYTES: usize = 16 << 10;
@@ -147,7 +148,13 @@ async fn store_bulk(
         blocking(decode).await??
     };
     let total = checked.total;
-    let route = crate::router::Route::EsBulk(None).template();
+    // The template of the route the request came by: `/_bulk` or `/{index}/_bulk`.
+    let route = if path_index.is_some() {
+        Kind::EsIndexBulk
+    } else {
+        Kind::EsBulk
+    }
+    .template();
     let (ids, errors) = if checked.valid.is_empty() {
         (
             Vec::new(),

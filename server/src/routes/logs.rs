@@ -117,6 +117,15 @@ pub(crate) fn scan_request(pairs: &[(String, String)], extra: &[&str]) -> ApiRes
             },
         }
     }
+    if let (Some(start), Some(end)) = (f.start, f.end) {
+        if start > end {
+            // An empty half-open range (start = end) is a valid question with no logs; a
+            // start after the end is a mistake the caller should hear about, as Loki does.
+            return Err(ApiError::InvalidQuery(
+                "start_time: after end_time (the range is [start_time, end_time))".into(),
+            ));
+        }
+    }
     if let Some(c) = cursor {
         if c.order != req.order {
             return Err(ApiError::InvalidQuery(
