@@ -418,12 +418,18 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .ok("200", answer("Per-item results.", schema_ref("EsBulk")))
             .other(es_error.clone())),
         ("/{index}/_bulk", "post", Op::new("Elasticsearch bulk into an index", "shippers", Auth::Ingest)
-            .params(vec![path_param("index", "The index name (becomes the service).")])
+            .params(vec![path_param(
+                "index",
+                "The index name: the `source` of documents whose action names no `_index`.",
+            )])
             .body(ndjson_body.clone())
             .ok("200", answer("Per-item results.", schema_ref("EsBulk")))
             .other(es_error.clone())),
         ("/{index}/_bulk", "put", Op::new("Elasticsearch bulk into an index (PUT)", "shippers", Auth::Ingest)
-            .params(vec![path_param("index", "The index name (becomes the service).")])
+            .params(vec![path_param(
+                "index",
+                "The index name: the `source` of documents whose action names no `_index`.",
+            )])
             .body(ndjson_body)
             .ok("200", answer("Per-item results.", schema_ref("EsBulk")))
             .other(es_error.clone())),

@@ -72,16 +72,21 @@ fn push_json(s: &Server, auth: (&str, &str), body: &Value) -> Resp {
 }
 
 fn push_proto(s: &Server, key: &str, req: &proto::PushRequest) -> Resp {
+    push_proto_with(s, key, req, &[])
+}
+
+fn push_proto_with(
+    s: &Server,
+    key: &str,
+    req: &proto::PushRequest,
+    headers: &[(&str, &str)],
+) -> Resp {
     let body = snap::raw::Encoder::new()
         .compress_vec(&req.encode_to_vec())
         .unwrap();
-    s.send(
-        "POST",
-        PUSH,
-        key,
-        &[("Content-Type", "application/x-protobuf")],
-        &body,
-    )
+    let mut all = vec![("Content-Type", "application/x-protobuf")];
+    all.extend_from_slice(headers);
+    s.send("POST", PUSH, key, &all, &body)
 }
 
 fn logs(s: &Server, key: &str, query: &str) -> Vec<Value> {
@@ -147,6 +152,27 @@ fn a_json_push_reads_back_with_its_mapped_fields() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // `Content-Encoding: deflate` as Go's Loki clients send it (raw DEFLATE, which Loki reads).
+    let deflated = {
+        use std::io::Write as _;
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+        let mut other = body.clone();
+        other["streams"][0]["stream"]["service_name"] = json!("deflated");
+        e.write_all(other.to_string().as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let r = s.send(
+        "POST",
+        PUSH,
+        &t.key,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "deflate"),
+        ],
+        &deflated,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(logs(&s, &t.key, "service=deflated").len(), 2);
 }
 
 #[test]
@@ -178,6 +204,12 @@ fn a_snappy_protobuf_push_reads_back() {
     assert_eq!(r.status, 204, "{}", r.text());
     let found = logs(&s, &t.key, "service=varlogs&order=asc");
     assert_eq!(found.len(), 3);
+    // Vector's Loki sink names the snappy block in Content-Encoding too, as Loki accepts.
+    let mut again = req.clone();
+    again.streams[0].labels = r#"{job="vector"}"#.into();
+    let r = push_proto_with(&s, &t.key, &again, &[("Content-Encoding", "snappy")]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(logs(&s, &t.key, "service=vector").len(), 3);
     assert_eq!(found[2]["message"], "disk at 92%");
     assert_eq!(found[2]["level"], "warning");
     assert_eq!(found[2]["importance"], "standard");

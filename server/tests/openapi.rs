@@ -33,7 +33,10 @@ fn the_document_is_valid_openapi_and_lists_every_route() {
     let s = Server::start(&[]);
     let r = s.get("/api/v1/openapi.json", "");
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     let doc = r.json();
     assert_eq!(doc["openapi"], "3.1.0");
     for path in [

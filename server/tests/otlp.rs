@@ -263,6 +263,11 @@ fn answers_follow_the_otlp_spec() {
     assert_eq!(r.json()["code"], 3);
     // Other content types are 415.
     assert_eq!(post(&s, &bearer, "text/plain", b"hi").status, 415);
+    // ...once the key is good: a wrong key is 401 whatever the type, as on the other doors.
+    assert_eq!(
+        post(&s, "Bearer ledger_wrong", "text/plain", b"hi").status,
+        401
+    );
     // Credentials: every shipper form works, a wrong key is 401, a key without ingest 403.
     use base64::Engine as _;
     let b64 = |x: String| base64::engine::general_purpose::STANDARD.encode(x);

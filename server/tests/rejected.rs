@@ -94,11 +94,14 @@ fn refused_items_are_listed_newest_first_with_their_text_and_reason() {
     );
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.json()["errors"][0]["code"], "quota_exceeded");
-    // ...but a request refused whole (429: nothing fits) is not an item refused on its own.
+    // ...but a request refused whole (429: nothing fits) is not items refused on their own,
+    // not even the one that was invalid besides.
+    let mut invalid_too = log(7, "refused whole, invalid too");
+    invalid_too["level"] = json!("loud");
     let r = s.post(
         "/api/v1/ingest/batch",
         &t.key,
-        &json!({"logs": [log(7, "refused whole")]}),
+        &json!({"logs": [log(7, "refused whole"), invalid_too]}),
     );
     assert_eq!(r.status, 429, "{}", r.text());
     // A last refused item after it, so that the list is complete once this one is in.

@@ -199,10 +199,13 @@ fn append(buf: &mut Vec<u8>, data: &[u8], claim: &mut Claim, max_capacity: usize
 pub enum Encoding {
     Identity,
     Gzip,
+    /// HTTP's `deflate` is a zlib stream; Loki's clients may send raw DEFLATE under the same
+    /// name (Loki reads it so): the zlib header tells them apart.
+    Deflate,
     Zstd,
 }
 
-/// The body's `Content-Encoding`; anything but gzip, zstd or identity is 415.
+/// The body's `Content-Encoding`; anything but gzip, deflate, zstd or identity is 415.
 pub fn encoding(headers: &HeaderMap) -> ApiResult<Encoding> {
     let Some(v) = headers.get(CONTENT_ENCODING) else {
         return Ok(Encoding::Identity);
@@ -211,9 +214,10 @@ pub fn encoding(headers: &HeaderMap) -> ApiResult<Encoding> {
     match v.as_str() {
         "" | "identity" => Ok(Encoding::Identity),
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+        "deflate" => Ok(Encoding::Deflate),
         "zstd" => Ok(Encoding::Zstd),
         _ => Err(ApiError::UnsupportedMediaType(format!(
-            "Content-Encoding {v:?} is not supported: use gzip, zstd or identity"
+            "Content-Encoding {v:?} is not supported: use gzip, deflate, zstd or identity"
         ))),
     }
 }
@@ -322,6 +326,22 @@ pub fn decode(raw: Body, enc: Encoding, limit: usize) -> ApiResult<Body> {
             // gzip's window is 32 KiB: not worth claiming.
             read_into(d.take(limit as u64 + 1), &mut out, &mut claim, limit, 0)
                 .map_err(|e| e.into_api(|e| bad("gzip", e)))?;
+        }
+        Encoding::Deflate => {
+            let data = &raw.bytes[..];
+            // A zlib stream starts with a header whose method is 8 (deflate) and whose two
+            // bytes, read big-endian, are a multiple of 31 (RFC 1950).
+            let zlib = data.len() >= 2
+                && data[0] & 0x0f == 8
+                && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0;
+            let res = if zlib {
+                let d = flate2::read::ZlibDecoder::new(data);
+                read_into(d.take(limit as u64 + 1), &mut out, &mut claim, limit, 0)
+            } else {
+                let d = flate2::read::DeflateDecoder::new(data);
+                read_into(d.take(limit as u64 + 1), &mut out, &mut claim, limit, 0)
+            };
+            res.map_err(|e| e.into_api(|e| bad("deflate", e)))?;
         }
         Encoding::Zstd => {
             // A frame that declares more content than the limit is refused before decoding.
@@ -435,6 +455,27 @@ mod tests {
     }
 
     #[test]
+    fn deflate_reads_zlib_and_raw_streams_and_refuses_bombs() {
+        let text = b"{\"logs\":[]}";
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
+        zlib.write_all(text).unwrap();
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+        raw.write_all(text).unwrap();
+        for sent in [zlib.finish().unwrap(), raw.finish().unwrap()] {
+            assert_eq!(
+                &decode(body(sent), Encoding::Deflate, 1024).unwrap()[..],
+                text
+            );
+        }
+        let mut bomb = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        bomb.write_all(&vec![0u8; 20 << 20]).unwrap();
+        let e = decode(body(bomb.finish().unwrap()), Encoding::Deflate, 10 << 20).unwrap_err();
+        assert_eq!(e.status(), 413);
+        let e = decode(body(vec![0xff; 16]), Encoding::Deflate, 1024).unwrap_err();
+        assert_eq!(e.code(), "invalid_json");
+    }
+
+    #[test]
     fn zstd_round_trips_and_bombs_are_refused() {
         let small = zstd::encode_all(&b"{\"logs\":[]}"[..], 3).unwrap();
         assert_eq!(
@@ -486,6 +527,11 @@ mod tests {
         for (enc, raw) in [
             (Encoding::Gzip, {
                 let mut e = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+                e.write_all(&json).unwrap();
+                e.finish().unwrap()
+            }),
+            (Encoding::Deflate, {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
                 e.write_all(&json).unwrap();
                 e.finish().unwrap()
             }),

@@ -343,18 +343,20 @@ fn map_entry(mut labels: Vec<(String, String)>, entry: Entry) -> Map<String, Val
     if let Some(service) = take(&mut labels, &["service_name", "service", "job"]) {
         m.insert("service".into(), service.into());
     }
-    // A level Ledger does not know is `info`, and the label stays with the others.
-    let level = match labels
+    // The first of these labels, in this order, whose value is a level Ledger knows; a label
+    // it does not know (Loki's `detected_level="unknown"`) stays with the others, and no
+    // known level is `info`.
+    let known = ["level", "detected_level", "severity"]
         .iter()
-        .position(|(k, _)| ["level", "detected_level", "severity"].contains(&k.as_str()))
-    {
-        Some(i) => match level_name(&labels[i].1) {
-            Some(level) => {
-                labels.remove(i);
-                level
-            }
-            None => Level::Info,
-        },
+        .find_map(|name| {
+            let i = labels.iter().position(|(k, _)| k == name)?;
+            level_name(&labels[i].1).map(|level| (i, level))
+        });
+    let level = match known {
+        Some((i, level)) => {
+            labels.remove(i);
+            level
+        }
         None => Level::Info,
     };
     m.insert("level".into(), level.as_str().into());

@@ -267,13 +267,10 @@ pub async fn store(
         }
     }
     let quota_hit = checked.errors.iter().any(|e| e.code == "quota_exceeded");
-    let mut items = checked.rejected_items(route, now);
-    if checked.valid.is_empty() && quota_hit {
-        // The answer is a whole-request 429, which is not an item refused on its own: only
-        // what validation or mapping refused is kept.
-        items.retain(|i| i.code != "quota_exceeded");
-    }
-    app.rejected.record(project.id, items);
+    // The refused items go to the rejected-logs list once the rest is stored: a request
+    // refused whole (a 429 because nothing fits the quota, a 503 from the engine) is not
+    // items refused on their own, so none of its items are kept.
+    let items = checked.rejected_items(route, now);
     checked.errors.sort_by_key(|e| e.index);
     app.telemetry.ingested(0, 0, checked.errors.len() as u64);
     if checked.valid.is_empty() {
@@ -283,6 +280,8 @@ pub async fn store(
                 errors: checked.errors,
             }
         } else {
+            // A 400 that names every item: each was refused on its own.
+            app.rejected.record(project.id, items);
             ApiError::BatchRejected {
                 errors: checked.errors,
             }
@@ -298,7 +297,10 @@ pub async fn store(
     let a = app.clone();
     let appended = blocking(move || {
         let _settled_after_the_append = reservation;
-        a.engine.append(pid, logs, opts)
+        let appended = a.engine.append(pid, logs, opts)?;
+        // Here rather than after the await: the list is kept even if the client is gone.
+        a.rejected.record(pid, items);
+        Ok::<_, ApiError>(appended)
     })
     .await??;
     app.telemetry.ingested(appended.len() as u64, bytes, 0);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Request, StatusCode};
 use ledger_engine::now_micros;
 
@@ -38,10 +38,19 @@ pub async fn push(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Resu
 
 async fn store_push(
     app: &Arc<App>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     ctx: &mut Ctx,
 ) -> Result<Resp, ApiError> {
     let project = project_access(app, &req, ctx, Some(Scope::Ingest), None)?;
+    // `Content-Encoding: snappy` names the snappy block a protobuf push already is (Vector's
+    // Loki sink sends it): nothing more to undo, as Loki reads it.
+    let snappy = req
+        .headers()
+        .get(CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"snappy"));
+    if snappy {
+        req.headers_mut().remove(CONTENT_ENCODING);
+    }
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)

@@ -29,9 +29,14 @@ pub async fn export(app: &Arc<App>, req: Request<Incoming>, ctx: &mut Ctx) -> Ap
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let Some(enc) = Encoding::from_content_type(ct.as_deref()) else {
-        let e = ApiError::UnsupportedMediaType(
-            "OTLP/HTTP takes application/x-protobuf or application/json".into(),
-        );
+        // The credential is checked first, as on the other doors: a wrong key is 401
+        // whatever the body's type.
+        let e = match project_access(app, &req, ctx, Some(Scope::Ingest), None) {
+            Err(e) => e,
+            Ok(_) => ApiError::UnsupportedMediaType(
+                "OTLP/HTTP takes application/x-protobuf or application/json".into(),
+            ),
+        };
         return Ok(answer_error(&e, Encoding::Json));
     };
     Ok(match handle(app, req, ctx, enc).await {

@@ -122,6 +122,27 @@ fn each_row_of_the_mapping_table() {
             ],
         ),
         (
+            "level before detected_level, whatever the labels' order",
+            labels(&[("detected_level", "unknown"), ("level", "error")]),
+            json!({}),
+            vec![
+                ("level", json!("error")),
+                (
+                    "attributes",
+                    json!({"labels": {"detected_level": "unknown"}}),
+                ),
+            ],
+        ),
+        (
+            "detected_level before severity",
+            labels(&[("severity", "debug"), ("detected_level", "warn")]),
+            json!({}),
+            vec![
+                ("level", json!("warning")),
+                ("attributes", json!({"labels": {"severity": "debug"}})),
+            ],
+        ),
+        (
             "environment from env",
             labels(&[("env", "prod")]),
             json!({}),
