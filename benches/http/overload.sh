@@ -10,7 +10,8 @@
 #   benches/http/overload.sh [seconds-per-run] [connections...]
 #
 # Runs a release server on 127.0.0.1:18000 over a fresh data directory, with the defaults
-# except raised project limits (rate limits, daily quota) so that only capacity refuses.
+# except raised project limits (rate limits, daily quota) so that only capacity refuses;
+# with LEDGER_BENCH_FRESH=1, a new one for every run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-15}"
@@ -21,29 +22,44 @@ command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1
 
 cargo build --release -q -p ledger-server -p ledger-tools
 work=$(mktemp -d)
+pid=
 trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 addr=127.0.0.1:18000
-target/release/ledger --listen $addr --data-dir "$work/data" --pbkdf2-iterations 10000 \
-    >"$work/out" 2>"$work/log" &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-
 api() { curl -sf -X "$1" "http://$addr$2" -H 'Content-Type: application/json' ${3:+-H "Authorization: Bearer $3"} ${4:+-d "$4"}; }
-token=$(api POST /api/v1/auth/register "" '{"email":"bench@example.com","password":"correct horse battery"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-project=$(api POST /api/v1/projects "$token" '{"name":"bench","rate_limit_per_minute":100000000,"rate_limit_per_hour":1000000000,"daily_quota":1000000000000}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"bench","scopes":["ingest","query"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+# Starts a server over a fresh data directory (stopping the one before) and sets $key to an
+# ingest key of a project whose limits only capacity reaches.
+start_server() {
+    if [ -n "$pid" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work/data" "$work/out"
+    target/release/ledger --listen $addr --data-dir "$work/data" --pbkdf2-iterations 10000 \
+        >"$work/out" 2>"$work/log" &
+    pid=$!
+    for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
+    local token project
+    token=$(api POST /api/v1/auth/register "" '{"email":"bench@example.com","password":"correct horse battery"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    project=$(api POST /api/v1/projects "$token" '{"name":"bench","rate_limit_per_minute":100000000,"rate_limit_per_hour":1000000000,"daily_quota":1000000000000}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    key=$(api POST "/api/v1/projects/$project/keys" "$token" '{"name":"bench","scopes":["ingest","query"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+    export LEDGER_KEY="$key"
+}
+start_server
+# LEDGER_BENCH_FRESH=1: every run gets a server of its own over an empty data directory, so
+# that no run measures a server the runs before it have filled (one server takes in tens of
+# millions of logs over the whole script and slows as it grows).
+fresh="${LEDGER_BENCH_FRESH:-0}"
 
 target/release/ledgerctl generate --count 1000 --seed 7 >"$work/batch.ndjson"
-export LEDGER_KEY="$key" LEDGER_BATCH="$work/batch.ndjson" LEDGER_BATCH_LOGS=1000
+export LEDGER_BATCH="$work/batch.ndjson" LEDGER_BATCH_LOGS=1000
 reps="${LEDGER_BENCH_REPS:-3}"
-echo "server pid $pid, batch $(wc -c <"$work/batch.ndjson") bytes, ${secs}s per run, $reps runs each"
+echo "server pid $pid, batch $(wc -c <"$work/batch.ndjson") bytes, ${secs}s per run, $reps runs each, fresh server per run: $fresh"
 run_wrk() {
+    [ "$fresh" = 1 ] && start_server
     local threads=$(( $1 < 2 ? 1 : 2 ))
     w=$(wrk -t"$threads" -c"$1" -d"${secs}s" --timeout 30s -s benches/http/post.lua \
         "http://$addr/api/v1/ingest/batch" | grep '^wrk:')
     echo "run $rep wrk c=$1 $w" | tee -a "$work/results"
 }
 run_loadgen() {
+    [ "$fresh" = 1 ] && start_server
     l=$(target/release/ledgerctl loadgen --url "http://$addr" --key "$key" --batch-size 1000 \
         --concurrency "$1" --duration "${secs}s" --no-backoff)
     echo "run $rep loadgen c=$1 $(echo "$l" | grep -E '^logs:|^latency of refusals' | tr '\n' ' ')" \
